@@ -1,0 +1,130 @@
+"""One task x one model x one shot count -> TaskResult. The pure core: no pytest here.
+
+Follows BIG-bench's ``evaluate_fixed_shot``: multiple-choice options are scored with the model's
+log-likelihoods (normalised across options), generative metrics see the post-processed generation,
+and ``log_likelihood`` sees log P(target | prompt).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from pytest_lmbench.errors import BackendError
+from pytest_lmbench.models.base import Model
+from pytest_lmbench.results import ExampleResult, TaskResult
+from pytest_lmbench.scoring import metrics as M
+from pytest_lmbench.scoring.postprocess import postprocess
+from pytest_lmbench.tasks.model import Task
+from pytest_lmbench.tasks.prompts import BIGBENCH_SEED, Query, build_queries
+
+DEFAULT_MAX_TOKENS = 64
+
+
+def evaluate(task: Task, model: Model, *, shots: int = 0, max_examples: int | None = None,
+             max_tokens: int = DEFAULT_MAX_TOKENS, seed: int = BIGBENCH_SEED, model_name: str | None = None,
+             ) -> TaskResult:
+    """Score a leaf task on a model, as BIG-bench does for ``shots`` shots."""
+    if task.is_parent:
+        raise ValueError(f"{task.name} is a parent task: evaluate its subtasks and aggregate them")
+    start = time.perf_counter()
+    queries = build_queries(task, shots, max_examples, seed)
+    if getattr(model, "wants_answer_key", False):
+        _show_answers(model, queries)
+    examples = [ExampleResult(id=q.example.uid, index=q.example.index, prompt=q.prompt, targets=q.targets,
+                              target_scores=q.example.target_scores, choices=q.choices) for q in queries]
+    values = M.MetricValues()
+    notes: list[str] = []
+
+    mc_metrics = task.multiple_choice_metrics
+    if mc_metrics:
+        requests = [(q.prompt, c) for q in queries for c in q.choices or ()]
+        flat = _call(model.loglikelihood, requests, "loglikelihood", len(requests))
+        absolute, pos = [], 0
+        for q in queries:
+            k = len(q.choices or ())
+            absolute.append([float(x) for x in flat[pos:pos + k]])
+            pos += k
+        normalized = [list(np.asarray(a) - M._logsumexp(a)) for a in absolute]
+        used = absolute if task.absolute_normalization else normalized
+        for ex, lp in zip(examples, used):
+            ex.log_probs = [float(x) for x in lp]
+        _merge(values, M.multiple_choice([q.choices for q in queries], [q.example.target_scores for q in queries],
+                                         used, absolute, mc_metrics))
+
+    gen_metrics = task.generative_metrics
+    if gen_metrics:
+        raw = _call(lambda p: model.generate(p, max_tokens=max_tokens, stop=None), [q.prompt for q in queries],
+                    "generate", len(queries))
+        responses = [postprocess(str(r), stop_string=task.stop_string, output_regex=task.output_regex)
+                     for r in raw]
+        for ex, r, resp in zip(examples, raw, responses):
+            ex.raw_response, ex.response = str(r), resp
+        try:
+            _merge(values, M.generative([q.targets for q in queries], responses, gen_metrics))
+        except M.MetricUnavailable as exc:
+            if task.preferred_score == "bleurt":
+                raise
+            notes.append(f"bleurt not computed: {exc}")
+            _merge(values, M.generative([q.targets for q in queries], responses,
+                                        [m for m in gen_metrics if m != "bleurt"]))
+
+    if task.scoring_metrics:
+        requests = [(q.prompt, t) for q in queries for t in q.targets]
+        flat = _call(model.loglikelihood, requests, "loglikelihood", len(requests))
+        per_query, pos = [], 0
+        for q, ex in zip(queries, examples):
+            per_query.append([float(x) for x in flat[pos:pos + len(q.targets)]])
+            ex.target_log_probs = per_query[-1]
+            pos += len(q.targets)
+        _merge(values, M.log_likelihood(per_query, [q.targets for q in queries]))
+
+    scores = dict(values.scores)
+    # BIG-bench's add_aggregate_scores gives every task its normalised preferred score.
+    scores["normalized_aggregate_score"] = M.normalized_score(scores[task.preferred_score], task.low_score,
+                                                              task.high_score)
+    for i, ex in enumerate(examples):
+        ex.scores = {m: float(v[i]) for m, v in values.per_example.items()}
+        ex.score = ex.scores.get(task.preferred_score)
+    if task.n_duplicates:
+        notes.append(f"{task.n_duplicates} duplicate example(s) ignored, as BIG-bench does")
+    return TaskResult(
+        task=task.name, model=model_name or getattr(model, "name", type(model).__name__), shots=shots,
+        n_examples=len(queries), scores=scores, preferred_score=task.preferred_score,
+        low_score=task.low_score, high_score=task.high_score, path=task.path, parent=task.parent,
+        keywords=list(task.keywords), examples=examples, reliability=list(values.extra.get("reliability", [])),
+        notes=notes, eval_seconds=time.perf_counter() - start,
+    )
+
+
+def _merge(into: M.MetricValues, other: M.MetricValues) -> None:
+    into.scores.update(other.scores)
+    into.per_example.update(other.per_example)
+    into.extra.update(other.extra)
+
+
+def _call(fn, requests: Sequence, what: str, expected: int) -> list:
+    """Call the backend; anything it raises becomes a BackendError, and a wrong answer count is caught."""
+    try:
+        out = list(fn(list(requests)))
+    except BackendError:
+        raise
+    except Exception as exc:
+        raise BackendError(f"the model's {what}() raised {type(exc).__name__}: {exc}") from exc
+    if len(out) != expected:
+        raise BackendError(f"the model's {what}() returned {len(out)} answers for {expected} requests")
+    return out
+
+
+def _show_answers(model: Model, queries: list[Query]) -> None:
+    from pytest_lmbench.models.dummy import AnswerKey
+
+    key = AnswerKey()
+    for q in queries:
+        if q.example.target_scores is not None:
+            key.add_choices(q.prompt, q.example.target_scores)
+        if q.targets:
+            key.add_generation(q.prompt, q.targets[0])
+    model.set_answer_key(key)  # type: ignore[attr-defined]

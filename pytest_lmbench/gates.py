@@ -1,0 +1,108 @@
+"""Thresholds: where they come from, and turning a result into pass/fail with a readable message."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+from pytest_lmbench.errors import ConfigError
+from pytest_lmbench.results import ExampleResult, TaskResult
+from pytest_lmbench.tasks.model import LOWER_IS_BETTER
+
+MAX_FAILING_EXAMPLES = 3
+
+
+@dataclass(frozen=True)
+class ThresholdRule:
+    """``[TASK_GLOB:]METRIC=VALUE`` from the command line or ini."""
+
+    pattern: str
+    metric: str
+    value: float
+    source: str
+
+    def matches(self, task_name: str) -> bool:
+        return fnmatch.fnmatchcase(task_name, self.pattern)
+
+
+def parse_threshold(text: str, source: str = "--lm-threshold") -> ThresholdRule:
+    left, eq, value = text.strip().rpartition("=")
+    if not eq or not left:
+        raise ConfigError(f"{source} {text!r}: the form is [TASK_GLOB:]METRIC=VALUE, "
+                          "e.g. multiple_choice_grade=0.5 or 'arith*:exact_str_match=0.8'")
+    pattern, colon, metric = left.rpartition(":")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{source} {text!r}: {value!r} is not a number") from None
+    return ThresholdRule(pattern=pattern if colon else "*", metric=metric.strip(), value=number, source=source)
+
+
+def resolve_thresholds(task_name: str, produced: set[str], from_file: dict[str, float],
+                       rules: list[ThresholdRule]) -> dict[str, float]:
+    """Thresholds for one task: ini rules, then the task file's block, then command-line rules (later wins).
+
+    Rules for metrics the task does not compute are ignored, so one global rule can serve mixed suites.
+    """
+    out: dict[str, float] = {}
+    ini = [r for r in rules if r.source != "--lm-threshold"]
+    cli = [r for r in rules if r.source == "--lm-threshold"]
+    for rule in ini:
+        if rule.matches(task_name) and rule.metric in produced:
+            out[rule.metric] = rule.value
+    out.update(from_file)
+    for rule in cli:
+        if rule.matches(task_name) and rule.metric in produced:
+            out[rule.metric] = rule.value
+    return out
+
+
+def meets(metric: str, value: float, threshold: float) -> bool:
+    return value <= threshold if metric in LOWER_IS_BETTER else value >= threshold
+
+
+def judge(result: TaskResult, thresholds: dict[str, float]) -> tuple[str, str | None]:
+    """("passed" | "failed" | "scored", failure message)."""
+    if not thresholds:
+        return "scored", None
+    misses = []
+    for metric, threshold in thresholds.items():
+        value = result.scores.get(metric)
+        if value is None or not meets(metric, value, threshold):
+            op = ">" if metric in LOWER_IS_BETTER else "<"
+            shown = "missing" if value is None else f"{value:.4g}"
+            misses.append(f"{metric} = {shown} {op} threshold {threshold:g}")
+    if not misses:
+        return "passed", None
+    lines = [f"{result.task} [{result.model}, {result.shots}-shot, n={result.n_examples}]: " + "; ".join(misses)]
+    failing = [e for e in result.examples if _failed(e, result)]
+    if failing:
+        lines.append(f"{len(failing)} of {len(result.examples)} examples wrong; the first "
+                     f"{min(len(failing), MAX_FAILING_EXAMPLES)}:")
+        for ex in failing[:MAX_FAILING_EXAMPLES]:
+            lines.append(_describe(ex))
+    return "failed", "\n".join(lines)
+
+
+def _failed(ex: ExampleResult, result: TaskResult) -> bool:
+    if ex.choices is not None and ex.target_scores:
+        return ex.target_scores.get(ex.chosen or "", 0.0) < max(ex.target_scores.values())
+    if ex.score is None:
+        return False
+    high = result.high_score
+    return ex.score < high
+
+
+def _tail(text: str, width: int = 70) -> str:
+    return text if len(text) <= width else "..." + text[-(width - 3):]
+
+
+def _describe(ex: ExampleResult) -> str:
+    if ex.choices is not None and ex.target_scores:
+        best = max(ex.target_scores.values())
+        expected = " | ".join(c for c, s in ex.target_scores.items() if s == best)
+        got = ex.chosen
+    else:
+        expected = " | ".join(ex.targets)
+        got = ex.response
+    return f"  #{ex.index} prompt: {_tail(ex.prompt)!r}\n      expected: {expected!r}\n      got:      {got!r}"

@@ -1,0 +1,161 @@
+"""Task files as pytest collectors, and one item per (leaf task, model, shot count).
+
+The model call and scoring happen in ``setup`` so that a backend failure is an *error*; ``runtest`` only
+applies the thresholds, so a low score is a *failure* with a readable message and no traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import OrderedDict
+from typing import Any
+
+import pytest
+
+from pytest_lmbench.errors import LmbenchError, TaskFormatError
+from pytest_lmbench.evaluate import DEFAULT_MAX_TOKENS, evaluate
+from pytest_lmbench.gates import judge, resolve_thresholds
+from pytest_lmbench.models.registry import ModelSpec
+from pytest_lmbench.results import TaskResult
+from pytest_lmbench.scoring.metrics import MetricUnavailable, produced_metric_names
+from pytest_lmbench.tasks.bigbench import load_task
+from pytest_lmbench.tasks.model import Task
+
+_TASK_CACHE: OrderedDict[tuple[str, str | None, float, int], Task] = OrderedDict()
+_TASK_CACHE_SIZE = 4
+
+
+def load_task_cached(path: str, parent: str | None) -> Task:
+    """Tasks are re-read at run time (collection keeps no examples); items of one file share one read."""
+    st = os.stat(path)
+    key = (path, parent, st.st_mtime, st.st_size)
+    task = _TASK_CACHE.get(key)
+    if task is None:
+        task = load_task(path, parent=parent)
+        _TASK_CACHE[key] = task
+        while len(_TASK_CACHE) > _TASK_CACHE_SIZE:
+            _TASK_CACHE.popitem(last=False)
+    else:
+        _TASK_CACHE.move_to_end(key)
+    return task
+
+
+class ThresholdFailure(Exception):
+    """The score missed its threshold; the message says by how much and shows failing examples."""
+
+
+class TaskFile(pytest.File):
+    """A BIG-bench ``task.json`` (leaf or parent)."""
+
+    def collect(self):
+        from pytest_lmbench.plugin import get_state
+
+        state = get_state(self.config)
+        task = load_task(self.path)
+        leaves = task.leaves()
+        max_examples = state.max_examples
+        if task.is_parent:
+            state.parents[task.name] = [t.name for t in leaves]
+            if max_examples is not None:
+                if max_examples // len(leaves) < 1:
+                    raise TaskFormatError(str(self.path), None,
+                                          f"--lm-max-examples {max_examples} is less than the number of subtasks "
+                                          f"({len(leaves)})", f"use --lm-max-examples {len(leaves)} or more")
+                max_examples //= len(leaves)
+        for leaf in leaves:
+            produced = produced_metric_names(leaf.metrics) | {"normalized_aggregate_score"}
+            own = dict(task.thresholds)
+            own.update(leaf.thresholds)
+            thresholds = resolve_thresholds(leaf.name, produced, own, state.rules)
+            marks = list(dict.fromkeys(task.marks + leaf.marks))
+            keywords = [re.sub(r"\W+", "_", k.strip()).strip("_") for k in leaf.keywords]
+            for spec, label in zip(state.specs, state.labels):
+                for shots in state.shots:
+                    item = TaskItem.from_parent(
+                        self, name=f"{leaf.name}[{label}-{shots}shot]", leaf_path=leaf.path,
+                        task_name=leaf.name, parent_name=leaf.parent, spec=spec, label=label, shots=shots,
+                        max_examples=max_examples, thresholds=thresholds)
+                    item.add_marker("lmbench")
+                    for mark in marks:
+                        item.add_marker(mark)
+                    item.extra_keyword_matches.update(k for k in keywords if k)
+                    yield item
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> Any:
+        if isinstance(excinfo.value, LmbenchError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+
+class TaskItem(pytest.Item):
+    """One leaf task evaluated on one model with one shot count."""
+
+    def __init__(self, *, leaf_path: str, task_name: str, parent_name: str | None, spec: ModelSpec, label: str,
+                 shots: int, max_examples: int | None, thresholds: dict[str, float], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.leaf_path = leaf_path
+        self.task_name = task_name
+        self.parent_name = parent_name
+        self.spec = spec
+        self.label = label
+        self.shots = shots
+        self.max_examples = max_examples
+        self.thresholds = thresholds
+        self.result: TaskResult | None = None
+
+    def setup(self) -> None:
+        from pytest_lmbench.plugin import get_state
+
+        state = get_state(self.config)
+        task = load_task_cached(self.leaf_path, self.parent_name)
+        model = state.model(self.spec)
+        try:
+            result = evaluate(task, model, shots=self.shots, max_examples=self.max_examples,
+                              max_tokens=state.max_tokens or DEFAULT_MAX_TOKENS, model_name=self.label)
+        except MetricUnavailable as exc:
+            pytest.skip(f"{self.task_name}: {exc}")
+        except ValueError as exc:  # too few examples for the shot count, metric preconditions
+            raise LmbenchError(f"{self.task_name} ({os.path.relpath(self.leaf_path)}): {exc}") from None
+        result.nodeid = self.nodeid
+        result.model_spec = self.spec.public
+        result.model_load_seconds = state.registry.load_seconds.get(self.spec.raw)
+        result.threshold = dict(self.thresholds)
+        self.result = result
+
+    def runtest(self) -> None:
+        assert self.result is not None
+        outcome, message = judge(self.result, self.thresholds)
+        self.result.outcome = outcome
+        self.result.message = message
+        if outcome == "failed":
+            raise ThresholdFailure(message)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> Any:
+        if isinstance(excinfo.value, (ThresholdFailure, LmbenchError)):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, None, f"lmbench task {self.task_name} [{self.label}, {self.shots}-shot]"
+
+    def attach_result(self, report: pytest.TestReport, call: pytest.CallInfo[None]) -> None:
+        """Put the result (builtin types only) on the report, and keep setup errors free of tracebacks."""
+        if report.when == "setup" and report.failed and call.excinfo is not None:
+            if isinstance(call.excinfo.value, LmbenchError):
+                report.longrepr = str(call.excinfo.value)
+            report.lmbench_result = self._placeholder("error", str(call.excinfo.value)).to_dict()
+        elif report.when == "setup" and report.skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            report.lmbench_result = self._placeholder("skipped", reason).to_dict()
+        elif report.when == "call" and self.result is not None:
+            if report.failed and self.result.outcome not in ("failed",):
+                self.result.outcome = "error"
+                self.result.message = str(call.excinfo.value) if call.excinfo else None
+            report.lmbench_result = self.result.to_dict()
+
+    def _placeholder(self, outcome: str, message: str) -> TaskResult:
+        return TaskResult(task=self.task_name, model=self.label, shots=self.shots, n_examples=0, scores={},
+                          preferred_score="", low_score=0.0, high_score=1.0, nodeid=self.nodeid,
+                          path=self.leaf_path, model_spec=self.spec.public, parent=self.parent_name,
+                          threshold=dict(self.thresholds), outcome=outcome, message=message)

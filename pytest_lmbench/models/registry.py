@@ -1,0 +1,159 @@
+"""Model spec strings (``BACKEND:TARGET?key=value&...``) -> backend instances, one per process.
+
+Built-in backends live here; third-party ones come from the ``pytest_lmbench.backends`` entry-point group
+or from plugins implementing the ``pytest_lmbench_backends`` hook (see ``hookspecs``).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from urllib.parse import parse_qsl
+
+from pytest_lmbench.errors import BackendError, ConfigError
+from pytest_lmbench.models.base import Model
+
+#: Option names whose values are secrets: never shown in labels, reports or messages.
+SECRET_OPTIONS = frozenset({"api_key", "key", "token", "password", "secret", "authorization"})
+
+BackendFactory = Callable[["ModelSpec"], Model]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed model spec. ``label`` is the short name used in node ids and reports."""
+
+    raw: str
+    backend: str
+    target: str = ""
+    options: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        if "name" in self.options:
+            return self.options["name"]
+        if not self.target:
+            return self.backend
+        target = self.target.rstrip("/")
+        if "/" in target or target.endswith((".gguf", ".py")):
+            target = re.sub(r"\.(gguf|py|bin|safetensors)$", "", target.rsplit("/", 1)[-1])
+        return f"{self.backend}:{target}"
+
+    @property
+    def public(self) -> str:
+        """The spec with secret option values replaced by ``***``."""
+        head = self.backend + (f":{self.target}" if self.target else "")
+        if not self.options:
+            return head
+        opts = "&".join(f"{k}={'***' if k.lower() in SECRET_OPTIONS else v}" for k, v in self.options.items())
+        return f"{head}?{opts}"
+
+
+def parse_spec(raw: str) -> ModelSpec:
+    """Parse ``BACKEND[:TARGET][?k=v&...]``; a bad spec is a ConfigError naming the problem."""
+    text = raw.strip()
+    if not text:
+        raise ConfigError("--lm-model: empty model spec; use e.g. --lm-model=smollm2 or --lm-model=dummy:oracle")
+    head, _, query = text.partition("?")
+    backend, _, target = head.partition(":")
+    if not re.fullmatch(r"[A-Za-z_][\w.-]*", backend):
+        raise ConfigError(f"--lm-model {_redact(raw)!r}: backend name {backend!r} is not valid; "
+                          "the form is BACKEND:TARGET?key=value")
+    try:
+        options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
+    except ValueError:
+        raise ConfigError(f"--lm-model {_redact(raw)!r}: options after '?' must be key=value pairs joined by '&'") \
+            from None
+    return ModelSpec(raw=text, backend=backend, target=target, options=options)
+
+
+def _redact(raw: str) -> str:
+    return re.sub(r"(?i)((?:%s)=)[^&]*" % "|".join(SECRET_OPTIONS), r"\1***", raw)
+
+
+def unique_labels(specs: list[ModelSpec]) -> list[str]:
+    """Labels for several specs, made distinct with their options when two would collide."""
+    labels = [s.label for s in specs]
+    for i, spec in enumerate(specs):
+        if labels.count(spec.label) > 1:
+            extra = "-".join(f"{k}{v}" for k, v in spec.options.items() if k.lower() not in SECRET_OPTIONS)
+            labels[i] = f"{spec.label}-{re.sub(r'[^A-Za-z0-9_.]+', '', extra) or i}"
+    return labels
+
+
+def _dummy(spec: ModelSpec) -> Model:
+    from pytest_lmbench.models.dummy import make_dummy
+
+    return make_dummy(spec)
+
+
+def _python(spec: ModelSpec) -> Model:
+    from pytest_lmbench.models.python import load_python_model
+
+    return load_python_model(spec)
+
+
+BUILTIN_BACKENDS: dict[str, BackendFactory] = {"dummy": _dummy, "py": _python}
+
+
+class Registry:
+    """Backends by name, and the per-process cache of loaded models (a model is loaded once per process)."""
+
+    def __init__(self) -> None:
+        self.backends: dict[str, BackendFactory] = dict(BUILTIN_BACKENDS)
+        self._entry_points_loaded = False
+        self._models: dict[str, Model] = {}
+        self.load_seconds: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def register(self, name: str, factory: BackendFactory) -> None:
+        self.backends[name] = factory
+
+    def _load_entry_points(self) -> None:
+        if self._entry_points_loaded:
+            return
+        self._entry_points_loaded = True
+        for ep in entry_points(group="pytest_lmbench.backends"):
+            if ep.name not in self.backends:
+                self.backends[ep.name] = ep.load()
+
+    def factory(self, spec: ModelSpec) -> BackendFactory:
+        if spec.backend not in self.backends:
+            self._load_entry_points()
+        try:
+            return self.backends[spec.backend]
+        except KeyError:
+            raise ConfigError(f"--lm-model {spec.public!r}: unknown backend {spec.backend!r}; "
+                              f"known backends: {', '.join(sorted(self.backends))}") from None
+
+    def get(self, spec: ModelSpec) -> Model:
+        """The loaded model for ``spec``, loading it on first use."""
+        with self._lock:
+            model = self._models.get(spec.raw)
+            if model is not None:
+                return model
+            factory = self.factory(spec)
+            start = time.perf_counter()
+            try:
+                model = factory(spec)
+            except (ConfigError, BackendError):
+                raise
+            except Exception as exc:
+                raise BackendError(f"loading model {spec.public!r} failed: {type(exc).__name__}: {exc}") from exc
+            if not (callable(getattr(model, "loglikelihood", None)) and callable(getattr(model, "generate", None))):
+                raise ConfigError(f"--lm-model {spec.public!r}: the backend returned {type(model).__name__}, "
+                                  "which has no loglikelihood()/generate() methods")
+            self.load_seconds[spec.raw] = time.perf_counter() - start
+            self._models[spec.raw] = model
+            return model
+
+    def close(self) -> None:
+        for model in self._models.values():
+            close = getattr(model, "close", None)
+            if callable(close):
+                close()
+        self._models.clear()

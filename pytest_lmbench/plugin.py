@@ -1,0 +1,197 @@
+"""The pytest layer: options, collection of task files, result hand-off and the end-of-run report.
+
+Only this module, ``items`` and ``report/`` know pytest. Results travel from items (possibly on xdist
+workers) to the controller as a builtin-typed dict attached to the test report (``lmbench_result``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_lmbench import hookspecs
+from pytest_lmbench.errors import ConfigError
+from pytest_lmbench.gates import ThresholdRule, parse_threshold
+from pytest_lmbench.models.registry import ModelSpec, Registry, parse_spec, unique_labels
+from pytest_lmbench.results import TaskResult, aggregate, build_report, write_json_atomic
+
+DEFAULT_MODEL = "smollm2"
+DEFAULT_TASK_FILES = ["task.json"]
+STATE_KEY = pytest.StashKey["LmbenchState"]()
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("lmbench", "language-model evaluation (pytest-lmbench)")
+    group.addoption("--lm-model", action="append", default=[], metavar="SPEC",
+                    help="model to evaluate, BACKEND:TARGET?key=value (repeatable). "
+                         f"Default: ini lm_models, else {DEFAULT_MODEL}.")
+    group.addoption("--lm-shots", action="append", type=int, default=[], metavar="N",
+                    help="few-shot count (repeatable; default 0)")
+    group.addoption("--lm-max-examples", type=int, default=None, metavar="N",
+                    help="evaluate at most N examples per task, subsampled as BIG-bench does "
+                         "(a parent's N is split evenly over its subtasks)")
+    group.addoption("--lm-threshold", action="append", default=[], metavar="[TASK_GLOB:]METRIC=VALUE",
+                    help="pass/fail threshold (repeatable), e.g. multiple_choice_grade=0.5")
+    group.addoption("--lm-report", default=None, metavar="PATH", help="write the JSON report here")
+    group.addoption("--lm-max-tokens", type=int, default=None, metavar="N",
+                    help="maximum generated tokens per example (default 64)")
+    parser.addini("lm_task_files", type="args", default=DEFAULT_TASK_FILES,
+                  help="glob patterns of task files to collect (default: task.json)")
+    parser.addini("lm_models", type="linelist", default=[], help="models to evaluate (one spec per line)")
+    parser.addini("lm_thresholds", type="linelist", default=[],
+                  help="thresholds, one [TASK_GLOB:]METRIC=VALUE per line")
+
+
+class LmbenchState:
+    """Per-process state: configured models, thresholds, the model registry, and collected results."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        raw_specs = config.getoption("lm_model") or config.getini("lm_models") or [DEFAULT_MODEL]
+        try:
+            self.specs: list[ModelSpec] = [parse_spec(s) for s in raw_specs]
+            self.rules: list[ThresholdRule] = [parse_threshold(t, "lm_thresholds (ini)")
+                                               for t in config.getini("lm_thresholds")]
+            self.rules += [parse_threshold(t) for t in config.getoption("lm_threshold")]
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        self.labels = unique_labels(self.specs)
+        self.shots: list[int] = sorted(set(config.getoption("lm_shots") or [0]))
+        if any(s < 0 for s in self.shots):
+            raise pytest.UsageError("--lm-shots must be 0 or more")
+        self.max_examples: int | None = config.getoption("lm_max_examples")
+        if self.max_examples is not None and self.max_examples < 1:
+            raise pytest.UsageError("--lm-max-examples must be 1 or more")
+        self.max_tokens: int | None = config.getoption("lm_max_tokens")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise pytest.UsageError("--lm-max-tokens must be 1 or more")
+        self.patterns: list[str] = list(config.getini("lm_task_files"))
+        self.registry = Registry()
+        self._plugin_backends_loaded = False
+        self.results: list[TaskResult] = []
+        self.parents: dict[str, list[str]] = {}  # parent name -> all its subtask names
+
+    def is_task_file(self, path: Path) -> bool:
+        return any(fnmatch.fnmatch(path.name, p) for p in self.patterns)
+
+    def model(self, spec: ModelSpec) -> Any:
+        if not self._plugin_backends_loaded:
+            self._plugin_backends_loaded = True
+            for extra in self.config.hook.pytest_lmbench_backends():
+                for name, factory in (extra or {}).items():
+                    self.registry.register(name, factory)
+            from pytest_lmbench.scoring.metrics import EXTRA_SCORERS
+
+            for extra in self.config.hook.pytest_lmbench_metrics():
+                EXTRA_SCORERS.update(extra or {})
+        return self.registry.get(spec)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Gather results on the process that writes the summary (the xdist controller, or the only one)."""
+        data = getattr(report, "lmbench_result", None)
+        if data is not None:
+            self.results.append(TaskResult.from_dict(data))
+
+
+def get_state(config: pytest.Config) -> LmbenchState:
+    return config.stash[STATE_KEY]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "lmbench: a language-model evaluation item (added to every task item)")
+    state = LmbenchState(config)
+    config.stash[STATE_KEY] = state
+    config.pluginmanager.register(state, "lmbench-state")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE_KEY, None)
+    if state is not None:
+        state.registry.close()
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    state = get_state(parent.config)
+    if not state.is_task_file(file_path):
+        return None
+    from pytest_lmbench.items import TaskFile
+    from pytest_lmbench.tasks.bigbench import is_parent_task_file
+
+    # A subtask file is collected through its parent (to be named parent:child and aggregated),
+    # unless the user named it explicitly on the command line.
+    sibling_parent = file_path.parent.parent / file_path.name
+    if sibling_parent.is_file() and is_parent_task_file(sibling_parent) and not parent.session.isinitpath(file_path):
+        return None
+    return TaskFile.from_parent(parent, path=file_path)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    report = yield
+    from pytest_lmbench.items import TaskItem
+
+    if isinstance(item, TaskItem):
+        item.attach_result(report, call)
+    return report
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def final_results(state: LmbenchState) -> list[TaskResult]:
+    """Item results plus one aggregate per (parent, model, shots), in a stable order."""
+    items = sorted(state.results, key=lambda r: (r.parent or r.task, r.task, r.model, r.shots))
+    by_parent: dict[tuple[str, str, int], list[TaskResult]] = defaultdict(list)
+    for r in items:
+        if r.parent and r.outcome not in ("error", "skipped") and r.scores:
+            by_parent[(r.parent, r.model, r.shots)].append(r)
+    out = list(items)
+    for (parent, _model, _shots), subs in sorted(by_parent.items()):
+        out.append(aggregate(parent, subs, state.parents.get(parent)))
+    return out
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    if _is_worker(config):
+        return
+    state = get_state(config)
+    results = final_results(state)
+    state.final = results  # type: ignore[attr-defined]
+    for r in results:
+        config.hook.pytest_lmbench_result(result=r)
+    path = config.getoption("lm_report")
+    if path:
+        complete = exitstatus not in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
+        meta = {"models": [s.public for s in state.specs], "shots": state.shots,
+                "max_examples": state.max_examples}
+        write_json_atomic(os.path.join(str(config.invocation_params.dir), path), build_report(
+            results, complete=complete, meta=meta))
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if _is_worker(config):
+        return
+    state = get_state(config)
+    results = getattr(state, "final", None) or final_results(state)
+    if not results:
+        return
+    from pytest_lmbench.report.terminal import render_summary
+
+    tw = config.get_terminal_writer()
+    terminalreporter.section("lmbench summary", sep="=")
+    terminalreporter.write(render_summary(results, width=tw.fullwidth, color=tw.hasmarkup,
+                                          verbose=config.get_verbosity()))
+    path = config.getoption("lm_report")
+    if path:
+        terminalreporter.write_line(f"lmbench report: {path}")

@@ -1,0 +1,97 @@
+"""The end-of-run summary table, rendered with rich into pytest's terminal writer.
+
+Cell text is passed as ``rich.text.Text`` (never parsed as markup: ``[smollm2-0shot]`` stays literal), and
+colour follows pytest's own decision (``--color``, ``NO_COLOR``, a tty or not).
+"""
+
+from __future__ import annotations
+
+import io
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from pytest_lmbench.results import TaskResult
+from pytest_lmbench.tasks.model import LOWER_IS_BETTER
+
+OUTCOME_STYLE = {"error": "bold magenta", "failed": "bold red", "skipped": "yellow", "passed": "green",
+                 "scored": "cyan"}
+OUTCOME_ORDER = {"error": 0, "failed": 1, "skipped": 2, "passed": 3, "scored": 4}
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 100 or value == 0:
+        return f"{value:.1f}" if abs(value) >= 100 else "0"
+    return f"{value:.3f}" if abs(value) < 10 else f"{value:.2f}"
+
+
+def _threshold_text(result: TaskResult) -> str:
+    parts = []
+    for metric, value in result.threshold.items():
+        op = "<=" if metric in LOWER_IS_BETTER else ">="
+        short = "" if metric == result.preferred_score else f"{metric} "
+        parts.append(f"{short}{op} {value:g}")
+    return ", ".join(parts) or "-"
+
+
+#: Short names for the table (the JSON report keeps BIG-bench's full names).
+SHORT_METRIC = {
+    "multiple_choice_grade": "mc_grade",
+    "exact_str_match": "exact_match",
+    "case_insensitive_str_match": "exact_match_ci",
+    "numeric_match_with_0_1_relative_error": "numeric_match",
+    "calibration_multiple_choice_brier_score": "brier",
+    "expected_calibration_error": "ece",
+    "normalized_aggregate_score": "norm_aggregate",
+    "weighted_log_probabilities": "weighted_logp",
+    "weighted_probabilities": "weighted_p",
+}
+
+
+def render_summary(results: list[TaskResult], *, width: int = 100, color: bool = False, verbose: int = 0) -> str:
+    """One table per model: task, shots, n, preferred score, normalised score, threshold, outcome."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=max(40, width), force_terminal=color, no_color=not color,
+                      color_system="standard" if color else None, highlight=False, emoji=False)
+    models = list(dict.fromkeys(r.model for r in results))
+    for model in models:
+        rows = [r for r in results if r.model == model]
+        show_norm = width >= 100
+        show_threshold = any(r.threshold for r in rows)
+        table = Table(title=Text(f"model {model}", style="bold" if color else ""), title_justify="left",
+                      box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold" if color else "")
+        longest = max(len(r.task) + (12 if r.aggregate else 0) for r in rows)
+        table.add_column("task", overflow="fold", min_width=min(longest, max(12, width - 58)))
+        columns = [("shots", "right"), ("n", "right"), ("metric", "left"), ("score", "right")]
+        columns += [("norm", "right")] if show_norm else []
+        columns += [("threshold", "left")] if show_threshold else []
+        for name, justify in columns + [("outcome", "left")]:
+            table.add_column(name, justify=justify, no_wrap=True)
+        rows.sort(key=lambda r: (r.aggregate, OUTCOME_ORDER.get(r.outcome, 9), r.task, r.shots))
+        for r in rows:
+            task = r.task + (" (aggregate)" if r.aggregate else "") + (" (partial)" if not r.complete else "")
+            cells = [Text(task), Text(str(r.shots)), Text(str(r.n_examples)),
+                     Text(SHORT_METRIC.get(r.preferred_score, r.preferred_score) or "-"), Text(_fmt(r.preferred_value))]
+            if show_norm:
+                cells.append(Text(_fmt(r.normalized_preferred_score) if r.preferred_value is not None else "-"))
+            if show_threshold:
+                cells.append(Text(_threshold_text(r)))
+            cells.append(Text(r.outcome, style=OUTCOME_STYLE.get(r.outcome, "") if color else ""))
+            table.add_row(*cells)
+        console.print(table)
+        console.print()
+    counts: dict[str, int] = {}
+    for r in results:
+        if not r.aggregate:
+            counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    ordered_counts = sorted(counts.items(), key=lambda kv: OUTCOME_ORDER.get(kv[0], 9))
+    console.print(Text("items: " + ", ".join(f"{n} {k}" for k, n in ordered_counts)))
+    if verbose > 0:
+        for r in results:
+            for note in r.notes:
+                console.print(Text(f"note: {r.task} [{r.model}]: {note}"))
+    return buffer.getvalue()

@@ -1,0 +1,178 @@
+"""Result records, BIG-bench's aggregation of subtasks, and the JSON report (written atomically).
+
+Everything here serialises to builtin types only: results travel from xdist workers to the controller
+inside pytest's own report serialisation, where a numpy scalar would abort the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pytest_lmbench.scoring.metrics import normalized_score
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class ExampleResult:
+    """One example as scored: what was asked, what was expected, what came back, and its scores."""
+
+    id: str
+    index: int
+    prompt: str
+    targets: list[str]
+    response: str | None = None
+    raw_response: str | None = None
+    choices: list[str] | None = None
+    log_probs: list[float] | None = None
+    target_scores: dict[str, float] | None = None
+    target_log_probs: list[float] | None = None
+    scores: dict[str, float] = field(default_factory=dict)
+    score: float | None = None  # the preferred metric's per-example value, where it decomposes
+
+    @property
+    def chosen(self) -> str | None:
+        if self.choices is None or self.log_probs is None:
+            return None
+        from pytest_lmbench.scoring.metrics import hashed_argmax
+
+        return self.choices[hashed_argmax(self.log_probs)]
+
+
+@dataclass
+class TaskResult:
+    """The result of one task (or parent aggregate) for one model and shot count."""
+
+    task: str
+    model: str
+    shots: int
+    n_examples: int
+    scores: dict[str, float]
+    preferred_score: str
+    low_score: float
+    high_score: float
+    nodeid: str | None = None
+    path: str | None = None
+    model_spec: str | None = None
+    parent: str | None = None
+    keywords: list[str] = field(default_factory=list)
+    threshold: dict[str, float] = field(default_factory=dict)
+    outcome: str = "scored"
+    message: str | None = None
+    examples: list[ExampleResult] = field(default_factory=list)
+    reliability: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    eval_seconds: float | None = None
+    model_load_seconds: float | None = None
+    aggregate: bool = False
+    subtasks: list[str] = field(default_factory=list)
+    complete: bool = True
+
+    @property
+    def preferred_value(self) -> float | None:
+        return self.scores.get(self.preferred_score)
+
+    @property
+    def normalized_preferred_score(self) -> float | None:
+        value = self.preferred_value
+        if value is None:
+            return None
+        return normalized_score(value, self.low_score, self.high_score)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["preferred_value"] = self.preferred_value
+        data["normalized_preferred_score"] = self.normalized_preferred_score
+        return _builtin(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskResult:
+        data = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        data["examples"] = [ExampleResult(**{k: v for k, v in e.items() if k in ExampleResult.__dataclass_fields__})
+                            for e in data.get("examples", [])]
+        return cls(**data)
+
+
+def _builtin(value: Any) -> Any:
+    """Deep-convert to builtin JSON types (numpy scalars and tuples included)."""
+    if isinstance(value, dict):
+        return {str(k): _builtin(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_builtin(v) for v in value]
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if hasattr(value, "item"):  # numpy scalar
+        return _builtin(value.item())
+    return str(value)
+
+
+def aggregate(parent: str, results: list[TaskResult], expected_subtasks: list[str] | None = None) -> TaskResult:
+    """A parent's aggregate for one model and shot count, as BIG-bench's ``add_aggregate_scores`` computes
+    it: each metric is the unweighted mean over the subtasks that report it, plus
+    ``normalized_aggregate_score``; the preferred score is the mean grade when every subtask prefers
+    multiple_choice_grade, else the normalized aggregate score."""
+    first = results[0]
+    metrics = sorted(set().union(*(r.scores for r in results)))
+    scores = {m: statistics.mean(r.scores[m] for r in results if m in r.scores) for m in metrics}
+    scores["normalized_aggregate_score"] = statistics.mean(
+        (r.scores[r.preferred_score] - r.low_score) / (r.high_score - r.low_score) for r in results) * 100
+    if {r.preferred_score for r in results} == {"multiple_choice_grade"}:
+        preferred, low, high = "multiple_choice_grade", statistics.mean(r.low_score for r in results), 1.0
+    else:
+        preferred, low, high = "normalized_aggregate_score", 0.0, 100.0
+    names = [r.task for r in results]
+    complete = expected_subtasks is None or set(expected_subtasks) <= set(names)
+    notes = [] if complete else [
+        f"aggregate over {len(names)} of {len(expected_subtasks or [])} subtasks (others were not run)"]
+    return TaskResult(
+        task=parent, model=first.model, shots=first.shots, n_examples=sum(r.n_examples for r in results),
+        scores=scores, preferred_score=preferred, low_score=low, high_score=high, model_spec=first.model_spec,
+        keywords=list(first.keywords), aggregate=True, subtasks=names, complete=complete, notes=notes,
+        outcome=_aggregate_outcome(results),
+    )
+
+
+def _aggregate_outcome(results: list[TaskResult]) -> str:
+    outcomes = {r.outcome for r in results}
+    for worst in ("error", "failed"):
+        if worst in outcomes:
+            return worst
+    return "passed" if outcomes == {"passed"} else "scored"
+
+
+def build_report(results: list[TaskResult], *, complete: bool = True, meta: dict[str, Any] | None = None) -> dict:
+    return {"schema_version": SCHEMA_VERSION, "complete": complete, **(meta or {}),
+            "results": [r.to_dict() for r in results]}
+
+
+def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
+    """Write JSON so that readers never see a half-written file (temp file in the same dir + rename)."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".lmbench-", suffix=".json.tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False, indent=1, allow_nan=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_report(path: str | os.PathLike[str]) -> list[TaskResult]:
+    with open(path, encoding="utf-8") as fh:
+        data = json.load(fh)
+    return [TaskResult.from_dict(r) for r in data.get("results", [])]

@@ -1,0 +1,337 @@
+"""BIG-bench's metrics with BIG-bench 1.0.0's exact definitions and scales.
+
+Each metric returns the task-level values and, where the metric decomposes over examples, the per-example
+values whose mean is the task value (those feed error bars and the report's ``examples``).
+BLEU and ROUGE use the libraries BIG-bench uses (sacrebleu, rouge-score: extra ``metrics``); ROUGE is
+reported as the plain mean over examples rather than BIG-bench's unseeded bootstrap median.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+GENERATIVE_METRICS = (
+    "bleu",
+    "bleurt",
+    "exact_str_match",
+    "case_insensitive_str_match",
+    "sequence_f1",
+    "numeric_match_with_0_1_relative_error",
+    "rouge",
+)
+SCORING_METRICS = ("log_likelihood",)
+MULTIPLE_CHOICE_METRICS = (
+    "multiple_choice_grade",
+    "calibration_multiple_choice_brier_score",
+    "expected_calibration_error",
+    "weighted_log_probabilities",
+    "weighted_probabilities",
+    "macro_f1",
+)
+ALL_METRICS = GENERATIVE_METRICS + MULTIPLE_CHOICE_METRICS + SCORING_METRICS
+
+SCORE_RANGES: dict[str, tuple[float, float]] = {
+    "bleu": (0.0, 100.0),
+    "sequence_f1": (0.0, 100.0),
+    "bleurt": (-0.1, 1.1),
+    "calibration_multiple_choice_brier_score": (0.0, 1.0),
+    "expected_calibration_error": (0.0, 1.0),
+    "exact_str_match": (0.0, 1.0),
+    "case_insensitive_str_match": (0.0, 1.0),
+    "log_likelihood": (-10.0, 0.0),
+    "multiple_choice_grade": (0.0, 1.0),
+    "numeric_match_with_0_1_relative_error": (0.0, 1.0),
+    "rouge1": (0.0, 100.0),
+    "rouge2": (0.0, 100.0),
+    "rougeLsum": (0.0, 100.0),
+    "weighted_log_probabilities": (-10.0, 0.0),
+    "weighted_probabilities": (-1.0, 1.0),
+    "macro_f1": (0.0, 1.0),
+}
+
+ECE_BUCKETS = 15
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeLsum")
+
+
+class MetricUnavailable(Exception):
+    """A metric needs a scorer that is not installed (e.g. bleurt); the message says how to get it."""
+
+
+def produced_metric_names(metrics: Sequence[str]) -> set[str]:
+    """The score names a list of task metrics produces (rouge -> rouge1/2/Lsum, and so on)."""
+    names: set[str] = set()
+    for m in metrics:
+        if m == "rouge":
+            names.update(ROUGE_TYPES)
+        elif m == "log_likelihood":
+            names.update(("log_likelihood", "log_likelihood_per_word", "log_likelihood_per_char"))
+        elif m == "multiple_choice_grade":
+            names.update((m, "calibration_multiple_choice_brier_score", "expected_calibration_error"))
+        else:
+            names.add(m)
+    return names
+
+
+@dataclass
+class MetricValues:
+    """Task-level scores plus per-example values for the metrics that decompose over examples."""
+
+    scores: dict[str, float] = field(default_factory=dict)
+    per_example: dict[str, list[float]] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- multiple choice
+
+def hashed_argmax(values: Sequence[float]) -> int:
+    """BIG-bench's argmax: ties broken by a hash of the float64 bytes (deterministic, not first-index)."""
+    a = np.asarray(values, dtype=np.float64)
+    best = np.flatnonzero(a == np.max(a))
+    return int(best[int(hashlib.sha256(a.tobytes()).hexdigest(), 16) % len(best)])
+
+
+def _softmax(log_probs: Sequence[float]) -> np.ndarray:
+    x = np.asarray(log_probs, dtype=np.float64)
+    x = x - np.max(x)
+    e = np.exp(x)
+    return e / np.sum(e)
+
+
+def _target_probs(choices: Sequence[str], scores: dict[str, float]) -> np.ndarray:
+    ordered = np.array([scores[c] for c in choices], dtype=np.float64)
+    total = float(np.sum(ordered))
+    if total == 0:
+        return np.zeros(len(choices))
+    return ordered / total
+
+
+def ece_buckets(confidences: Sequence[float], n_buckets: int = ECE_BUCKETS) -> list[int]:
+    """Bucket index per confidence: the first j with conf < (j+1)/n, else the last bucket."""
+    out = []
+    for conf in confidences:
+        j = n_buckets - 1
+        for k in range(n_buckets):
+            if conf < float((k + 1) / n_buckets):
+                j = k
+                break
+        out.append(j)
+    return out
+
+
+def multiple_choice(choices: Sequence[Sequence[str]], target_scores: Sequence[dict[str, float]],
+                    log_probs: Sequence[Sequence[float]], absolute_log_probs: Sequence[Sequence[float]],
+                    metrics: Sequence[str]) -> MetricValues:
+    """Multiple-choice metrics over samples. ``log_probs`` are the ones the grade uses (normalised unless
+    the task asks for absolute normalisation); weighted metrics use ``absolute_log_probs``."""
+    out = MetricValues()
+    n = len(choices)
+    picks = [hashed_argmax(lp) for lp in log_probs]
+    probs = [_softmax(lp) for lp in log_probs]
+    tprobs = [_target_probs(c, s) for c, s in zip(choices, target_scores)]
+    if "multiple_choice_grade" in metrics:
+        grades = [float(s[c[p]]) for c, s, p in zip(choices, target_scores, picks)]
+        out.scores["multiple_choice_grade"] = sum(grades) / n
+        out.per_example["multiple_choice_grade"] = grades
+    if "calibration_multiple_choice_brier_score" in metrics:
+        per = [float(np.sum(t * (p - 1) ** 2 + (1 - t) * p ** 2)) for t, p in zip(tprobs, probs)]
+        out.scores["calibration_multiple_choice_brier_score"] = sum(per) / sum(len(c) for c in choices)
+    if "expected_calibration_error" in metrics:
+        conf = [float(np.max(p)) for p in probs]
+        correct = [int(np.argmax(t) == np.argmax(p)) for t, p in zip(tprobs, probs)]
+        buckets = ece_buckets(conf)
+        ece, bins = 0.0, []
+        for b in range(ECE_BUCKETS):
+            members = [i for i, j in enumerate(buckets) if j == b]
+            if members:
+                acc = float(np.mean([correct[i] for i in members]))
+                mc = float(np.mean([conf[i] for i in members]))
+                ece += len(members) / n * abs(acc - mc)
+                bins.append({"bin": b, "lower": b / ECE_BUCKETS, "upper": (b + 1) / ECE_BUCKETS,
+                             "count": len(members), "mean_confidence": mc, "accuracy": acc})
+        out.scores["expected_calibration_error"] = ece
+        out.extra["reliability"] = bins
+    if "weighted_log_probabilities" in metrics or "weighted_probabilities" in metrics:
+        ws = [np.array([s[c] for c in ch]) for ch, s in zip(choices, target_scores)]
+        alp = [np.asarray(a, dtype=np.float64) for a in absolute_log_probs]
+        if "weighted_log_probabilities" in metrics:
+            per = [float(np.sum(w * a)) for w, a in zip(ws, alp)]
+            out.scores["weighted_log_probabilities"] = sum(per) / n
+            out.per_example["weighted_log_probabilities"] = per
+        if "weighted_probabilities" in metrics:
+            per = [float(np.sum(w * np.exp(a))) for w, a in zip(ws, alp)]
+            out.scores["weighted_probabilities"] = sum(per) / n
+            out.per_example["weighted_probabilities"] = per
+    if "macro_f1" in metrics:
+        out.scores["macro_f1"] = _macro_f1(choices, target_scores, picks)
+    return out
+
+
+def _macro_f1(choices: Sequence[Sequence[str]], target_scores: Sequence[dict[str, float]],
+              picks: Sequence[int]) -> float:
+    if not all(list(s.values()).count(1) == 1 for s in target_scores):
+        raise ValueError("macro_f1 needs exactly one choice scored 1 in every example")
+    if not all(sum(s.values()) == 1 for s in target_scores):
+        raise ValueError("macro_f1 needs target scores without partial credit (they must sum to 1)")
+    y_true = [k for s in target_scores for k, v in s.items() if v == 1]
+    y_pred = [c[p] for c, p in zip(choices, picks)]
+    f1s = []
+    for label in sorted(set(y_true) | set(y_pred)):
+        tp = sum(1 for t, p in zip(y_true, y_pred) if t == label and p == label)
+        fp = sum(1 for t, p in zip(y_true, y_pred) if t != label and p == label)
+        fn = sum(1 for t, p in zip(y_true, y_pred) if t == label and p != label)
+        f1s.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(f1s))
+
+
+# --------------------------------------------------------------------------- generative
+
+def exact_str_match(targets: Sequence[Sequence[str]], responses: Sequence[str]) -> list[float]:
+    return [1.0 if r in t else 0.0 for t, r in zip(targets, responses)]
+
+
+def case_insensitive_str_match(targets: Sequence[Sequence[str]], responses: Sequence[str]) -> list[float]:
+    return [1.0 if r.strip().lower() in [x.strip().lower() for x in t] else 0.0
+            for t, r in zip(targets, responses)]
+
+
+def numeric_match(targets: Sequence[Sequence[str]], responses: Sequence[str], rel_error: float = 0.1) -> list[float]:
+    """Within 10% relative error of the single target (absolute error when the target is 0).
+    The divisor is the signed target, as in BIG-bench."""
+    out = []
+    for t, r in zip(targets, responses):
+        if len(t) != 1:
+            raise ValueError("numeric_match_with_0_1_relative_error needs exactly one target per example")
+        try:
+            ft = float(t[0])
+            fv = float(r)
+        except ValueError:
+            out.append(0.0)
+            continue
+        out.append(1.0 if abs(fv - ft) / (ft if ft != 0 else 1) <= rel_error else 0.0)
+    return out
+
+
+def sequence_f1(targets: Sequence[Sequence[str]], responses: Sequence[str]) -> list[float]:
+    """Token accuracy ×100 against the first target, prediction truncated or padded with "O"."""
+    out = []
+    for t, r in zip(targets, responses):
+        pred = r.split(" ")
+        gold = t[0].split(" ")
+        pred = pred[: len(gold)] + ["O"] * max(0, len(gold) - len(pred))
+        out.append(100.0 * float(np.mean([p == g for p, g in zip(pred, gold)])))
+    return out
+
+
+def bleu(targets: Sequence[Sequence[str]], responses: Sequence[str]) -> float:
+    """Corpus BLEU as BIG-bench computes it via sacrebleu (intl tokenizer, exp smoothing)."""
+    try:
+        import sacrebleu
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise MetricUnavailable("bleu needs sacrebleu: pip install 'pytest-lmbench[metrics]'") from None
+    max_refs = max(len(t) for t in targets)
+    padded = [list(t) + [t[0]] * (max_refs - len(t)) for t in targets]
+    streams = [[t[i] for t in padded] for i in range(max_refs)]
+    result = sacrebleu.corpus_bleu(list(responses), streams, smooth_method="exp", smooth_value=0.0,
+                                   force=False, lowercase=False, tokenize="intl", use_effective_order=False)
+    return float(result.score)
+
+
+_ROUGE_SCORER = None
+
+
+def rouge(targets: Sequence[Sequence[str]], responses: Sequence[str]) -> dict[str, list[float]]:
+    """Per-example ROUGE F ×100 against the best reference, per ROUGE type (their mean is the score)."""
+    global _ROUGE_SCORER
+    if _ROUGE_SCORER is None:
+        try:
+            from rouge_score import rouge_scorer
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise MetricUnavailable("rouge needs rouge-score: pip install 'pytest-lmbench[metrics]'") from None
+        _ROUGE_SCORER = rouge_scorer.RougeScorer(list(ROUGE_TYPES))
+
+    def prep(text: str) -> str:
+        return text.replace(" . ", " .\n")
+
+    out: dict[str, list[float]] = {k: [] for k in ROUGE_TYPES}
+    for refs, resp in zip(targets, responses):
+        per_ref = [_ROUGE_SCORER.score(target=prep(ref), prediction=prep(resp)) for ref in refs]
+        for k in ROUGE_TYPES:
+            out[k].append(100.0 * max(s[k].fmeasure for s in per_ref))
+    return out
+
+
+#: Extra generative scorers (e.g. bleurt) registered by plugins: name -> fn(targets, responses) -> per-example.
+EXTRA_SCORERS: dict[str, Callable[[Sequence[Sequence[str]], Sequence[str]], list[float]]] = {}
+
+
+def generative(targets: Sequence[Sequence[str]], responses: Sequence[str], metrics: Sequence[str]) -> MetricValues:
+    out = MetricValues()
+    per_example_fns = {
+        "exact_str_match": exact_str_match,
+        "case_insensitive_str_match": case_insensitive_str_match,
+        "numeric_match_with_0_1_relative_error": numeric_match,
+        "sequence_f1": sequence_f1,
+    }
+    for metric in metrics:
+        if metric in per_example_fns:
+            values = per_example_fns[metric](targets, responses)
+            out.per_example[metric] = values
+            out.scores[metric] = float(np.mean(values))
+        elif metric == "bleu":
+            out.scores["bleu"] = bleu(targets, responses)
+        elif metric == "rouge":
+            for k, values in rouge(targets, responses).items():
+                out.per_example[k] = values
+                out.scores[k] = float(np.mean(values))
+        elif metric == "bleurt":
+            scorer = EXTRA_SCORERS.get("bleurt")
+            if scorer is None:
+                raise MetricUnavailable(
+                    "bleurt needs a BLEURT scorer, and none is registered: BLEURT checkpoints cannot be "
+                    "downloaded at run time. Register one with the pytest_lmbench_metrics hook.")
+            values = [float(v) for v in scorer(targets, responses)]
+            out.per_example["bleurt"] = values
+            out.scores["bleurt"] = float(np.mean(values))
+    return out
+
+
+# --------------------------------------------------------------------------- scoring
+
+def _logsumexp(values: Sequence[float]) -> float:
+    a = np.asarray(values, dtype=np.float64)
+    m = float(np.max(a))
+    if math.isinf(m):
+        return m
+    return m + math.log(float(np.sum(np.exp(a - m))))
+
+
+def log_likelihood(log_probs: Sequence[Sequence[float]], targets: Sequence[Sequence[str]]) -> MetricValues:
+    """Mean log P(target | input). With any multi-target example, targets' probabilities are summed and
+    only the full-sequence value is reported; otherwise per-word and per-char variants too."""
+    out = MetricValues()
+    if any(len(t) > 1 for t in targets):
+        per = [_logsumexp(lp) for lp in log_probs]
+        out.scores["log_likelihood"] = float(np.mean(per))
+        out.per_example["log_likelihood"] = per
+        return out
+    per = [float(lp[0]) for lp in log_probs]
+    n = len(per)
+    out.scores["log_likelihood"] = sum(per) / n
+    out.per_example["log_likelihood"] = per
+    if all(t[0].split() for t in targets):  # BIG-bench divides by zero on an empty target; we omit the variants
+        per_char = [lp / len(t[0]) for lp, t in zip(per, targets)]
+        per_word = [lp / len(t[0].split()) for lp, t in zip(per, targets)]
+        out.scores["log_likelihood_per_word"] = sum(per_word) / n
+        out.scores["log_likelihood_per_char"] = sum(per_char) / n
+        out.per_example.update(log_likelihood_per_word=per_word, log_likelihood_per_char=per_char)
+    return out
+
+
+def normalized_score(score: float, low: float, high: float) -> float:
+    """BIG-bench's normalised preferred score: 0 at chance (``low``), 100 at ``high``."""
+    return 100.0 * (score - low) / (high - low)

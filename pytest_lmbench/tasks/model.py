@@ -1,0 +1,93 @@
+"""Format-agnostic task records: what a task is, independent of the file it came from."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Metrics whose lower values are better; every other metric is "higher is better".
+LOWER_IS_BETTER = frozenset({"calibration_multiple_choice_brier_score", "expected_calibration_error"})
+
+
+@dataclass
+class Example:
+    """One distinct example of a task, as written in the task file (before prompt formatting)."""
+
+    index: int
+    input: str
+    target: list[str] | None
+    target_scores: dict[str, float] | None
+    raw: dict[str, Any]
+    uid: str = ""
+
+
+@dataclass
+class Task:
+    """A leaf task (with examples) or a parent task (with subtasks), with BIG-bench's semantics."""
+
+    name: str
+    path: str
+    description: str = ""
+    keywords: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    preferred_score: str = ""
+    examples: list[Example] = field(default_factory=list)
+    subtasks: list[Task] = field(default_factory=list)
+    task_prefix: str = ""
+    example_input_prefix: str = "\nQ: "
+    example_output_prefix: str = "\nA: "
+    choice_prefix: str = "\n  choice: "
+    append_choices_to_input: bool = True
+    few_shot_example_separator: str = "\n"
+    output_regex: str | None = None
+    stop_string: str | None = None
+    absolute_normalization: bool = False
+    low_score: float = 0.0
+    high_score: float = 1.0
+    declared_score_range: tuple[float, float] | None = None
+    thresholds: dict[str, float] = field(default_factory=dict)
+    marks: list[str] = field(default_factory=list)
+    n_duplicates: int = 0
+    parent: str | None = None
+
+    @property
+    def is_parent(self) -> bool:
+        return bool(self.subtasks)
+
+    @property
+    def generative_metrics(self) -> list[str]:
+        from pytest_lmbench.scoring.metrics import GENERATIVE_METRICS
+
+        return [m for m in self.metrics if m in GENERATIVE_METRICS]
+
+    @property
+    def multiple_choice_metrics(self) -> list[str]:
+        """MC metrics, with BIG-bench's automatic calibration metrics after multiple_choice_grade."""
+        from pytest_lmbench.scoring.metrics import MULTIPLE_CHOICE_METRICS
+
+        found = [m for m in self.metrics if m in MULTIPLE_CHOICE_METRICS]
+        if "multiple_choice_grade" in found:
+            for extra in ("calibration_multiple_choice_brier_score", "expected_calibration_error"):
+                if extra not in found:
+                    found.append(extra)
+        return found
+
+    @property
+    def scoring_metrics(self) -> list[str]:
+        from pytest_lmbench.scoring.metrics import SCORING_METRICS
+
+        return [m for m in self.metrics if m in SCORING_METRICS]
+
+    def leaves(self) -> list[Task]:
+        return list(self.subtasks) if self.subtasks else [self]
+
+
+def example_uid(task_name: str, raw: dict[str, Any]) -> str:
+    """A stable id for an example: hash of the task name and the example's content.
+
+    Independent of the example's position, so baselines still match after examples are reordered.
+    """
+    payload = json.dumps(raw, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(f"{task_name}\x00{payload}".encode()).hexdigest()[:16]

@@ -1,0 +1,112 @@
+"""BIG-bench prompt formatting and few-shot construction, byte for byte.
+
+Mirrors BIG-bench 1.0.0's ``default_format_fn`` and ``make_nshot_dataset`` (seed 42, numpy's legacy
+``RandomState``), so prompts, option order and the examples drawn are exactly BIG-bench's. The random
+draws are made with the same numpy calls in the same order; that is what makes them identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pytest_lmbench.tasks.model import Example, Task
+
+BIGBENCH_SEED = 42
+
+
+@dataclass
+class Query:
+    """One prompt sent to the model: an example, formatted, with its few-shot context."""
+
+    example: Example
+    prompt: str  # task prefix + few-shot context + formatted input, as the model sees it
+    choices: list[str] | None  # options in target_scores order (the order log-probs are reported in)
+    targets: list[str]  # formatted targets (for MC without a target: the best-scored choice)
+
+
+def format_example(example: Example, task: Task, seed: int = BIGBENCH_SEED) -> dict[str, Any]:
+    """BIG-bench's default format: the example dict with ``input`` prefixed and ``choice``/``target`` set.
+
+    The choices shown in the prompt are the sorted choices permuted by a fresh ``RandomState(seed)``
+    per example, as BIG-bench does.
+    """
+    sample = dict(example.raw)
+    text = example.input
+    if example.target_scores is not None:
+        scores = example.target_scores
+        if task.append_choices_to_input:
+            rng = np.random.RandomState(seed=seed)
+            permuted = rng.permutation(sorted(scores.keys()))
+            text = text + task.choice_prefix + task.choice_prefix.join(permuted)
+        if "target" not in sample:
+            best = max(scores.values())
+            sample["target"] = [k for k, v in scores.items() if v == best][0]
+        sample["choice"] = list(scores.keys())
+    sample["input"] = task.example_input_prefix + text + task.example_output_prefix
+    if not isinstance(sample["target"], list):
+        sample["target"] = [sample["target"]]
+    return sample
+
+
+def _canonical(value: Any) -> Any:
+    """A hashable form with Python's equality semantics (1 == 1.0, dict order ignored)."""
+    if isinstance(value, dict):
+        return frozenset((k, _canonical(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return tuple(_canonical(v) for v in value)
+    return value
+
+
+def build_queries(task: Task, shots: int = 0, max_examples: int | None = None,
+                  seed: int = BIGBENCH_SEED) -> list[Query]:
+    """The queries BIG-bench's ``evaluate_fixed_shot`` sends for ``shots`` shots, in BIG-bench's order.
+
+    ``max_examples`` subsamples as BIG-bench does (random, without replacement, seeded).
+    Raises ValueError when the task has too few distinct examples for ``shots``.
+    """
+    formatted = [format_example(e, task, seed) for e in task.examples]
+    n = len(formatted)
+    rng = np.random.RandomState(seed=seed)
+    num_examples = min(max_examples, n) if max_examples else n
+
+    if shots == 0:
+        if num_examples < n:
+            order = rng.choice(n, num_examples, replace=False).tolist()
+        else:
+            order = list(range(n))
+        return [_query(task, task.examples[i], formatted[i], formatted[i]["input"]) for i in order]
+
+    if n < shots + 1:
+        raise ValueError(
+            f"{task.name} has {n} distinct examples; {shots}-shot evaluation needs at least {shots + 1}")
+    # BIG-bench always draws the queries (a permutation when no limit is set).
+    order = rng.choice(n, num_examples, replace=False).tolist()
+    keys = [_canonical(s) for s in formatted]
+    groups: dict[Any, list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(key, []).append(i)
+    everyone = list(range(n))
+    separator = task.few_shot_example_separator
+    queries = []
+    for i in order:
+        # BIG-bench: shots come from the examples that differ from the query (dict inequality).
+        if len(groups[keys[i]]) == 1:
+            valid = everyone[:i] + everyone[i + 1:]
+        else:
+            valid = [j for j in everyone if keys[j] != keys[i]]
+        picks = rng.choice(len(valid), shots, replace=False)
+        context_parts = []
+        for p in picks:
+            shot = formatted[valid[p]]
+            context_parts.append(shot["input"] + rng.choice(shot["target"]))
+        text = separator.join(context_parts) + separator + formatted[i]["input"]
+        queries.append(_query(task, task.examples[i], formatted[i], text))
+    return queries
+
+
+def _query(task: Task, example: Example, sample: dict[str, Any], text: str) -> Query:
+    return Query(example=example, prompt=task.task_prefix + text,
+                 choices=sample.get("choice"), targets=[str(t) for t in sample["target"]])
