@@ -128,3 +128,29 @@ def _show_answers(model: Model, queries: list[Query]) -> None:
         if q.targets:
             key.add_generation(q.prompt, q.targets[0])
     model.set_answer_key(key)  # type: ignore[attr-defined]
+
+
+def split_max_examples(task: Task, max_examples: int | None) -> int | None:
+    """BIG-bench's per-subtask limit: a parent's ``max_examples`` split evenly (floor) over its subtasks."""
+    if max_examples is None or not task.is_parent:
+        return max_examples
+    per = max_examples // len(task.subtasks)
+    if per < 1:
+        raise ValueError(f"max_examples ({max_examples}) must be at least the number of subtasks "
+                         f"({len(task.subtasks)}) of {task.name}")
+    return per
+
+
+def evaluate_all(task: Task, model: Model, *, shots: Sequence[int] = (0,), max_examples: int | None = None,
+                 **kwargs) -> list[TaskResult]:
+    """Every leaf of ``task`` for every shot count, then the parent's aggregates (as BIG-bench orders them)."""
+    from pytest_lmbench.results import aggregate
+
+    per_leaf = split_max_examples(task, max_examples)
+    results = [evaluate(leaf, model, shots=s, max_examples=per_leaf, **kwargs)
+               for leaf in task.leaves() for s in shots]
+    if task.is_parent:
+        names = [leaf.name for leaf in task.leaves()]
+        for s in shots:
+            results.append(aggregate(task.name, [r for r in results if r.shots == s], names))
+    return results

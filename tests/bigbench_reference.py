@@ -1,0 +1,171 @@
+"""Run BIG-bench 1.0.0's own ``json_task.py`` / ``task_metrics.py`` on a task, for conformance tests.
+
+The reference code is not shipped: ``bench/fetch_bigbench.py`` unpacks it from the PyPI sdist, and
+``LMBENCH_BIGBENCH_SRC`` points at the unpacked ``bigbench-1.0.0`` directory. Its heavy imports
+(TensorFlow, T5, datasets) are replaced by small stand-ins: file access through ``os``, and T5's
+``bleu``/``rouge``/``sequence_accuracy`` written after T5 on sacrebleu and rouge-score — except that ROUGE
+is the plain mean over examples (T5 takes a bootstrap median, which pytest-lmbench deliberately does not).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import sys
+import types
+from typing import Any
+
+import numpy as np
+
+SRC_ENV = "LMBENCH_BIGBENCH_SRC"
+
+
+def reference_source() -> str | None:
+    src = os.environ.get(SRC_ENV)
+    if src and os.path.isfile(os.path.join(src, "bigbench", "api", "json_task.py")):
+        return src
+    return None
+
+
+def _install_stubs() -> None:
+    if "t5.evaluation.metrics" in sys.modules:
+        return
+    tf = types.ModuleType("tensorflow")
+    compat = types.ModuleType("tensorflow.compat")
+    v1 = types.ModuleType("tensorflow.compat.v1")
+    v1.logging = types.SimpleNamespace(info=lambda *a, **k: None)
+    v1.io = types.SimpleNamespace(gfile=types.SimpleNamespace(isdir=os.path.isdir))
+    tf.compat, compat.v1, compat.v2 = compat, v1, v1
+    sys.modules.update({"tensorflow": tf, "tensorflow.compat": compat, "tensorflow.compat.v1": v1,
+                        "tensorflow.compat.v2": v1})
+    datasets = types.ModuleType("datasets")
+
+    def load_metric(*args, **kwargs):
+        raise RuntimeError("bleurt is not available in the reference run")
+
+    datasets.load_metric = load_metric
+    sys.modules["datasets"] = datasets
+    try:
+        import sklearn.metrics  # noqa: F401
+    except ImportError:
+        sk = types.ModuleType("sklearn")
+        skm = types.ModuleType("sklearn.metrics")
+
+        def f1_score(*args, **kwargs):
+            raise RuntimeError("scikit-learn is not installed")
+
+        skm.f1_score = f1_score
+        sk.metrics = skm
+        sys.modules.update({"sklearn": sk, "sklearn.metrics": skm})
+
+    t5 = types.ModuleType("t5")
+    ev = types.ModuleType("t5.evaluation")
+    m = types.ModuleType("t5.evaluation.metrics")
+
+    def bleu(targets, predictions, tokenizer="intl"):
+        import sacrebleu
+
+        targets = [list(t) for t in targets] if isinstance(targets[0], list) else [targets]
+        score = sacrebleu.corpus_bleu(predictions, targets, smooth_method="exp", smooth_value=0.0, force=False,
+                                      lowercase=False, tokenize=tokenizer, use_effective_order=False)
+        return {"bleu": score.score}
+
+    def rouge(targets, predictions, score_keys=("rouge1", "rouge2", "rougeLsum")):
+        from rouge_score import rouge_scorer
+
+        scorer = rouge_scorer.RougeScorer(list(score_keys))
+        prep = lambda s: s.replace(" . ", " .\n")  # noqa: E731
+        scores = [scorer.score(target=prep(t), prediction=prep(p)) for p, t in zip(predictions, targets)]
+        return {k: float(np.mean([s[k].fmeasure for s in scores])) * 100 for k in score_keys}
+
+    def sequence_accuracy(targets, predictions):
+        return {"sequence_accuracy": 100 * np.mean([p == t for p, t in zip(predictions, targets)])}
+
+    m.bleu, m.rouge, m.sequence_accuracy = bleu, rouge, sequence_accuracy
+    t5.evaluation, ev.metrics = ev, m
+    sys.modules.update({"t5": t5, "t5.evaluation": ev, "t5.evaluation.metrics": m})
+    bt = types.ModuleType("bigbench.benchmark_tasks")
+    bt.__path__ = []
+    sys.modules["bigbench.benchmark_tasks"] = bt
+
+
+def load_json_task_module(src: str):
+    _install_stubs()
+    if src not in sys.path:
+        sys.path.insert(0, src)
+    import bigbench.api.json_task as json_task
+    import bigbench.api.json_utils as json_utils
+    import bigbench.models.model_utils as model_utils
+
+    class LocalJsonUtils(json_utils.JsonUtils):
+        def get_subdir_json_file_paths(self, base_dir):
+            base_dir = os.path.abspath(base_dir)
+            out = {}
+            for d in os.listdir(base_dir):
+                p = os.path.join(base_dir, d, "task.json")
+                if os.path.isdir(os.path.join(base_dir, d)) and os.path.isfile(p):
+                    out[d] = p
+            return out
+
+        def load_json_file(self, filepath):
+            with open(filepath, "rb") as fh:
+                return json.load(fh, object_pairs_hook=collections.OrderedDict)
+
+        task_json_paths = property(lambda self: {})
+        task_metadata = property(lambda self: {})
+
+    # scipy >= 1.15 rounds logsumexp differently (log1p around the largest term). BIG-bench 1.0.0 ran with the
+    # classic formula, and the normalised log-probs it produces are hashed to break argmax ties, so the
+    # reference uses the classic formula too.
+    json_task.logsumexp = classic_logsumexp
+    return json_task, LocalJsonUtils(), model_utils
+
+
+def classic_logsumexp(a):
+    a = np.asarray(a, dtype=np.float64)
+    a_max = np.max(a)
+    return np.log(np.sum(np.exp(a - a_max))) + a_max
+
+
+class ReferenceModelAdapter:
+    """BIG-bench's model API over a ScriptedModel; records every prompt it is given."""
+
+    def __init__(self, model, model_utils) -> None:
+        self.model = model
+        self.model_utils = model_utils
+        self.prompts: list[str] = []
+
+    def generate_text(self, inputs, max_length=256, stop_string=None, output_regex=None):
+        single = isinstance(inputs, str)
+        inputs = [inputs] if single else list(inputs)
+        self.prompts.extend(inputs)
+        out = [self.model_utils.postprocess_output(self.model.raw_generation(p), max_length, stop_string,
+                                                   output_regex) for p in inputs]
+        return out[0] if single else out
+
+    def cond_log_prob(self, inputs, targets, absolute_normalization=False):
+        single = isinstance(inputs, str)
+        inputs = [inputs] if single else list(inputs)
+        targets = [targets] if single else targets
+        self.prompts.extend(inputs)
+        out = [self.model.loglikelihood([(i, t) for t in ts]) for i, ts in zip(inputs, targets)]
+        return out[0] if single else out
+
+
+def reference_scores(src: str, path: str, model, shots: list[int], max_examples: int | None = None
+                     ) -> list[dict[str, Any]]:
+    """BIG-bench's ScoreData for a task file, as plain dicts."""
+    json_task, utils, model_utils = load_json_task_module(src)
+    adapter = ReferenceModelAdapter(model, model_utils)
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        task = json_task.JsonTask(path, shot_list=shots, task_json_utils=utils)
+        scores = task.evaluate_model(adapter, max_examples=max_examples)
+    out = []
+    for s in scores:
+        out.append({"task": s.subtask_description, "shots": s.number_of_shots, "scores": dict(s.score_dict),
+                    "preferred_score": s.preferred_score, "low_score": s.low_score, "high_score": s.high_score})
+    return out, adapter.prompts
