@@ -15,8 +15,11 @@ class TaskFormatError(LmbenchError):
         self.field = field
         self.problem = problem
         self.fix = fix
-        where = f"{self.path}: " + (f"{field}: " if field else "")
-        super().__init__(where + problem + (f" -- {fix}" if fix else ""))
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.path}: " + (f"{self.field}: " if self.field else "")
+        return where + self.problem + (f" -- {self.fix}" if self.fix else "")
 
 
 class ConfigError(LmbenchError):

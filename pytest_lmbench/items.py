@@ -19,7 +19,7 @@ from pytest_lmbench.gates import judge, resolve_thresholds
 from pytest_lmbench.models.registry import ModelSpec
 from pytest_lmbench.results import TaskResult
 from pytest_lmbench.scoring.metrics import MetricUnavailable, produced_metric_names
-from pytest_lmbench.tasks.bigbench import load_task
+from pytest_lmbench.tasks.bigbench import is_parent_task_file, load_task, load_task_name, subtask_files
 from pytest_lmbench.tasks.model import Task
 
 _TASK_CACHE: OrderedDict[tuple[str, str | None, float, int], Task] = OrderedDict()
@@ -41,6 +41,20 @@ def load_task_cached(path: str, parent: str | None) -> Task:
     return task
 
 
+def parent_task_name(path: os.PathLike[str] | str) -> str | None:
+    """The parent's name when ``path`` is a subtask file (its parent directory holds a parent task file)."""
+    path = os.fspath(path)
+    candidate = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(path))), os.path.basename(path))
+    if os.path.isfile(candidate) and is_parent_task_file(candidate):
+        return load_task_name(candidate)
+    return None
+
+
+def _display_path(path: str, base: str) -> str:
+    rel = os.path.relpath(path, base)
+    return path if rel.startswith("..") else rel
+
+
 class ThresholdFailure(Exception):
     """The score missed its threshold; the message says by how much and shows failing examples."""
 
@@ -52,8 +66,20 @@ class TaskFile(pytest.File):
         from pytest_lmbench.plugin import get_state
 
         state = get_state(self.config)
-        task = load_task(self.path)
+        try:
+            parent_name = parent_task_name(self.path)
+            task = load_task(self.path, parent=parent_name)
+        except TaskFormatError as exc:
+            exc.path = _display_path(exc.path, str(self.config.invocation_params.dir))
+            # One error for this file; pytest would stop the whole session on a collection error.
+            item = InvalidTaskFile.from_parent(self, name="invalid-task-file", error=exc)
+            item.add_marker("lmbench")
+            yield item
+            return
         leaves = task.leaves()
+        if parent_name is not None:  # a subtask named on the command line: its parent's aggregate is partial
+            siblings = subtask_files(os.path.dirname(os.path.dirname(os.path.abspath(self.path))), self.path.name)
+            state.parents.setdefault(parent_name, [f"{parent_name}:{load_task_name(f)}" for f in siblings])
         max_examples = state.max_examples
         if task.is_parent:
             state.parents[task.name] = [t.name for t in leaves]
@@ -69,6 +95,8 @@ class TaskFile(pytest.File):
             own.update(leaf.thresholds)
             thresholds = resolve_thresholds(leaf.name, produced, own, state.rules)
             marks = list(dict.fromkeys(task.marks + leaf.marks))
+            for mark in marks:
+                self.config.addinivalue_line("markers", f"{mark}: set in a task file's lmbench.marks")
             keywords = [re.sub(r"\W+", "_", k.strip()).strip("_") for k in leaf.keywords]
             for spec, label in zip(state.specs, state.labels):
                 for shots in state.shots:
@@ -159,3 +187,28 @@ class TaskItem(pytest.Item):
                           preferred_score="", low_score=0.0, high_score=1.0, nodeid=self.nodeid,
                           path=self.leaf_path, model_spec=self.spec.public, parent=self.parent_name,
                           threshold=dict(self.thresholds), outcome=outcome, message=message)
+
+
+class InvalidTaskFile(pytest.Item):
+    """Stands for a malformed task file: errors with the file's problem so that the other tasks still run."""
+
+    def __init__(self, *, error: TaskFormatError, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+
+    def setup(self) -> None:
+        raise self.error
+
+    def runtest(self) -> None:  # pragma: no cover - setup always raises
+        raise self.error
+
+    def reportinfo(self):
+        return self.path, None, f"invalid task file {self.error.path}"
+
+    def attach_result(self, report: pytest.TestReport, call: pytest.CallInfo[None]) -> None:
+        if report.when == "setup" and report.failed:
+            report.longrepr = str(self.error)
+            report.lmbench_result = TaskResult(
+                task=os.path.basename(os.path.dirname(self.error.path)) or self.error.path, model="-", shots=0,
+                n_examples=0, scores={}, preferred_score="", low_score=0.0, high_score=1.0, nodeid=self.nodeid,
+                path=self.error.path, outcome="error", message=str(self.error)).to_dict()

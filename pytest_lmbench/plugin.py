@@ -137,9 +137,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     report = yield
-    from pytest_lmbench.items import TaskItem
+    from pytest_lmbench.items import InvalidTaskFile, TaskItem
 
-    if isinstance(item, TaskItem):
+    if isinstance(item, (TaskItem, InvalidTaskFile)):
         item.attach_result(report, call)
     return report
 

@@ -62,7 +62,8 @@ def render_summary(results: list[TaskResult], *, width: int = 100, color: bool =
         rows = [r for r in results if r.model == model]
         show_norm = width >= 100
         show_threshold = any(r.threshold for r in rows)
-        table = Table(title=Text(f"model {model}", style="bold" if color else ""), title_justify="left",
+        title = "invalid task files" if model == "-" else f"model {model}"
+        table = Table(title=Text(title, style="bold" if color else ""), title_justify="left",
                       box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold" if color else "")
         longest = max(len(r.task) + (12 if r.aggregate else 0) for r in rows)
         table.add_column("task", overflow="fold", min_width=min(longest, max(12, width - 58)))

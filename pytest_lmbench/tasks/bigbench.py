@@ -79,6 +79,15 @@ def is_parent_task_file(path: str | os.PathLike[str]) -> bool:
     return isinstance(data, dict) and "examples" not in data
 
 
+def load_task_name(path: str | os.PathLike[str]) -> str:
+    """A task file's name as BIG-bench names it (the ``name`` field, ASCII-only), without validating the rest."""
+    data = read_json(path)
+    name = data.get("name") if isinstance(data, dict) else None
+    if not isinstance(name, str) or not name.strip():
+        name = os.path.basename(os.path.dirname(os.path.abspath(path)))
+    return _ascii_name(name)
+
+
 def subtask_files(directory: str | os.PathLike[str], file_name: str = "task.json") -> list[str]:
     """The task files of a parent's subdirectories, in BIG-bench's order (sorted paths)."""
     directory = os.path.abspath(directory)

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+def write_task(root: Path, rel: str, data: dict | str | bytes) -> Path:
+    """Write a task file under ``root`` (dict -> JSON, str/bytes as they are)."""
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, dict):
+        path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    elif isinstance(data, str):
+        path.write_text(data, encoding="utf-8")
+    else:
+        path.write_bytes(data)
+    return path
+
+
+def arith_task(name: str = "arith", n: int = 6, **extra) -> dict:
+    return {"name": name, "description": "add", "keywords": ["arithmetic", "zero-shot"],
+            "metrics": ["exact_str_match"], "preferred_score": "exact_str_match",
+            "examples": [{"input": f"{i} + {i} =", "target": str(2 * i)} for i in range(n)], **extra}
+
+
+def mc_task(name: str = "colors", n: int = 6, **extra) -> dict:
+    colors = ["red", "green", "blue", "black", "white", "pink", "grey", "brown"]
+    return {"name": name, "description": "mc", "keywords": ["multiple choice"],
+            "metrics": ["multiple_choice_grade"], "preferred_score": "multiple_choice_grade",
+            "examples": [{"input": f"Which color is number {i}?",
+                          "target_scores": {colors[i % 8]: 1, colors[(i + 1) % 8]: 0, colors[(i + 2) % 8]: 0}}
+                         for i in range(n)], **extra}
+
+
+@pytest.fixture
+def tasks_dir(pytester: pytest.Pytester) -> Path:
+    root = pytester.path / "tasks"
+    write_task(root, "arith/task.json", arith_task())
+    write_task(root, "colors/task.json", mc_task())
+    write_task(root, "family/task.json", {"name": "family", "description": "parent", "keywords": ["family"]})
+    write_task(root, "family/one/task.json", mc_task("one"))
+    write_task(root, "family/two/task.json", arith_task("two"))
+    return root
