@@ -36,7 +36,7 @@ def evaluate(task: Task, model: Model, *, shots: int = 0, max_examples: int | No
     examples = [ExampleResult(id=q.example.uid, index=q.example.index, prompt=q.prompt, targets=q.targets,
                               target_scores=q.example.target_scores, choices=q.choices) for q in queries]
     values = M.MetricValues()
-    notes: list[str] = []
+    notes: list[str] = list(task.notes)
 
     mc_metrics = task.multiple_choice_metrics
     if mc_metrics:

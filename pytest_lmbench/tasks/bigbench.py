@@ -24,7 +24,7 @@ from pytest_lmbench.scoring.metrics import (
     SCORE_RANGES,
     produced_metric_names,
 )
-from pytest_lmbench.tasks.model import Example, Task, example_uid
+from pytest_lmbench.tasks.model import Example, Task
 
 DEFAULT_OUTPUT_REGEX = r"[^\.\?\!\;\n]+"
 
@@ -134,9 +134,14 @@ def task_from_dict(data: Any, path: str, *, parent: str | None = None) -> Task:
             if key == "task_prefix" and data[key] is not None:
                 continue  # BIG-bench applies str() to it
             raise TaskFormatError(path, key, f"must be a string, not {_json_repr(data[key])}")
+    notes = []
     for key in ("append_choices_to_input", "absolute_normalization"):
         if key in data and not isinstance(data[key], bool):
-            raise TaskFormatError(path, key, f"must be true or false, not {_json_repr(data[key])}")
+            if not isinstance(data[key], (str, int)) or isinstance(data[key], float):
+                raise TaskFormatError(path, key, f"must be true or false, not {_json_repr(data[key])}")
+            # BIG-bench tests the value's truthiness: the string "false" (seen in real tasks) means true.
+            notes.append(f"{key} is {_json_repr(data[key])}, which BIG-bench reads as {bool(data[key])}; "
+                         f"so does pytest-lmbench (write {str(bool(data[key])).lower()} to make it explicit)")
     declared_range = None
     if "low_score" in data or "high_score" in data:
         low, high = data.get("low_score", 0.0), data.get("high_score", 1.0)
@@ -150,7 +155,8 @@ def task_from_dict(data: Any, path: str, *, parent: str | None = None) -> Task:
         return _parent_task(data, path, full_name, name, description, keywords, thresholds, marks, parent)
 
     task = Task(name=full_name, path=path, description=description, keywords=list(keywords),
-                declared_score_range=declared_range, thresholds=thresholds, marks=marks, parent=parent)
+                declared_score_range=declared_range, thresholds=thresholds, marks=marks, parent=parent,
+                notes=notes)
     _fill_format(task, data, path)
     _fill_metrics(task, data, path)
     _fill_examples(task, data, path)
@@ -210,9 +216,9 @@ def _fill_format(task: Task, data: dict, path: str) -> None:
     task.example_input_prefix = data.get("example_input_prefix", "\nQ: ")
     task.example_output_prefix = data.get("example_output_prefix", "\nA: ")
     task.choice_prefix = data.get("choice_prefix", "\n  choice: ")
-    task.append_choices_to_input = data.get("append_choices_to_input", True)
+    task.append_choices_to_input = bool(data.get("append_choices_to_input", True))
     task.few_shot_example_separator = data.get("few_shot_example_separator", "\n")
-    task.absolute_normalization = data.get("absolute_normalization", False)
+    task.absolute_normalization = bool(data.get("absolute_normalization", False))
     task.stop_string = data.get("stop_string")
     task.output_regex = data.get("output_regex")
     if task.output_regex is None and task.stop_string is None:
@@ -295,10 +301,12 @@ def _fill_examples(task: Task, data: dict, path: str) -> None:
                 raise TaskFormatError(path, f"{where}.target_scores",
                                       "must be a non-empty object of choice -> score",
                                       '"target_scores": {"right": 1, "wrong": 0}')
-            for choice, value in scores.items():
-                if not _is_number(value):
-                    raise TaskFormatError(path, f"{where}.target_scores[{choice!r}]",
-                                          f"must be a number, not {_json_repr(value)}")
+            values = scores.values()
+            if not all(type(v) is int or (type(v) is float and math.isfinite(v)) for v in values):
+                for choice, value in scores.items():
+                    if not _is_number(value):
+                        raise TaskFormatError(path, f"{where}.target_scores[{choice!r}]",
+                                              f"must be a number, not {_json_repr(value)}")
             if "target" not in ex:
                 hi, lo = max(scores.values()), min(scores.values())
                 if (len(scores) == 1 and hi == 0) or (len(scores) > 1 and hi <= lo):
@@ -314,7 +322,7 @@ def _fill_examples(task: Task, data: dict, path: str) -> None:
         task.examples.append(Example(
             index=len(task.examples), input=ex["input"], target=target,
             target_scores=None if scores is None else {k: float(v) for k, v in scores.items()},
-            raw=ex, uid=example_uid(task.name, ex),
+            raw=ex, task_name=task.name,
         ))
 
 

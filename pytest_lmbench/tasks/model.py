@@ -20,7 +20,12 @@ class Example:
     target: list[str] | None
     target_scores: dict[str, float] | None
     raw: dict[str, Any]
-    uid: str = ""
+    task_name: str = ""
+
+    @property
+    def uid(self) -> str:
+        """Stable id (computed on demand: collection of large suites never needs it)."""
+        return example_uid(self.task_name, self.raw)
 
 
 @dataclass
@@ -50,6 +55,7 @@ class Task:
     thresholds: dict[str, float] = field(default_factory=dict)
     marks: list[str] = field(default_factory=list)
     n_duplicates: int = 0
+    notes: list[str] = field(default_factory=list)
     parent: str | None = None
 
     @property
