@@ -124,7 +124,7 @@ def test_python_backend_with_options(pytester: pytest.Pytester) -> None:
                 return [self.answer for _ in prompts]
     """)
     result = pytester.runpytest_subprocess(*RUN, "--lm-model=py:mymodels:Constant?answer=4&name=four",
-                                           "--lm-report=r.json", "-p", "no:randomly")
+                                           "--lm-report=r.json")
     result.assert_outcomes(passed=1)
     r = json.loads((pytester.path / "r.json").read_text())["results"][0]
     assert r["model"] == "four" and r["nodeid"].endswith("arith[four-0shot]")

@@ -97,7 +97,14 @@ def _python(spec: ModelSpec) -> Model:
     return load_python_model(spec)
 
 
-BUILTIN_BACKENDS: dict[str, BackendFactory] = {"dummy": _dummy, "py": _python}
+def _llamacpp(spec: ModelSpec) -> Model:
+    from pytest_lmbench.models.llamacpp import make_llamacpp
+
+    return make_llamacpp(spec)
+
+
+BUILTIN_BACKENDS: dict[str, BackendFactory] = {"dummy": _dummy, "py": _python, "llamacpp": _llamacpp,
+                                               "smollm2": _llamacpp}
 
 
 class Registry:

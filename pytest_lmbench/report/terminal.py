@@ -66,12 +66,12 @@ def render_summary(results: list[TaskResult], *, width: int = 100, color: bool =
         table = Table(title=Text(title, style="bold" if color else ""), title_justify="left",
                       box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold" if color else "")
         longest = max(len(r.task) + (12 if r.aggregate else 0) for r in rows)
-        table.add_column("task", overflow="fold", min_width=min(longest, max(12, width - 58)))
+        table.add_column("task", overflow="fold", min_width=min(longest, max(12, width - 64)))
         columns = [("shots", "right"), ("n", "right"), ("metric", "left"), ("score", "right")]
         columns += [("norm", "right")] if show_norm else []
         columns += [("threshold", "left")] if show_threshold else []
         for name, justify in columns + [("outcome", "left")]:
-            table.add_column(name, justify=justify, no_wrap=True)
+            table.add_column(name, justify=justify, no_wrap=True, min_width=len(name))
         rows.sort(key=lambda r: (r.aggregate, OUTCOME_ORDER.get(r.outcome, 9), r.task, r.shots))
         for r in rows:
             task = r.task + (" (aggregate)" if r.aggregate else "") + (" (partial)" if not r.complete else "")

