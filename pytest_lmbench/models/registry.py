@@ -103,8 +103,14 @@ def _llamacpp(spec: ModelSpec) -> Model:
     return make_llamacpp(spec)
 
 
+def _openai(spec: ModelSpec) -> Model:
+    from pytest_lmbench.models.openai import make_openai
+
+    return make_openai(spec)
+
+
 BUILTIN_BACKENDS: dict[str, BackendFactory] = {"dummy": _dummy, "py": _python, "llamacpp": _llamacpp,
-                                               "smollm2": _llamacpp}
+                                               "smollm2": _llamacpp, "openai": _openai}
 
 
 class Registry:

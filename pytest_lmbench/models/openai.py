@@ -1,0 +1,305 @@
+"""Any OpenAI-compatible server: ``openai:MODEL?base_url=…&concurrency=8&chat=0``.
+
+Generation goes through ``/completions`` (or ``/chat/completions`` with ``chat=1``); log-likelihoods through
+``/completions`` with ``echo`` + ``logprobs`` + ``max_tokens=0``. Requests run concurrently and are retried with
+exponential backoff and full jitter on 429, 5xx, timeouts and dropped connections, honouring ``Retry-After``,
+a bounded number of times; other errors fail at once with the server's message. The API key (``api_key=`` or
+``$OPENAI_API_KEY``) is sent only in the ``Authorization`` header and is masked in every message.
+
+Standard library only (``http.client`` with one keep-alive connection per worker thread).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http.client
+import json
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlsplit
+
+from pytest_lmbench.errors import BackendError, ConfigError
+from pytest_lmbench.models.base import BaseModel, cut_at_stop
+from pytest_lmbench.models.registry import ModelSpec
+
+RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+MAX_BACKOFF = 30.0
+MAX_RETRY_AFTER = 120.0
+
+
+class TransientError(Exception):
+    """A failure worth retrying (rate limit, server error, timeout, dropped connection)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def backoff_delay(attempt: int, base: float, retry_after: float | None, rng: random.Random) -> float:
+    """Exponential backoff with full jitter; a server's Retry-After wins when it is longer."""
+    delay = rng.uniform(0, min(MAX_BACKOFF, base * (2 ** attempt)))
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
+    return delay
+
+
+class OpenAIModel(BaseModel):
+    """A model behind an OpenAI-compatible HTTP API."""
+
+    def __init__(self, model: str, *, base_url: str = "https://api.openai.com/v1", api_key: str | None = None,
+                 concurrency: int = 8, chat: bool = False, timeout: float = 120.0, max_retries: int = 5,
+                 backoff: float = 0.5, echo_prefix: str = "", check_echo: bool = True, seed: int = 0) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"openai backend: base_url {base_url!r} is not an http(s) URL")
+        self.model = model
+        self.base_url = base_url.rstrip("/")
+        self._scheme, self._host, self._port = parts.scheme, parts.hostname, parts.port
+        self._path = parts.path.rstrip("/")
+        self._api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self.concurrency = max(1, concurrency)
+        self.chat = chat
+        self.timeout = timeout
+        self.max_retries = max(0, max_retries)
+        self.backoff = backoff
+        self.echo_prefix = echo_prefix
+        self._checked = not check_echo
+        self._local = threading.local()
+        self._rng = random.Random(seed)
+        self._rng_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="lmbench-openai")
+        self.retries = 0  # total retries made (for reports and tests)
+        self.requests = 0
+
+    # -- HTTP ------------------------------------------------------------------------------------
+    def _connection(self) -> http.client.HTTPConnection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            cls = http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
+            conn = cls(self._host, self._port, timeout=self.timeout)
+            self._local.conn = conn
+        return conn
+
+    def _drop_connection(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def redact(self, text: str) -> str:
+        if self._api_key:
+            text = text.replace(self._api_key, "***")
+        return text
+
+    def _post_once(self, endpoint: str, payload: dict[str, Any]) -> dict[str, Any]:
+        body = json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        try:
+            conn = self._connection()
+            conn.request("POST", self._path + endpoint, body=body, headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read()
+        except (socket.timeout, TimeoutError) as exc:
+            self._drop_connection()
+            raise TransientError(f"timed out after {self.timeout:g} s ({type(exc).__name__})") from None
+        except (ConnectionError, http.client.HTTPException, OSError) as exc:
+            self._drop_connection()
+            raise TransientError(f"connection failed: {type(exc).__name__}: {exc}") from None
+        if resp.status in RETRY_STATUS:
+            self._drop_connection()
+            raise TransientError(f"HTTP {resp.status}: {self._message(raw)}",
+                                 parse_retry_after(resp.getheader("Retry-After")))
+        if resp.status >= 400:
+            raise BackendError(self.redact(f"{self.base_url}{endpoint} answered HTTP {resp.status}: "
+                                           f"{self._message(raw)}"))
+        try:
+            data = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            self._drop_connection()
+            raise TransientError(f"invalid JSON in the response ({len(raw)} bytes)") from None
+        if not isinstance(data, dict):
+            raise TransientError("the response is not a JSON object")
+        return data
+
+    @staticmethod
+    def _message(raw: bytes) -> str:
+        try:
+            data = json.loads(raw)
+            error = data.get("error", data) if isinstance(data, dict) else data
+            message = error.get("message", error) if isinstance(error, dict) else error
+            return str(message)[:500]
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            return raw[:500].decode("utf-8", "replace")
+
+    def post(self, endpoint: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """POST with bounded retries on transient failures."""
+        attempt = 0
+        while True:
+            self.requests += 1
+            try:
+                return self._post_once(endpoint, payload)
+            except TransientError as exc:
+                if attempt >= self.max_retries:
+                    raise BackendError(self.redact(
+                        f"{self.base_url}{endpoint} failed {attempt + 1} times; last: {exc}")) from None
+                with self._rng_lock:
+                    delay = backoff_delay(attempt, self.backoff, exc.retry_after, self._rng)
+                self.retries += 1
+                attempt += 1
+                time.sleep(delay)
+
+    def _map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        if len(items) <= 1 or self.concurrency == 1:
+            return [fn(x) for x in items]
+        return list(self._pool.map(fn, items))
+
+    # -- protocol --------------------------------------------------------------------------------
+    def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None) -> list[str]:
+        def one(prompt: str) -> str:
+            if self.chat:
+                payload = {"model": self.model, "messages": [{"role": "user", "content": prompt}],
+                           "max_tokens": max_tokens, "temperature": 0}
+                if stop:
+                    payload["stop"] = list(stop)[:4]
+                data = self.post("/chat/completions", payload)
+                text = _first_choice(data, self.base_url).get("message", {}).get("content") or ""
+            else:
+                payload = {"model": self.model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0}
+                if stop:
+                    payload["stop"] = list(stop)[:4]
+                data = self.post("/completions", payload)
+                text = _first_choice(data, self.base_url).get("text") or ""
+            return cut_at_stop(text, stop)
+
+        return self._map(one, list(prompts))
+
+    def _echo(self, text: str) -> list[tuple[str, float | None, int]]:
+        """(token, log-prob, character offset in ``text``) for the prompt tokens of ``text``, as the server
+        scores them with echo. ``max_tokens=1`` (some servers read 0 as "no limit"); the generated token is
+        dropped."""
+        prompt = self.echo_prefix + text
+        data = self.post("/completions", {"model": self.model, "prompt": prompt, "max_tokens": 1, "echo": True,
+                                          "logprobs": 1, "temperature": 0})
+        logprobs = _first_choice(data, self.base_url).get("logprobs") or {}
+        tokens, values, offsets = logprobs.get("tokens"), logprobs.get("token_logprobs"), logprobs.get("text_offset")
+        if not tokens or values is None or offsets is None or not (len(values) == len(tokens) == len(offsets)):
+            raise BackendError(f"{self.base_url} did not return prompt log-probabilities (completions with echo "
+                               "and logprobs); log-likelihood metrics need a server that does (vLLM, llama.cpp's "
+                               "server, TGI's OpenAI API)")
+        # Offsets count the prefix on most servers; llama-cpp-python's server leaves a BOS prefix out.
+        base = len(self.echo_prefix) if self.echo_prefix and offsets[0] >= len(self.echo_prefix) else 0
+        if self.echo_prefix and base == 0 and tokens[0] != self.echo_prefix:
+            base = len(self.echo_prefix) if "".join(tokens).startswith(self.echo_prefix) else 0
+        out = []
+        for tok, value, offset in zip(tokens, values, offsets):
+            pos = offset - base
+            if pos < 0:
+                continue  # the prefix itself
+            if pos >= len(text):
+                break  # the generated token
+            out.append((tok, value, pos))
+        return out
+
+    def check_prompt_logprobs(self) -> None:
+        """Make sure echo log-probs mean log P(token | tokens before it), by comparing with the log-prob of a
+        generated token, which servers report correctly. llama-cpp-python's server (0.3.x, its issue #1983)
+        scores each echoed token with the row that predicts the *next* token when the model adds no BOS."""
+        probe = "The capital of France is"
+        data = self.post("/completions", {"model": self.model, "prompt": self.echo_prefix + probe, "max_tokens": 1,
+                                          "logprobs": 1, "temperature": 0})
+        choice = _first_choice(data, self.base_url)
+        lp = choice.get("logprobs") or {}
+        gen_values, text = lp.get("token_logprobs") or [], choice.get("text") or ""
+        if not gen_values or gen_values[0] is None or not text.strip():
+            return  # nothing to compare with; trust the server
+        echoed = self._echo(probe + text)
+        last = [v for tok, v, pos in echoed if pos + len(tok) > len(probe)]
+        if len(last) == 1 and last[0] is not None and abs(last[0] - gen_values[0]) > 0.05:
+            raise BackendError(
+                f"{self.base_url} returns prompt log-probabilities that disagree with its own generation "
+                f"log-probabilities ({last[0]:.3f} vs {gen_values[0]:.3f} for the same token): a known bug of "
+                "llama-cpp-python's server with models that add no BOS token (its issue #1983). Add the BOS "
+                "token's text to the spec, e.g. openai:MODEL?echo_prefix=<|im_start|> for SmolLM2, or use "
+                "another server.")
+
+    def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[float]:
+        if not self._checked:
+            self.check_prompt_logprobs()
+            self._checked = True
+
+        def one(request: tuple[str, str]) -> float:
+            context, continuation = request
+            if not continuation:
+                return 0.0
+            total = 0.0
+            for i, (tok, value, pos) in enumerate(self._echo(context + continuation)):
+                if pos + len(tok) > len(context):  # the token reaches into the continuation
+                    if value is None:
+                        if i == 0 and not self.echo_prefix:
+                            continue  # the text's first token has no conditional log-prob
+                        raise BackendError(f"{self.base_url} returned no log-prob for prompt token {i}")
+                    total += float(value)
+            return total
+
+        return self._map(one, list(requests))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _first_choice(data: dict[str, Any], where: str) -> dict[str, Any]:
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise BackendError(f"{where}: the response has no choices")
+    return choices[0]
+
+
+def make_openai(spec: ModelSpec) -> OpenAIModel:
+    opts = dict(spec.options)
+    opts.pop("name", None)
+    known = {"base_url", "api_key", "concurrency", "chat", "timeout", "max_retries", "backoff", "echo_prefix",
+             "check_echo", "seed"}
+    unknown = set(opts) - known
+    if unknown:
+        raise ConfigError(f"--lm-model {spec.public!r}: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
+    if not spec.target:
+        raise ConfigError("--lm-model openai:MODEL needs the served model's name, e.g. openai:gpt-4o-mini")
+    kwargs: dict[str, Any] = {}
+    try:
+        for key, cast in (("concurrency", int), ("max_retries", int), ("seed", int), ("timeout", float),
+                          ("backoff", float)):
+            if key in opts:
+                kwargs[key] = cast(opts[key])
+    except ValueError as exc:
+        raise ConfigError(f"--lm-model {spec.public!r}: {exc}") from None
+    for key in ("chat", "check_echo"):
+        if key in opts:
+            kwargs[key] = opts[key].lower() in ("1", "true", "yes")
+    for key in ("base_url", "api_key", "echo_prefix"):
+        if key in opts:
+            kwargs[key] = opts[key]
+    return OpenAIModel(spec.target, **kwargs)
