@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from pytest_lmbench.errors import LmbenchError, TaskFormatError
-from pytest_lmbench.evaluate import DEFAULT_MAX_TOKENS, evaluate
+from pytest_lmbench.evaluate import DEFAULT_MAX_TOKENS, evaluate, split_max_examples
 from pytest_lmbench.gates import judge, resolve_thresholds
 from pytest_lmbench.models.registry import ModelSpec
 from pytest_lmbench.results import TaskResult
@@ -80,15 +80,14 @@ class TaskFile(pytest.File):
         if parent_name is not None:  # a subtask named on the command line: its parent's aggregate is partial
             siblings = subtask_files(os.path.dirname(os.path.dirname(os.path.abspath(self.path))), self.path.name)
             state.parents.setdefault(parent_name, [f"{parent_name}:{load_task_name(f)}" for f in siblings])
-        max_examples = state.max_examples
         if task.is_parent:
             state.parents[task.name] = [t.name for t in leaves]
-            if max_examples is not None:
-                if max_examples // len(leaves) < 1:
-                    raise TaskFormatError(str(self.path), None,
-                                          f"--lm-max-examples {max_examples} is less than the number of subtasks "
-                                          f"({len(leaves)})", f"use --lm-max-examples {len(leaves)} or more")
-                max_examples //= len(leaves)
+        try:
+            max_examples = split_max_examples(task, state.max_examples)
+        except ValueError:
+            raise TaskFormatError(str(self.path), None,
+                                  f"--lm-max-examples {state.max_examples} is less than the number of subtasks "
+                                  f"({len(leaves)})", f"use --lm-max-examples {len(leaves)} or more") from None
         for leaf in leaves:
             produced = produced_metric_names(leaf.metrics) | {"normalized_aggregate_score"}
             own = dict(task.thresholds)
