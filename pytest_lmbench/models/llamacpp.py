@@ -3,7 +3,9 @@
 Log-likelihoods come from ``logits_all`` scores. The KV cache is reused for the longest token prefix shared
 with the previous request, so the options of a multiple-choice example (and few-shot prompts sharing a task
 prefix) evaluate their common prompt once; log-softmax is computed only for the continuation rows.
-Context and continuation are tokenized separately, as BIG-bench does.
+Context and continuation are tokenized separately, as BIG-bench does. ``tokenize=joint`` instead scores the
+joined text after a BOS token, which is what an OpenAI-compatible server computes with ``echo`` (it only ever
+sees text): use it to check a served model against the same GGUF run in-process.
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ class LlamaCppModel(BaseModel):
     """A GGUF model run in-process by llama.cpp."""
 
     def __init__(self, path: str, *, n_ctx: int = 2048, n_threads: int | None = None, n_batch: int = 512,
-                 seed: int = 0) -> None:
+                 seed: int = 0, tokenize: str = "split") -> None:
+        if tokenize not in ("split", "joint"):
+            raise ConfigError(f"llama.cpp backend: tokenize must be 'split' (BIG-bench) or 'joint', not {tokenize!r}")
         try:
             from llama_cpp import Llama
         except ImportError:
@@ -55,6 +59,7 @@ class LlamaCppModel(BaseModel):
             raise ConfigError(f"GGUF file not found: {path}")
         self.path = path
         self.n_ctx = n_ctx
+        self.tokenize = tokenize
         self.n_threads = n_threads or default_threads()
         self._llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=self.n_threads, n_batch=n_batch,
                           logits_all=True, verbose=False, seed=seed)
@@ -69,6 +74,17 @@ class LlamaCppModel(BaseModel):
     def _context_tokens(self, context: str) -> list[int]:
         tokens = self._tokens(context, bos=True)
         return tokens or [self._llm.token_bos()]  # something to condition the first token on
+
+    def _joint_tokens(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        """BOS + the tokens of the joined text, split where a token first reaches into the continuation."""
+        tokens = self._tokens(context + continuation, bos=False)
+        limit = len(context.encode("utf-8"))
+        end = 0
+        for i, token in enumerate(tokens):
+            end += len(self._llm.detokenize([token]))
+            if end > limit:
+                return [self._llm.token_bos()] + tokens[:i], tokens[i:]
+        return [self._llm.token_bos()] + tokens, []
 
     # -- evaluation -----------------------------------------------------------------------------
     def _eval_from(self, tokens: list[int]) -> None:
@@ -101,11 +117,14 @@ class LlamaCppModel(BaseModel):
             ctx_cache: dict[str, list[int]] = {}
             for i in order:
                 context, continuation = requests[i]
-                ctx = ctx_cache.get(context)
-                if ctx is None:
-                    ctx_cache.clear()
-                    ctx = ctx_cache[context] = self._context_tokens(context)
-                cont = self._tokens(continuation, bos=False)
+                if self.tokenize == "joint":
+                    ctx, cont = self._joint_tokens(context, continuation)
+                else:
+                    ctx = ctx_cache.get(context)
+                    if ctx is None:
+                        ctx_cache.clear()
+                        ctx = ctx_cache[context] = self._context_tokens(context)
+                    cont = self._tokens(continuation, bos=False)
                 if len(ctx) + len(cont) > self.n_ctx:
                     keep = self.n_ctx - len(cont)
                     if keep < 1:
@@ -163,7 +182,7 @@ def _int_option(spec: ModelSpec, key: str, default: Any) -> Any:
 
 
 def make_llamacpp(spec: ModelSpec) -> LlamaCppModel:
-    known = {"n_ctx", "n_threads", "n_batch", "seed", "name"}
+    known = {"n_ctx", "n_threads", "n_batch", "seed", "name", "tokenize"}
     unknown = set(spec.options) - known
     if unknown:
         raise ConfigError(f"--lm-model {spec.public!r}: unknown option(s) {sorted(unknown)}; "
@@ -172,4 +191,5 @@ def make_llamacpp(spec: ModelSpec) -> LlamaCppModel:
     if not path:
         raise ConfigError("--lm-model llamacpp:PATH.gguf needs the path of a GGUF file")
     return LlamaCppModel(path, n_ctx=_int_option(spec, "n_ctx", 2048), n_threads=_int_option(spec, "n_threads", None),
-                         n_batch=_int_option(spec, "n_batch", 512), seed=_int_option(spec, "seed", 0))
+                         n_batch=_int_option(spec, "n_batch", 512), seed=_int_option(spec, "seed", 0),
+                         tokenize=spec.options.get("tokenize", "split"))

@@ -119,9 +119,19 @@ class OpenAIModel(BaseModel):
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         try:
+            reused = getattr(self._local, "conn", None) is not None
             conn = self._connection()
-            conn.request("POST", self._path + endpoint, body=body, headers=headers)
-            resp = conn.getresponse()
+            try:
+                conn.request("POST", self._path + endpoint, body=body, headers=headers)
+                resp = conn.getresponse()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                if not reused:
+                    raise
+                # The server closed an idle keep-alive connection: reconnect at once, this is no failure.
+                self._drop_connection()
+                conn = self._connection()
+                conn.request("POST", self._path + endpoint, body=body, headers=headers)
+                resp = conn.getresponse()
             raw = resp.read()
         except (socket.timeout, TimeoutError) as exc:
             self._drop_connection()
@@ -259,9 +269,11 @@ class OpenAIModel(BaseModel):
             for i, (tok, value, pos) in enumerate(self._echo(context + continuation)):
                 if pos + len(tok) > len(context):  # the token reaches into the continuation
                     if value is None:
-                        if i == 0 and not self.echo_prefix:
-                            continue  # the text's first token has no conditional log-prob
-                        raise BackendError(f"{self.base_url} returned no log-prob for prompt token {i}")
+                        raise BackendError(
+                            f"{self.base_url} returned no log-prob for prompt token {i} ({tok!r}); servers give "
+                            "none for the first token of a prompt, so a continuation with an empty context "
+                            "cannot be scored through this API" if i == 0 else
+                            f"{self.base_url} returned no log-prob for prompt token {i} ({tok!r})")
                     total += float(value)
             return total
 
