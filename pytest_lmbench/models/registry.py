@@ -109,8 +109,14 @@ def _openai(spec: ModelSpec) -> Model:
     return make_openai(spec)
 
 
+def _hf(spec: ModelSpec) -> Model:
+    from pytest_lmbench.models.hf import make_hf
+
+    return make_hf(spec)
+
+
 BUILTIN_BACKENDS: dict[str, BackendFactory] = {"dummy": _dummy, "py": _python, "llamacpp": _llamacpp,
-                                               "smollm2": _llamacpp, "openai": _openai}
+                                               "smollm2": _llamacpp, "openai": _openai, "hf": _hf}
 
 
 class Registry:

@@ -1,0 +1,128 @@
+"""The Hugging Face backend on a tiny randomly initialised model built in a temporary directory (no download)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+tokenizers = pytest.importorskip("tokenizers")
+
+from pytest_lmbench.errors import ConfigError  # noqa: E402
+from pytest_lmbench.models.hf import HFModel, make_hf  # noqa: E402
+from pytest_lmbench.models.registry import parse_spec  # noqa: E402
+
+CORPUS = ["Q: What is the capital of France?\nA: Paris", "The child hurt their knee. The child started crying.",
+          "1 + 1 = 2, 2 + 3 = 5, 7 + 8 = 15", "Berlin London Oslo Rome Madrid choice: option:"] * 20
+
+
+def build_tiny_model(root: Path, seed: int = 0) -> Path:
+    """A 2-layer Llama with a byte-level BPE tokenizer trained on a few sentences, saved like a real checkpoint."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<s>", "</s>", "<pad>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(CORPUS, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                         bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id,
+                         pad_token_id=fast.pad_token_id)
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(root)
+    fast.save_pretrained(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
+
+
+def direct_logprob(path: Path, context: str, continuation: str) -> float:
+    """log P(continuation | context) from one unpadded forward pass and a full log-softmax."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    ctx = tok(context)["input_ids"] if context else []
+    ctx = ctx or [tok.bos_token_id]
+    cont = tok(continuation, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logits = model(torch.tensor([ctx + cont])).logits[0].double()
+    logp = torch.log_softmax(logits, dim=-1)
+    return float(sum(logp[len(ctx) - 1 + i, t] for i, t in enumerate(cont)))
+
+
+def test_loglikelihood_equals_a_direct_forward_pass(tiny: Path) -> None:
+    requests = [("Q: What is the capital of France?\nA: ", "Paris"), ("Q: What is the capital of France?\nA: ", "Oslo"),
+                ("1 + 1 =", " 2"), ("", "The child hurt their knee."), ("A", " long continuation of several words"),
+                ("x", "")]
+    batched = HFModel(str(tiny), device="cpu", batch_size=4).loglikelihood(requests)
+    single = HFModel(str(tiny), device="cpu", batch_size=1).loglikelihood(requests)
+    for (c, t), got, one in zip(requests, batched, single):
+        want = direct_logprob(tiny, c, t) if t else 0.0
+        assert got == pytest.approx(want, abs=1e-4), (c, t)
+        assert one == pytest.approx(want, abs=1e-4), (c, t)
+    assert batched[-1] == 0.0
+
+
+def test_context_and_continuation_are_tokenized_separately(tiny: Path) -> None:
+    model = HFModel(str(tiny), device="cpu")
+    assert model.loglikelihood([("A:", " Paris")])[0] != pytest.approx(model.loglikelihood([("A: ", "Paris")])[0])
+
+
+def direct_greedy(path: Path, prompt: str, max_tokens: int) -> str:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    ids = tok(prompt)["input_ids"] or [tok.bos_token_id]
+    new: list[int] = []
+    with torch.no_grad():
+        for _ in range(max_tokens):
+            token = int(model(torch.tensor([ids + new])).logits[0, -1].argmax())
+            if token == tok.eos_token_id:
+                break
+            new.append(token)
+    return tok.decode(new, skip_special_tokens=True)
+
+
+def test_batched_greedy_generation_equals_one_prompt_at_a_time(tiny: Path) -> None:
+    prompts = ["Q: What is the capital of France?\nA:", "1 +", "The child hurt", ""]
+    model = HFModel(str(tiny), device="cpu", batch_size=4)
+    got = model.generate(prompts, max_tokens=6)
+    assert got == [direct_greedy(tiny, p, 6) for p in prompts]
+    assert HFModel(str(tiny), device="cpu", batch_size=1).generate(prompts, max_tokens=6) == got
+    # stop strings cut the text, as in the protocol
+    full = got[0]
+    if len(full) > 2:
+        stop = full[1:3]
+        assert model.generate(prompts[:1], max_tokens=6, stop=[stop]) == [full[:full.find(stop)]]
+
+
+def test_spec_and_bad_input(tiny: Path, tmp_path: Path) -> None:
+    model = make_hf(parse_spec(f"hf:{tiny}?device=cpu&dtype=float32&batch_size=2"))
+    assert model.batch_size == 2 and model.device.type == "cpu"
+    with pytest.raises(ConfigError, match="unknown option"):
+        make_hf(parse_spec(f"hf:{tiny}?batchsize=2"))
+    with pytest.raises(ConfigError, match="dtype must be one of"):
+        make_hf(parse_spec(f"hf:{tiny}?dtype=float8"))
+    with pytest.raises(ConfigError, match="download=1"):
+        make_hf(parse_spec(f"hf:{tmp_path / 'missing'}"))
+
+
+def test_plugin_runs_a_task_on_the_hf_backend(tiny: Path, pytester: pytest.Pytester) -> None:
+    from conftest import mc_task, write_task
+
+    write_task(pytester.path, "colors/task.json", mc_task(n=4))
+    result = pytester.runpytest_subprocess("--lm-model", f"hf:{tiny}?device=cpu&name=tiny", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["model tiny*", "colors *0 *4 *mc_grade*"])
