@@ -107,10 +107,16 @@ def get_state(config: pytest.Config) -> LmbenchState:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "lmbench: a language-model evaluation item (added to every task item)")
+    config.addinivalue_line("markers", "lmbench(metric=None, threshold=None, keywords=(), name=None): a "
+                            "language-model evaluation item (added to every task item; on a test function it "
+                            "names the metric, the pass threshold and the BIG-bench keywords of its task)")
     state = LmbenchState(config)
     config.stash[STATE_KEY] = state
     config.pluginmanager.register(state, "lmbench-state")
+    from pytest_lmbench import functions
+
+    if not config.pluginmanager.is_registered(functions):
+        config.pluginmanager.register(functions, "lmbench-functions")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -141,6 +147,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
 
     if isinstance(item, (TaskItem, InvalidTaskFile)):
         item.attach_result(report, call)
+    else:
+        from pytest_lmbench.functions import attach_function_result
+
+        attach_function_result(item, report)
     return report
 
 

@@ -159,9 +159,13 @@ class ReferenceModelAdapter:
 
 def reference_scores(src: str, path: str, model, shots: list[int], max_examples: int | None = None
                      ) -> list[dict[str, Any]]:
-    """BIG-bench's ScoreData for a task file, as plain dicts."""
+    """BIG-bench's ScoreData for a task file, as plain dicts, and the prompts the model saw.
+
+    ``model`` is one of ours (wrapped in ReferenceModelAdapter) or a factory ``model_utils -> BIG-bench model``.
+    """
     json_task, utils, model_utils = load_json_task_module(src)
-    adapter = ReferenceModelAdapter(model, model_utils)
+    adapter = model(model_utils) if callable(model) and not hasattr(model, "loglikelihood") else \
+        ReferenceModelAdapter(model, model_utils)
     import contextlib
     import io
 
@@ -172,4 +176,4 @@ def reference_scores(src: str, path: str, model, shots: list[int], max_examples:
     for s in scores:
         out.append({"task": s.subtask_description, "shots": s.number_of_shots, "scores": dict(s.score_dict),
                     "preferred_score": s.preferred_score, "low_score": s.low_score, "high_score": s.high_score})
-    return out, adapter.prompts
+    return out, getattr(adapter, "prompts", [])

@@ -38,6 +38,7 @@ class OracleModel(BaseModel):
     """Knows the answers the harness shows it through :meth:`set_answer_key`."""
 
     wants_answer_key = True
+    supports_sampling = True  # every sample is the right answer
 
     def __init__(self) -> None:
         self.key = AnswerKey()
@@ -55,12 +56,15 @@ class OracleModel(BaseModel):
                 out.append(0.0 if score == self.key.best[context] else -20.0)
         return out
 
-    def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None) -> list[str]:
+    def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None,
+                 temperature: float = 0.0, seed: int = 0) -> list[str]:
         return [cut_at_stop(self.key.generations.get(p, ""), stop) for p in prompts]
 
 
 class RandomModel(BaseModel):
     """Seeded random answers; each request's answer depends only on the seed and the request."""
+
+    supports_sampling = True
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
@@ -72,11 +76,12 @@ class RandomModel(BaseModel):
     def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[float]:
         return [float(-self._rng(c, t).exponential(2.0) * max(1, len(t.split()))) for c, t in requests]
 
-    def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None) -> list[str]:
+    def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None,
+                 temperature: float = 0.0, seed: int = 0) -> list[str]:
         out = []
         for p in prompts:
             words = p.split() or ["?"]
-            rng = self._rng(p)
+            rng = self._rng(p) if temperature == 0 else self._rng(p, f"sample {seed}")
             text = " ".join(words[int(i)] for i in rng.integers(0, len(words), size=max(1, min(3, max_tokens))))
             out.append(cut_at_stop(text, stop))
         return out

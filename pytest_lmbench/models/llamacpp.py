@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,6 +47,8 @@ def default_threads() -> int:
 
 class LlamaCppModel(BaseModel):
     """A GGUF model run in-process by llama.cpp."""
+
+    supports_sampling = True
 
     def __init__(self, path: str, *, n_ctx: int = 2048, n_threads: int | None = None, n_batch: int = 512,
                  seed: int = 0, tokenize: str = "split") -> None:
@@ -134,7 +137,10 @@ class LlamaCppModel(BaseModel):
                 out[i] = self._continuation_logprob(ctx, cont)
         return out
 
-    def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None) -> list[str]:
+    def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None,
+                 temperature: float = 0.0, seed: int = 0) -> list[str]:
+        """Greedy, or with ``temperature > 0`` sampled from softmax(logits / temperature) with a generator
+        seeded by (seed, prompt), so a sample does not depend on what else is in the batch."""
         out = []
         with self._lock:
             for prompt in prompts:
@@ -143,18 +149,27 @@ class LlamaCppModel(BaseModel):
                 if len(tokens) + budget > self.n_ctx:
                     tokens = tokens[-(self.n_ctx - budget):]
                     self.truncated_requests += 1
-                text = self._greedy(tokens, budget, stop)
+                rng = None
+                if temperature > 0:
+                    rng = np.random.default_rng([seed, zlib.crc32(prompt.encode("utf-8"))])
+                text = self._greedy(tokens, budget, stop, temperature, rng)
                 out.append(text)
         return out
 
-    def _greedy(self, tokens: list[int], max_tokens: int, stop: Sequence[str] | None) -> str:
+    def _greedy(self, tokens: list[int], max_tokens: int, stop: Sequence[str] | None, temperature: float = 0.0,
+                rng: np.random.Generator | None = None) -> str:
         self._eval_from(tokens)
         generated: list[int] = []
         eos = self._llm.token_eos()
         text = ""
         for _ in range(max_tokens):
             row = self._llm.scores[self._llm.n_tokens - 1]
-            token = int(np.argmax(row))
+            if rng is None:
+                token = int(np.argmax(row))
+            else:
+                z = np.asarray(row, dtype=np.float64) / temperature
+                p = np.exp(z - z.max())
+                token = int(rng.choice(len(p), p=p / p.sum()))
             if token == eos:
                 break
             generated.append(token)

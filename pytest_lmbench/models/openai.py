@@ -68,6 +68,8 @@ def backoff_delay(attempt: int, base: float, retry_after: float | None, rng: ran
 class OpenAIModel(BaseModel):
     """A model behind an OpenAI-compatible HTTP API."""
 
+    supports_sampling = True  # the server samples; ``seed`` is passed on (servers that honour it repeat)
+
     def __init__(self, model: str, *, base_url: str = "https://api.openai.com/v1", api_key: str | None = None,
                  concurrency: int = 8, chat: bool = False, timeout: float = 120.0, max_retries: int = 5,
                  backoff: float = 0.5, echo_prefix: str = "", check_echo: bool = True, seed: int = 0) -> None:
@@ -188,19 +190,24 @@ class OpenAIModel(BaseModel):
         return list(self._pool.map(fn, items))
 
     # -- protocol --------------------------------------------------------------------------------
-    def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None) -> list[str]:
+    def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None,
+                 temperature: float = 0.0, seed: int | None = None) -> list[str]:
         def one(prompt: str) -> str:
             if self.chat:
                 payload = {"model": self.model, "messages": [{"role": "user", "content": prompt}],
-                           "max_tokens": max_tokens, "temperature": 0}
+                           "max_tokens": max_tokens, "temperature": temperature}
                 if stop:
                     payload["stop"] = list(stop)[:4]
+                if temperature > 0 and seed is not None:
+                    payload["seed"] = seed
                 data = self.post("/chat/completions", payload)
                 text = _first_choice(data, self.base_url).get("message", {}).get("content") or ""
             else:
-                payload = {"model": self.model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0}
+                payload = {"model": self.model, "prompt": prompt, "max_tokens": max_tokens, "temperature": temperature}
                 if stop:
                     payload["stop"] = list(stop)[:4]
+                if temperature > 0 and seed is not None:
+                    payload["seed"] = seed
                 data = self.post("/completions", payload)
                 text = _first_choice(data, self.base_url).get("text") or ""
             return cut_at_stop(text, stop)

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: Metrics whose lower values are better; every other metric is "higher is better".
-LOWER_IS_BETTER = frozenset({"calibration_multiple_choice_brier_score", "expected_calibration_error"})
+LOWER_IS_BETTER = frozenset({"calibration_multiple_choice_brier_score", "expected_calibration_error",
+                             "confidence_brier_score", "confidence_ece"})
 
 
 @dataclass

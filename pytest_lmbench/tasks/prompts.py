@@ -7,6 +7,7 @@ draws are made with the same numpy calls in the same order; that is what makes t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,3 +111,15 @@ def build_queries(task: Task, shots: int = 0, max_examples: int | None = None,
 def _query(task: Task, example: Example, sample: dict[str, Any], text: str) -> Query:
     return Query(example=example, prompt=task.task_prefix + text,
                  choices=sample.get("choice"), targets=[str(t) for t in sample["target"]])
+
+
+def bigbench_prompt(input: str, choices: Sequence[str] | None = None, *, task_prefix: str = "",
+                    input_prefix: str = "\nQ: ", output_prefix: str = "\nA: ", choice_prefix: str = "\n  choice: ",
+                    append_choices: bool = True, seed: int = BIGBENCH_SEED) -> str:
+    """The 0-shot prompt BIG-bench builds for one example (``choices`` appended in BIG-bench's seeded order),
+    for test-function tasks that ask what a JSON task would ask."""
+    text = input
+    if choices is not None and append_choices:
+        permuted = np.random.RandomState(seed=seed).permutation(sorted(choices))
+        text = text + choice_prefix + choice_prefix.join(str(c) for c in permuted)
+    return task_prefix + input_prefix + text + output_prefix

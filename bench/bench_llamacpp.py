@@ -1,0 +1,115 @@
+"""Plugin vs a raw llama-cpp-python loop on the same multiple-choice prompts (SmolLM2, 0-shot, CPU).
+
+Three timings per run, each in a fresh process so both sides pay interpreter start-up and model load:
+- raw:     bench/raw_llama.py scoring the prompts pytest-lmbench builds, in task order (each example's prompt
+           evaluated once, then each option after it);
+- raw+prefix: the same, also keeping the KV cache of the token prefix shared with the previous example (what
+           the plugin does; with prompts that share a long task prefix this is the least work there is);
+- plugin:  ``pytest TASKS --lm-model=smollm2`` — collection, prompting, scoring, metrics, summary, report;
+- engine:  the plugin's evaluate() in-process, without pytest and start-up (for where the time goes).
+
+    python bench/bench_llamacpp.py [--repeat 3] [TASK.json ...]
+
+Default tasks: five multiple-choice-only tasks of ../shared/bigbench-tasks (324 examples).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path[:0] = [HERE, ROOT]
+
+from pytest_lmbench.tasks.bigbench import load_task  # noqa: E402
+from pytest_lmbench.tasks.prompts import build_queries  # noqa: E402
+
+SHARED = os.path.join(ROOT, "..", "shared", "bigbench-tasks")
+DEFAULT = ["analytic_entailment", "english_proverbs", "known_unknowns", "logical_args", "fact_checker/covid19_scientific"]
+
+
+def wall(cmd: list[str], env: dict | None = None) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("tasks", nargs="*")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    files = args.tasks or [os.path.join(SHARED, t, "task.json") for t in DEFAULT]
+    items = []
+    for f in files:
+        items += [[q.prompt, q.choices] for q in build_queries(load_task(f), 0) if q.choices]
+    tmp = tempfile.mkdtemp(prefix="lmbench-bench-")
+    prompts, raw_out, report = (os.path.join(tmp, n) for n in ("prompts.json", "raw.json", "report.json"))
+    with open(prompts, "w") as fh:
+        json.dump(items, fh)
+    n_options = sum(len(c) for _, c in items)
+    print(f"{len(files)} tasks, {len(items)} examples, {n_options} options")
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    raw_cmd = [sys.executable, os.path.join(HERE, "raw_llama.py"), prompts, raw_out]
+    plugin_cmd = [sys.executable, "-m", "pytest", *files, "--lm-model=smollm2", "-p", "no:cacheprovider", "-q",
+                  f"--lm-report={report}", "--rootdir", tmp]
+    raw_t, plugin_t, raw_inner, pre_t, pre_inner = [], [], [], [], []
+    env_prefix = dict(env, RAW_REUSE_PREFIX="1")
+    for _ in range(args.repeat):  # interleaved, so drift in machine load hits all alike
+        raw_t.append(wall(raw_cmd, env))
+        with open(raw_out) as fh:
+            raw_inner.append(json.load(fh))
+        pre_t.append(wall(raw_cmd, env_prefix))
+        with open(raw_out) as fh:
+            pre_inner.append(json.load(fh))
+        plugin_t.append(wall(plugin_cmd, env))
+    # the engine alone, in this process
+    from pytest_lmbench.evaluate import evaluate
+    from pytest_lmbench.models.llamacpp import LlamaCppModel
+    from raw_llama import smollm2_file
+
+    model = LlamaCppModel(smollm2_file(), n_ctx=2048, n_threads=2)
+    engine_t = []
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        for f in files:
+            evaluate(load_task(f), model, shots=0)
+        engine_t.append(time.perf_counter() - t0)
+    # the same answers? mc grade from the raw log-probs (plain argmax) next to the plugin's report
+    with open(report) as fh:
+        ours = {r["task"]: r["scores"].get("multiple_choice_grade") for r in json.load(fh)["results"]}
+    scores, i, raw_grades = raw_inner[-1]["scores"], 0, {}
+    for f in files:
+        task = load_task(f)
+        grades = []
+        for q in (q for q in build_queries(task, 0) if q.choices):
+            best = max(range(len(q.choices)), key=lambda k: scores[i][k])
+            grades.append(float(q.example.target_scores.get(q.choices[best], 0.0)))
+            i += 1
+        raw_grades[task.name] = round(sum(grades) / len(grades), 4)
+    med = statistics.median
+    score_med = med(r["score_seconds"] for r in raw_inner)
+    print(f"raw loop, whole process:   {med(raw_t):6.2f} s  (model load {med(r['load_seconds'] for r in raw_inner):.2f} s, "
+          f"scoring {score_med:.2f} s)")
+    pre_med = med(r["score_seconds"] for r in pre_inner)
+    print(f"raw+prefix, whole process: {med(pre_t):6.2f} s  (scoring {pre_med:.2f} s)")
+    print(f"plugin, whole pytest run:  {med(plugin_t):6.2f} s  ({(med(plugin_t) / med(raw_t) - 1) * 100:+.1f}% vs raw, "
+          f"{(med(plugin_t) / med(pre_t) - 1) * 100:+.1f}% vs raw+prefix)")
+    print(f"plugin engine, in-process: {med(engine_t):6.2f} s  ({(med(engine_t) / score_med - 1) * 100:+.1f}% vs raw "
+          f"scoring, {(med(engine_t) / pre_med - 1) * 100:+.1f}% vs raw+prefix scoring)")
+    print("runs (s): raw", [round(x, 1) for x in raw_t], "raw+prefix", [round(x, 1) for x in pre_t],
+          "plugin", [round(x, 1) for x in plugin_t], "engine", [round(x, 1) for x in engine_t])
+    print("mc grade, plugin:", {k: round(v, 4) for k, v in ours.items() if v is not None})
+    print("mc grade, raw:   ", raw_grades)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""Test-function tasks: the ``lm`` and ``lmbench`` fixtures and the ``@pytest.mark.lmbench`` marker.
+
+``lm`` is the model under test, parametrized over the configured models (node ids show the model label);
+``lmbench`` records per-example results. When the test body returns, the records become a task result
+(score, calibration, examples) that is judged against the thresholds of the marker, the ini file and the
+command line, exactly like a JSON task; the item fails with a readable message when a threshold is missed,
+and an ``assert`` in the body fails it as in any test.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from pytest_lmbench.errors import BackendError, ConfigError, LmbenchError
+from pytest_lmbench.gates import judge, resolve_thresholds
+from pytest_lmbench.lm import DEFAULT_MAX_TOKENS, LM
+from pytest_lmbench.recorder import Recorder
+from pytest_lmbench.results import TaskResult
+from pytest_lmbench.tasks.data import load_examples
+
+RECORDER_KEY = pytest.StashKey[Recorder]()
+RESULT_KEY = pytest.StashKey[TaskResult]()
+MARKER_KEYS = {"metric", "threshold", "keywords", "name"}
+
+
+class TaskRecorder(Recorder):
+    """The ``lmbench`` fixture: a :class:`Recorder` that also loads data files next to the test file."""
+
+    def __init__(self, *args: Any, base_dir: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.base_dir = base_dir
+
+    def data(self, path: str, *, required: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """Examples from a JSON/JSONL/CSV file (relative paths start at the test file's directory)."""
+        return load_examples(os.path.join(self.base_dir, path), required=required)
+
+
+def _state(config: pytest.Config):
+    from pytest_lmbench.plugin import get_state
+
+    return get_state(config)
+
+
+def _marker_options(item: pytest.Item) -> dict[str, Any]:
+    marker = item.get_closest_marker("lmbench")
+    if marker is None:
+        return {}
+    if marker.args:
+        raise ConfigError(f"{item.nodeid}: @pytest.mark.lmbench takes keyword arguments only "
+                          f"({', '.join(sorted(MARKER_KEYS))})")
+    unknown = set(marker.kwargs) - MARKER_KEYS
+    if unknown:
+        raise ConfigError(f"{item.nodeid}: @pytest.mark.lmbench got unknown argument(s) {sorted(unknown)}; "
+                          f"known: {', '.join(sorted(MARKER_KEYS))}")
+    return dict(marker.kwargs)
+
+
+def task_name(item: pytest.Item) -> str:
+    name = _marker_options(item).get("name")
+    if name:
+        return str(name)
+    original = getattr(item, "originalname", item.name)
+    name = original[5:] if original.startswith("test_") else original
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None:  # the author's own parameters (not the model) name variants of the task
+        extra = [str(v) for k, v in callspec.params.items() if k != "lm"]
+        if extra:
+            name += "[" + "-".join(extra) + "]"
+    return name
+
+
+def _marker_thresholds(item: pytest.Item, preferred: str) -> dict[str, float]:
+    value = _marker_options(item).get("threshold")
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        items = value.items()
+    else:
+        items = [(preferred, value)]
+    out = {}
+    for metric, number in items:
+        try:
+            out[str(metric)] = float(number)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{item.nodeid}: @pytest.mark.lmbench threshold for {metric!r} must be a number, "
+                              f"not {number!r}") from None
+    return out
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "lm" not in metafunc.fixturenames:
+        return
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        names = marker.args[0] if marker.args else marker.kwargs.get("argnames", "")
+        if "lm" in ([n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)):
+            return  # the author chose the models
+    state = _state(metafunc.config)
+    metafunc.parametrize("lm", list(range(len(state.specs))), indirect=True, ids=list(state.labels))
+
+
+@pytest.fixture
+def lm(request: pytest.FixtureRequest) -> LM:
+    """The model under test (one item per configured model)."""
+    state = _state(request.config)
+    index = getattr(request, "param", 0)
+    if isinstance(index, str):  # the author parametrized lm with spec strings
+        from pytest_lmbench.models.registry import parse_spec
+
+        spec = parse_spec(index)
+        label = spec.label
+    else:
+        spec, label = state.specs[index], state.labels[index]
+    model = state.model(spec)
+    return LM(model, label, max_tokens=state.max_tokens or DEFAULT_MAX_TOKENS)
+
+
+@pytest.fixture
+def lmbench(request: pytest.FixtureRequest) -> TaskRecorder:
+    """Records per-example results; the item is scored, judged and reported like a JSON task."""
+    item = request.node
+    options = _marker_options(item)
+    label = request.getfixturevalue("lm").label if "lm" in item.fixturenames else "-"
+    keywords = options.get("keywords", ())
+    if isinstance(keywords, str):
+        keywords = [keywords]
+    recorder = TaskRecorder(task_name(item), label, metric=options.get("metric"), keywords=list(keywords),
+                            path=str(item.path), base_dir=os.path.dirname(str(item.path)))
+    item.stash[RECORDER_KEY] = recorder
+    return recorder
+
+
+def _finish(item: pytest.Item, recorder: Recorder, body_error: BaseException | None) -> TaskResult | None:
+    """Score the records, judge them, keep the result on the item. Returns it (None if nothing was recorded
+    and the body failed anyway)."""
+    state = _state(item.config)
+    if not recorder.records:
+        if body_error is not None:
+            return None
+        raise LmbenchError(f"{task_name(item)} recorded no examples: call lmbench.record(...) or "
+                           "lmbench.record_choice(...) for each example")
+    result = recorder.result()
+    thresholds = resolve_thresholds(result.task, set(result.scores),
+                                    _marker_thresholds(item, result.preferred_score), state.rules)
+    result.nodeid = item.nodeid
+    result.threshold = thresholds
+    lm = item.funcargs.get("lm") if hasattr(item, "funcargs") else None
+    if isinstance(lm, LM):
+        spec = next((s for s, lab in zip(state.specs, state.labels) if lab == lm.label), None)
+        if spec is not None:
+            result.model_spec = spec.public
+            result.model_load_seconds = state.registry.load_seconds.get(spec.raw)
+    if body_error is None:
+        result.outcome, result.message = judge(result, thresholds)
+    else:
+        result.outcome = "error" if isinstance(body_error, (BackendError, ConfigError)) else "failed"
+        result.message = f"{type(body_error).__name__}: {body_error}"
+    item.stash[RESULT_KEY] = result
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    try:
+        outcome = yield
+    except BaseException as exc:
+        recorder = item.stash.get(RECORDER_KEY, None)
+        if recorder is not None and isinstance(exc, Exception) and recorder.records:
+            try:
+                _finish(item, recorder, exc)
+            except LmbenchError:
+                pass  # the body's own failure is the one to show
+        raise
+    recorder = item.stash.get(RECORDER_KEY, None)
+    if recorder is not None:
+        problem = None
+        try:
+            result = _finish(item, recorder, None)
+        except LmbenchError as exc:
+            problem, result = str(exc), None
+        if problem is not None:
+            pytest.fail(problem, pytrace=False)
+        if result is not None and result.outcome == "failed":
+            pytest.fail(result.message or "threshold missed", pytrace=False)
+    return outcome
+
+
+def attach_function_result(item: pytest.Item, report: pytest.TestReport) -> None:
+    if report.when != "call":
+        return
+    result = item.stash.get(RESULT_KEY, None)
+    if result is not None:
+        report.lmbench_result = result.to_dict()

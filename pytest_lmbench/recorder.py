@@ -1,0 +1,217 @@
+"""Per-example records from a test-function task, turned into a :class:`TaskResult` like a JSON task's.
+
+A task author calls ``record(...)`` once per example (or ``record_choice(choice, target)``); ``result()``
+scores everything recorded with BIG-bench's metric definitions:
+
+- records of a :class:`~pytest_lmbench.lm.Choice` give the multiple-choice metrics (grade, Brier score, ECE and
+  the reliability diagram), exactly as for a JSON multiple-choice task;
+- records with a ``target`` and a ``response`` (and no ``score``) give the generative metric(s) named by the
+  task (any BIG-bench metric: exact_str_match, bleu, rouge, ...);
+- records with an explicit ``score`` give their mean under the task's metric name (default ``score``);
+- records with a ``confidence`` (a stated probability of being right) give the calibration of that confidence
+  against the score: ``confidence_brier_score`` and ``confidence_ece``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_lmbench.errors import ConfigError
+from pytest_lmbench.lm import Choice
+from pytest_lmbench.results import ExampleResult, TaskResult
+from pytest_lmbench.scoring import metrics as M
+from pytest_lmbench.scoring.confidence import confidence_calibration
+
+MC_METRICS = ("multiple_choice_grade", "calibration_multiple_choice_brier_score", "expected_calibration_error")
+GENERATIVE = set(M.GENERATIVE_METRICS)
+
+
+@dataclass
+class Record:
+    """One recorded example."""
+
+    input: str = ""
+    targets: list[str] = field(default_factory=list)
+    response: str | None = None
+    score: float | None = None
+    choice: Choice | None = None
+    target_scores: dict[str, float] | None = None
+    confidence: float | None = None
+    id: str | None = None
+
+
+class Recorder:
+    """Collects the examples of one test-function task on one model."""
+
+    def __init__(self, task: str, model: str, *, metric: str | None = None, keywords: Sequence[str] = (),
+                 path: str | None = None) -> None:
+        self.task = task
+        self.model = model
+        self.metric = metric
+        self.keywords = list(keywords)
+        self.path = path
+        self.records: list[Record] = []
+        self.started = time.perf_counter()
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def record(self, score: float | bool | None = None, *, input: str = "", target: str | Sequence[str] | None = None,
+               response: str | None = None, probs: Sequence[float] | None = None,
+               options: Sequence[str] | None = None, confidence: float | None = None, id: str | None = None) -> None:
+        """Record one example.
+
+        ``score``: the example's score (True/False count as 1/0); omit it to have the task's generative metric
+        score ``response`` against ``target``. ``probs`` with ``options`` (and ``target``) record a multiple-
+        choice answer given as probabilities. ``confidence``: the model's stated probability of being right.
+        """
+        targets = [] if target is None else ([target] if isinstance(target, str) else [str(t) for t in target])
+        if isinstance(score, bool):
+            score = float(score)
+        if score is not None:
+            try:
+                score = float(score)
+            except (TypeError, ValueError):
+                raise ConfigError(f"record(): score must be a number or a bool, not {score!r}") from None
+        if confidence is not None and not 0.0 <= float(confidence) <= 1.0:
+            raise ConfigError(f"record(): confidence must be a probability in [0, 1], not {confidence!r}")
+        if probs is not None:
+            if options is None or len(options) != len(probs) or not targets:
+                raise ConfigError("record(): probs= needs options= of the same length and the target option")
+            total = float(sum(probs))
+            if total <= 0:
+                raise ConfigError(f"record(): probs must have a positive sum, not {list(probs)!r}")
+            import math
+
+            logs = [math.log(p / total) if p > 0 else -1e9 for p in probs]
+            choice = Choice(prompt=input, options=list(options), index=M.hashed_argmax(logs), log_probs=logs,
+                            probs=[p / total for p in probs])
+            self.record_choice(choice, targets[0], confidence=confidence, id=id)
+            return
+        if score is None and (response is None or not targets):
+            raise ConfigError("record(): give a score, or a response and its target(s) for the task's metric")
+        self.records.append(Record(input=str(input), targets=targets, response=response, score=score,
+                                   confidence=None if confidence is None else float(confidence), id=id))
+
+    def record_choice(self, choice: Choice, target: str | int | dict[str, float], *,
+                      confidence: float | None = None, id: str | None = None) -> None:
+        """Record a multiple-choice answer; ``target`` is the right option, its index, or BIG-bench-style
+        ``target_scores`` ({option: score})."""
+        if isinstance(target, dict):
+            scores = {str(k): float(v) for k, v in target.items()}
+        elif isinstance(target, int) and not isinstance(target, bool):
+            if not 0 <= target < len(choice.options):
+                raise ConfigError(f"record_choice(): target index {target} is out of range for "
+                                  f"{len(choice.options)} options")
+            scores = {o: float(i == target) for i, o in enumerate(choice.options)}
+        else:
+            if target not in choice.options:
+                raise ConfigError(f"record_choice(): target {target!r} is not one of the options {choice.options!r}")
+            scores = {o: float(o == target) for o in choice.options}
+        missing = [o for o in choice.options if o not in scores]
+        if missing:
+            raise ConfigError(f"record_choice(): target_scores has no score for option(s) {missing!r}")
+        best = max(scores, key=lambda o: scores[o])
+        self.records.append(Record(input=choice.prompt, targets=[best], response=choice.option, choice=choice,
+                                   target_scores=scores, confidence=confidence, id=id))
+
+    # -- scoring --------------------------------------------------------------------------------
+    def preferred_metric(self) -> str:
+        if self.metric:
+            return self.metric
+        if any(r.choice is not None for r in self.records):
+            return "multiple_choice_grade"
+        if any(r.score is not None for r in self.records):
+            return "score"
+        return "exact_str_match"
+
+    def result(self) -> TaskResult:
+        preferred = self.preferred_metric()
+        scores: dict[str, float] = {}
+        reliability: list[dict[str, Any]] = []
+        examples = [self._example(i, r) for i, r in enumerate(self.records)]
+        per_example: dict[str, dict[int, float]] = {}
+
+        mc = [i for i, r in enumerate(self.records) if r.choice is not None]
+        if mc:
+            choices = [self.records[i].choice for i in mc]
+            normalized = [list(_normalize(c.log_probs)) for c in choices]
+            values = M.multiple_choice([c.options for c in choices], [self.records[i].target_scores for i in mc],
+                                       normalized, [c.log_probs for c in choices], MC_METRICS)
+            scores.update(values.scores)
+            reliability = list(values.extra.get("reliability", []))
+            for metric, vals in values.per_example.items():
+                per_example.setdefault(metric, {}).update(dict(zip(mc, vals)))
+        explicit = [i for i, r in enumerate(self.records) if r.score is not None and r.choice is None]
+        if explicit:
+            name = preferred if preferred not in MC_METRICS else "score"
+            vals = [float(self.records[i].score) for i in explicit]
+            scores[name] = sum(vals) / len(vals)
+            per_example.setdefault(name, {}).update(dict(zip(explicit, vals)))
+        generated = [i for i, r in enumerate(self.records) if r.score is None and r.choice is None]
+        if generated:
+            metrics = [preferred] if preferred in GENERATIVE else ["exact_str_match"]
+            values = M.generative([self.records[i].targets for i in generated],
+                                  [str(self.records[i].response) for i in generated], metrics)
+            scores.update(values.scores)
+            for metric, vals in values.per_example.items():
+                per_example.setdefault(metric, {}).update(dict(zip(generated, vals)))
+        stated = [i for i, r in enumerate(self.records) if r.confidence is not None]
+        if stated:
+            correct = [self._correctness(i, per_example, preferred) for i in stated]
+            calib = confidence_calibration([self.records[i].confidence for i in stated], correct)
+            scores.update(calib["scores"])
+            if not reliability:
+                reliability = calib["reliability"]
+        if preferred not in scores:
+            raise ConfigError(f"task {self.task!r}: its metric {preferred!r} was not computed from the records; "
+                              "record a score, choices, or responses with targets")
+        low, high = self._score_range(preferred)
+        scores["normalized_aggregate_score"] = M.normalized_score(scores[preferred], low, high)
+        for i, ex in enumerate(examples):
+            ex.scores = {m: v[i] for m, v in per_example.items() if i in v}
+            ex.score = ex.scores.get(preferred)
+        return TaskResult(task=self.task, model=self.model, shots=0, n_examples=len(self.records), scores=scores,
+                          preferred_score=preferred, low_score=low, high_score=high, path=self.path,
+                          keywords=list(self.keywords), examples=examples, reliability=reliability,
+                          eval_seconds=time.perf_counter() - self.started)
+
+    def _correctness(self, i: int, per_example: dict[str, dict[int, float]], preferred: str) -> float:
+        r = self.records[i]
+        if r.choice is not None:
+            return float(r.target_scores.get(r.choice.option, 0.0) >= max(r.target_scores.values()))
+        value = r.score if r.score is not None else per_example.get(preferred, {}).get(i, 0.0)
+        if not 0.0 <= float(value) <= 1.0:
+            raise ConfigError(f"task {self.task!r}: a confidence was recorded with score {value}, but calibration "
+                              "needs scores in [0, 1] (right = 1, wrong = 0)")
+        return float(value)
+
+    def _score_range(self, preferred: str) -> tuple[float, float]:
+        if preferred == "multiple_choice_grade":
+            mc = [r for r in self.records if r.choice is not None]
+            low = sum(sum(r.target_scores.values()) / len(r.target_scores) for r in mc) / len(mc)
+            return float(low), 1.0
+        low, high = M.SCORE_RANGES.get(preferred, (0.0, 1.0))
+        return float(low), float(high)
+
+    def _example(self, i: int, r: Record) -> ExampleResult:
+        uid = r.id or hashlib.sha256(json.dumps([self.task, r.input, r.targets, r.choice.options if r.choice else None],
+                                                sort_keys=True).encode()).hexdigest()[:16]
+        ex = ExampleResult(id=uid, index=i, prompt=r.input, targets=list(r.targets), response=r.response,
+                           target_scores=r.target_scores)
+        if r.choice is not None:
+            ex.choices = list(r.choice.options)
+            ex.log_probs = [float(x) for x in _normalize(r.choice.log_probs)]
+        if r.confidence is not None:
+            ex.scores["confidence"] = r.confidence
+        return ex
+
+
+def _normalize(log_probs: Sequence[float]) -> list[float]:
+    lse = M._logsumexp(list(log_probs))
+    return [float(x) - lse for x in log_probs]

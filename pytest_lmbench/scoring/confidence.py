@@ -1,0 +1,72 @@
+"""Verbalized confidence ("Confidence: 80%"), after "Teaching models to express their uncertainty in words".
+
+``parse_confidence`` reads a stated confidence as a probability; ``confidence_calibration`` scores stated
+confidences against correctness: Brier score (mean squared error) and expected calibration error with
+BIG-bench's 15 equal-width bins, plus the reliability-diagram data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pytest_lmbench.scoring.metrics import ECE_BUCKETS, ece_buckets
+
+#: Words people and models use for confidence, as probabilities (configurable per call).
+CONFIDENCE_WORDS: dict[str, float] = {
+    "lowest": 0.05, "very low": 0.1, "low": 0.3, "medium": 0.5, "moderate": 0.5, "high": 0.7, "very high": 0.9,
+    "highest": 0.95, "certain": 1.0, "uncertain": 0.3, "unsure": 0.3, "sure": 0.9,
+}
+
+_PERCENT = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d+)?)\s*%")
+_OUT_OF = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d+)?)\s*(?:/|out of)\s*(10|100)(?![\d.])")
+_FRACTION = re.compile(r"(?<![\d.])(0?\.\d+|1\.0*|0|1)(?![\d.%])")
+_LABEL = re.compile(r"confidence\s*(?:level)?\s*[:=]?\s*(.*)", re.IGNORECASE | re.DOTALL)
+
+
+def parse_confidence(text: str, words: Mapping[str, float] | None = None) -> float | None:
+    """A probability in [0, 1] from "83%", "0.83", "8/10" or a word ("high"), preferring what follows "Confidence";
+    None when nothing is stated."""
+    if not text:
+        return None
+    table = dict(CONFIDENCE_WORDS if words is None else words)
+    label = _LABEL.search(text)
+    for part in ([label.group(1)] if label else []) + [text]:
+        m = _PERCENT.search(part)
+        if m and float(m.group(1)) <= 100:
+            return float(m.group(1)) / 100
+        m = _OUT_OF.search(part)
+        if m and float(m.group(1)) <= float(m.group(2)):
+            return float(m.group(1)) / float(m.group(2))
+        m = _FRACTION.search(part)
+        if m:
+            return float(m.group(1))
+        low = part.lower()
+        best = None
+        for word in sorted(table, key=len, reverse=True):  # "very high" before "high"
+            m2 = re.search(rf"\b{re.escape(word)}\b", low)
+            if m2 and (best is None or m2.start() < best[0]):
+                best = (m2.start(), table[word])
+        if best is not None:
+            return float(best[1])
+    return None
+
+
+def confidence_calibration(confidences: Sequence[float], correct: Sequence[float]) -> dict[str, Any]:
+    """Brier score and ECE of stated confidences against 0/1 correctness, and the reliability bins."""
+    n = len(confidences)
+    if n == 0:
+        return {"scores": {}, "reliability": []}
+    brier = sum((c - y) ** 2 for c, y in zip(confidences, correct)) / n
+    buckets = ece_buckets(list(confidences))
+    ece, bins = 0.0, []
+    for b in range(ECE_BUCKETS):
+        members = [i for i, j in enumerate(buckets) if j == b]
+        if members:
+            acc = sum(correct[i] for i in members) / len(members)
+            mean_conf = sum(confidences[i] for i in members) / len(members)
+            ece += len(members) / n * abs(acc - mean_conf)
+            bins.append({"bin": b, "lower": b / ECE_BUCKETS, "upper": (b + 1) / ECE_BUCKETS, "count": len(members),
+                         "mean_confidence": mean_conf, "accuracy": acc})
+    return {"scores": {"confidence_brier_score": float(brier), "confidence_ece": float(ece)}, "reliability": bins}
