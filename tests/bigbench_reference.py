@@ -33,8 +33,6 @@ def reference_source() -> str | None:
 
 
 def _install_stubs() -> None:
-    if "t5.evaluation.metrics" in sys.modules:
-        return
     tf = types.ModuleType("tensorflow")
     compat = types.ModuleType("tensorflow.compat")
     v1 = types.ModuleType("tensorflow.compat.v1")
@@ -94,13 +92,27 @@ def _install_stubs() -> None:
     sys.modules["bigbench.benchmark_tasks"] = bt
 
 
+STUBBED = ("tensorflow", "tensorflow.compat", "tensorflow.compat.v1", "tensorflow.compat.v2", "datasets", "sklearn",
+           "sklearn.metrics", "t5", "t5.evaluation", "t5.evaluation.metrics")
+
+
 def load_json_task_module(src: str):
+    before = {name: sys.modules.get(name) for name in STUBBED}
     _install_stubs()
     if src not in sys.path:
         sys.path.insert(0, src)
-    import bigbench.api.json_task as json_task
-    import bigbench.api.json_utils as json_utils
-    import bigbench.models.model_utils as model_utils
+    try:
+        import bigbench.api.json_task as json_task
+        import bigbench.api.json_utils as json_utils
+        import bigbench.models.model_utils as model_utils
+    finally:
+        # The reference modules keep their references to the stubs; other libraries in this process
+        # (transformers probes for tensorflow and sklearn) must not see them.
+        for name, module in before.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
 
     class LocalJsonUtils(json_utils.JsonUtils):
         def get_subdir_json_file_paths(self, base_dir):

@@ -188,3 +188,25 @@ def test_function_task_equals_its_json_twin(pytester: pytest.Pytester) -> None:
     for metric in ("calibration_multiple_choice_brier_score", "expected_calibration_error"):
         assert rows["colors_twin"]["scores"][metric] == pytest.approx(rows["colors"]["scores"][metric])
     assert 0 < rows["colors"]["scores"]["multiple_choice_grade"] < 1
+
+
+def test_function_tasks_under_xdist_report_what_a_serial_run_reports(pytester: pytest.Pytester,
+                                                                     hint_model: str) -> None:
+    pytester.makepyfile(test_tasks='''
+        import pytest
+
+        @pytest.mark.parametrize("k", [1, 2, 3])
+        def test_quiz(lm, lmbench, k):
+            for i in range(4):
+                options = ["a", "bb", "ccc"]
+                lmbench.record_choice(lm.choose(f"q{i} hint: {options[(i + k) % 3]}", options), options[i % 3])
+    ''')
+    reports = []
+    for args in (["-n", "0"], ["-n", "2"]):
+        result = pytester.runpytest_subprocess("--lm-model", hint_model, "--lm-report", "r.json",
+                                               "-p", "no:cacheprovider", *args)
+        result.assert_outcomes(passed=3)
+        data = json.loads((pytester.path / "r.json").read_text())["results"]
+        reports.append({r["task"]: (r["scores"], [e["log_probs"] for e in r["examples"]]) for r in data})
+    assert reports[0] == reports[1]
+    assert set(reports[0]) == {"quiz[1]", "quiz[2]", "quiz[3]"}
