@@ -25,6 +25,6 @@ def final_answer(text: str) -> str | None:
 def test_apples_with_scratchpad(lm, lmbench):
     rows = lmbench.data("data/apples.jsonl", required=("question", "answer"))
     prompts = [PROMPT.format(question=r["question"]) for r in rows]
-    for row, prompt, working in zip(rows, prompts, lm.generate(prompts, max_tokens=60, stop=["\n\n", "Problem:"])):
+    for row, prompt, working in zip(rows, prompts, lm.generate(prompts, max_tokens=60, stop=["Problem:"])):
         answer = final_answer(working)
         lmbench.record(answer == row["answer"], input=prompt, target=row["answer"], response=working)

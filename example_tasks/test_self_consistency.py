@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-PROMPT = "Answer with one word.\nQuestion: {question}\nAnswer:"
+PROMPT = "The capital of {country} is"
 SAMPLES = 5
 
 
@@ -17,11 +17,11 @@ def first_word(text: str) -> str:
 
 
 @pytest.mark.parametrize("pick", ["greedy", "vote", "verifier"])
-@pytest.mark.lmbench(metric="accuracy", threshold=0.25, keywords=["world knowledge", "self-consistency"])
-def test_capitals_sampled(lm, lmbench, pick):
-    rows = lmbench.data("data/capital_questions.csv", required=("question", "answer"))
+@pytest.mark.lmbench(metric="accuracy", threshold=0.5, keywords=["world knowledge", "self-consistency"])
+def test_sampling(lm, lmbench, pick):
+    rows = lmbench.data("data/capital_questions.csv", required=("country", "answer"))
     for row in rows:
-        prompt = PROMPT.format(question=row["question"])
+        prompt = PROMPT.format(country=row["country"])
         if pick == "greedy":
             answer = first_word(lm.generate(prompt, max_tokens=6, stop=["\n"]))
         else:

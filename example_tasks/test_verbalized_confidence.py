@@ -1,23 +1,24 @@
 """Verbalized confidence, after "Teaching models to express their uncertainty in words": the model answers,
-then says how confident it is in words; the stated confidence is recorded as a probability, so the summary
-and the report show how well calibrated the words are (confidence_brier_score, confidence_ece).
+then states how confident it is; the stated confidence ("0.85", "80%", "high") is parsed and recorded as a
+probability, so the summary and the report show how well calibrated the statements are
+(confidence_brier_score, confidence_ece). Statements that cannot be parsed count for accuracy only.
 """
 
 import pytest
 
 from pytest_lmbench import parse_confidence
 
-LEVELS = ["low", "medium", "high"]
 
-
-@pytest.mark.lmbench(metric="accuracy", threshold=0.2, keywords=["calibration", "world knowledge"])
-def test_capitals_with_stated_confidence(lm, lmbench):
-    rows = lmbench.data("data/capital_questions.csv", required=("question", "answer"))
+@pytest.mark.lmbench(metric="accuracy", threshold={"accuracy": 0.6, "confidence_ece": 0.3},
+                     keywords=["calibration", "world knowledge"])
+def test_stated_confidence(lm, lmbench):
+    rows = lmbench.data("data/capital_questions.csv", required=("country", "answer"))
     for row in rows:
-        prompt = f"Question: {row['question']}\nAnswer:"
-        answer = lm.generate(prompt, max_tokens=6, stop=["\n"]).strip().strip(".")
-        ask = f"{prompt} {answer}\nHow confident are you that this answer is correct (low, medium or high)?\nConfidence:"
-        stated = lm.choose(ask, [" " + level for level in LEVELS]).option
+        prompt = f"The capital of {row['country']} is"
+        answer = lm.generate(prompt, max_tokens=8, stop=["\n", "."]).strip()
+        ask = (f"{prompt} {answer}.\nHow confident are you that this answer is correct "
+               "(a probability from 0 to 1)?\nConfidence:")
+        stated = lm.generate(ask, max_tokens=6, stop=["\n"])
         right = row["answer"].lower() in answer.lower()
         lmbench.record(right, input=prompt, target=row["answer"], response=answer,
                        confidence=parse_confidence(stated))

@@ -174,7 +174,7 @@ class Recorder:
         low, high = self._score_range(preferred)
         scores["normalized_aggregate_score"] = M.normalized_score(scores[preferred], low, high)
         for i, ex in enumerate(examples):
-            ex.scores = {m: v[i] for m, v in per_example.items() if i in v}
+            ex.scores.update({m: v[i] for m, v in per_example.items() if i in v})
             ex.score = ex.scores.get(preferred)
         return TaskResult(task=self.task, model=self.model, shots=0, n_examples=len(self.records), scores=scores,
                           preferred_score=preferred, low_score=low, high_score=high, path=self.path,

@@ -33,7 +33,7 @@ def _threshold_text(result: TaskResult) -> str:
     parts = []
     for metric, value in result.threshold.items():
         op = "<=" if metric in LOWER_IS_BETTER else ">="
-        short = "" if metric == result.preferred_score else f"{metric} "
+        short = "" if metric == result.preferred_score else f"{SHORT_METRIC.get(metric, metric)} "
         parts.append(f"{short}{op} {value:g}")
     return ", ".join(parts) or "-"
 
@@ -46,6 +46,8 @@ SHORT_METRIC = {
     "numeric_match_with_0_1_relative_error": "numeric_match",
     "calibration_multiple_choice_brier_score": "brier",
     "expected_calibration_error": "ece",
+    "confidence_ece": "conf_ece",
+    "confidence_brier_score": "conf_brier",
     "normalized_aggregate_score": "norm_aggregate",
     "weighted_log_probabilities": "weighted_logp",
     "weighted_probabilities": "weighted_p",
@@ -66,16 +68,20 @@ def render_summary(results: list[TaskResult], *, width: int = 100, color: bool =
         table = Table(title=Text(title, style="bold" if color else ""), title_justify="left",
                       box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold" if color else "")
         longest = max(len(r.task) + (12 if r.aggregate else 0) for r in rows)
-        table.add_column("task", overflow="fold", min_width=min(longest, max(12, width - 64)))
-        columns = [("shots", "right"), ("n", "right"), ("metric", "left"), ("score", "right")]
+        table.add_column("task", overflow="fold", min_width=min(longest, max(12, width - 56)))
+        show_shots = any(r.shots for r in rows)
+        columns = ([("shots", "right")] if show_shots else []) + [("n", "right"), ("metric", "left"),
+                                                                   ("score", "right")]
         columns += [("norm", "right")] if show_norm else []
         columns += [("threshold", "left")] if show_threshold else []
         for name, justify in columns + [("outcome", "left")]:
-            table.add_column(name, justify=justify, no_wrap=True, min_width=len(name))
+            wraps = name == "threshold"  # the least important cell gives way when space is short
+            table.add_column(name, justify=justify, no_wrap=not wraps, overflow="fold",
+                             min_width=len(name), max_width=12 if wraps else None)
         rows.sort(key=lambda r: (r.aggregate, OUTCOME_ORDER.get(r.outcome, 9), r.task, r.shots))
         for r in rows:
             task = r.task + (" (aggregate)" if r.aggregate else "") + (" (partial)" if not r.complete else "")
-            cells = [Text(task), Text(str(r.shots)), Text(str(r.n_examples)),
+            cells = [Text(task)] + ([Text(str(r.shots))] if show_shots else []) + [Text(str(r.n_examples)),
                      Text(SHORT_METRIC.get(r.preferred_score, r.preferred_score) or "-"), Text(_fmt(r.preferred_value))]
             if show_norm:
                 cells.append(Text(_fmt(r.normalized_preferred_score) if r.preferred_value is not None else "-"))
