@@ -18,6 +18,7 @@ from pytest_lmbench.results import ExampleResult, TaskResult
 from pytest_lmbench.scoring import metrics as M
 from pytest_lmbench.scoring.postprocess import postprocess
 from pytest_lmbench.tasks.model import Task
+from pytest_lmbench.uncertainty import aggregate_errors, attach_errors
 from pytest_lmbench.tasks.prompts import BIGBENCH_SEED, Query, build_queries
 
 DEFAULT_MAX_TOKENS = 64
@@ -90,13 +91,16 @@ def evaluate(task: Task, model: Model, *, shots: int = 0, max_examples: int | No
         ex.score = ex.scores.get(task.preferred_score)
     if task.n_duplicates:
         notes.append(f"{task.n_duplicates} duplicate example(s) ignored, as BIG-bench does")
-    return TaskResult(
+    result = TaskResult(
         task=task.name, model=model_name or getattr(model, "name", type(model).__name__), shots=shots,
         n_examples=len(queries), scores=scores, preferred_score=task.preferred_score,
         low_score=task.low_score, high_score=task.high_score, path=task.path, parent=task.parent,
         keywords=list(task.keywords), examples=examples, reliability=list(values.extra.get("reliability", [])),
-        notes=notes, eval_seconds=time.perf_counter() - start,
+        notes=notes,
     )
+    attach_errors(result)
+    result.eval_seconds = time.perf_counter() - start
+    return result
 
 
 def _merge(into: M.MetricValues, other: M.MetricValues) -> None:
@@ -152,5 +156,6 @@ def evaluate_all(task: Task, model: Model, *, shots: Sequence[int] = (0,), max_e
     if task.is_parent:
         names = [leaf.name for leaf in task.leaves()]
         for s in shots:
-            results.append(aggregate(task.name, [r for r in results if r.shots == s], names))
+            subs = [r for r in results if r.shots == s]
+            results.append(aggregate_errors(aggregate(task.name, subs, names), subs))
     return results

@@ -19,6 +19,7 @@ from pytest_lmbench.errors import ConfigError
 from pytest_lmbench.gates import ThresholdRule, parse_threshold
 from pytest_lmbench.models.registry import ModelSpec, Registry, parse_spec, unique_labels
 from pytest_lmbench.results import TaskResult, aggregate, build_report, write_json_atomic
+from pytest_lmbench.uncertainty import aggregate_errors
 
 DEFAULT_MODEL = "smollm2"
 DEFAULT_TASK_FILES = ["task.json"]
@@ -167,7 +168,7 @@ def final_results(state: LmbenchState) -> list[TaskResult]:
             by_parent[(r.parent, r.model, r.shots)].append(r)
     out = list(items)
     for (parent, _model, _shots), subs in sorted(by_parent.items()):
-        out.append(aggregate(parent, subs, state.parents.get(parent)))
+        out.append(aggregate_errors(aggregate(parent, subs, state.parents.get(parent)), subs))
     return out
 
 

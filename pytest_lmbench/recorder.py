@@ -26,6 +26,7 @@ from pytest_lmbench.lm import Choice
 from pytest_lmbench.results import ExampleResult, TaskResult
 from pytest_lmbench.scoring import metrics as M
 from pytest_lmbench.scoring.confidence import confidence_calibration
+from pytest_lmbench.uncertainty import attach_errors
 
 MC_METRICS = ("multiple_choice_grade", "calibration_multiple_choice_brier_score", "expected_calibration_error")
 GENERATIVE = set(M.GENERATIVE_METRICS)
@@ -43,6 +44,7 @@ class Record:
     target_scores: dict[str, float] | None = None
     confidence: float | None = None
     id: str | None = None
+    cluster: str | None = None
 
 
 class Recorder:
@@ -63,12 +65,15 @@ class Recorder:
 
     def record(self, score: float | bool | None = None, *, input: str = "", target: str | Sequence[str] | None = None,
                response: str | None = None, probs: Sequence[float] | None = None,
-               options: Sequence[str] | None = None, confidence: float | None = None, id: str | None = None) -> None:
+               options: Sequence[str] | None = None, confidence: float | None = None, id: str | None = None,
+               cluster: str | None = None) -> None:
         """Record one example.
 
         ``score``: the example's score (True/False count as 1/0); omit it to have the task's generative metric
         score ``response`` against ``target``. ``probs`` with ``options`` (and ``target``) record a multiple-
         choice answer given as probabilities. ``confidence``: the model's stated probability of being right.
+        ``cluster``: examples that share it are not independent (say, samples of one question); their error
+        bars are clustered.
         """
         targets = [] if target is None else ([target] if isinstance(target, str) else [str(t) for t in target])
         if isinstance(score, bool):
@@ -91,15 +96,16 @@ class Recorder:
             logs = [math.log(p / total) if p > 0 else -1e9 for p in probs]
             choice = Choice(prompt=input, options=list(options), index=M.hashed_argmax(logs), log_probs=logs,
                             probs=[p / total for p in probs])
-            self.record_choice(choice, targets[0], confidence=confidence, id=id)
+            self.record_choice(choice, targets[0], confidence=confidence, id=id, cluster=cluster)
             return
         if score is None and (response is None or not targets):
             raise ConfigError("record(): give a score, or a response and its target(s) for the task's metric")
         self.records.append(Record(input=str(input), targets=targets, response=response, score=score,
-                                   confidence=None if confidence is None else float(confidence), id=id))
+                                   confidence=None if confidence is None else float(confidence), id=id,
+                                   cluster=None if cluster is None else str(cluster)))
 
     def record_choice(self, choice: Choice, target: str | int | dict[str, float], *,
-                      confidence: float | None = None, id: str | None = None) -> None:
+                      confidence: float | None = None, id: str | None = None, cluster: str | None = None) -> None:
         """Record a multiple-choice answer; ``target`` is the right option, its index, or BIG-bench-style
         ``target_scores`` ({option: score})."""
         if isinstance(target, dict):
@@ -118,7 +124,8 @@ class Recorder:
             raise ConfigError(f"record_choice(): target_scores has no score for option(s) {missing!r}")
         best = max(scores, key=lambda o: scores[o])
         self.records.append(Record(input=choice.prompt, targets=[best], response=choice.option, choice=choice,
-                                   target_scores=scores, confidence=confidence, id=id))
+                                   target_scores=scores, confidence=confidence, id=id,
+                                   cluster=None if cluster is None else str(cluster)))
 
     # -- scoring --------------------------------------------------------------------------------
     def preferred_metric(self) -> str:
@@ -176,10 +183,11 @@ class Recorder:
         for i, ex in enumerate(examples):
             ex.scores.update({m: v[i] for m, v in per_example.items() if i in v})
             ex.score = ex.scores.get(preferred)
-        return TaskResult(task=self.task, model=self.model, shots=0, n_examples=len(self.records), scores=scores,
-                          preferred_score=preferred, low_score=low, high_score=high, path=self.path,
-                          keywords=list(self.keywords), examples=examples, reliability=reliability,
-                          eval_seconds=time.perf_counter() - self.started)
+        result = TaskResult(task=self.task, model=self.model, shots=0, n_examples=len(self.records), scores=scores,
+                            preferred_score=preferred, low_score=low, high_score=high, path=self.path,
+                            keywords=list(self.keywords), examples=examples, reliability=reliability,
+                            eval_seconds=time.perf_counter() - self.started)
+        return attach_errors(result)
 
     def _correctness(self, i: int, per_example: dict[str, dict[int, float]], preferred: str) -> float:
         r = self.records[i]
@@ -203,7 +211,7 @@ class Recorder:
         uid = r.id or hashlib.sha256(json.dumps([self.task, r.input, r.targets, r.choice.options if r.choice else None],
                                                 sort_keys=True).encode()).hexdigest()[:16]
         ex = ExampleResult(id=uid, index=i, prompt=r.input, targets=list(r.targets), response=r.response,
-                           target_scores=r.target_scores)
+                           target_scores=r.target_scores, cluster=r.cluster)
         if r.choice is not None:
             ex.choices = list(r.choice.options)
             ex.log_probs = [float(x) for x in _normalize(r.choice.log_probs)]

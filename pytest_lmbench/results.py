@@ -34,6 +34,7 @@ class ExampleResult:
     target_log_probs: list[float] | None = None
     scores: dict[str, float] = field(default_factory=dict)
     score: float | None = None  # the preferred metric's per-example value, where it decomposes
+    cluster: str | None = None  # examples with the same cluster are not independent (e.g. samples of one question)
 
     @property
     def chosen(self) -> str | None:
@@ -72,6 +73,7 @@ class TaskResult:
     aggregate: bool = False
     subtasks: list[str] = field(default_factory=list)
     complete: bool = True
+    errors: dict[str, dict[str, Any]] = field(default_factory=dict)  # metric -> stderr, ci95, method
 
     @property
     def preferred_value(self) -> float | None:

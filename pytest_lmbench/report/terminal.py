@@ -29,6 +29,18 @@ def _fmt(value: float | None) -> str:
     return f"{value:.3f}" if abs(value) < 10 else f"{value:.2f}"
 
 
+def _pm(result: TaskResult) -> str:
+    """± half-width of the preferred score's 95% interval; "n<2" when there is none."""
+    from pytest_lmbench.uncertainty import half_width
+
+    if result.preferred_value is None:
+        return ""
+    width = half_width(result)
+    if width is None:
+        return "n<2" if result.n_examples <= 1 else "-"
+    return "± " + _fmt(width)
+
+
 def _threshold_text(result: TaskResult) -> str:
     parts = []
     for metric, value in result.threshold.items():
@@ -68,26 +80,27 @@ def render_summary(results: list[TaskResult], *, width: int = 100, color: bool =
         table = Table(title=Text(title, style="bold" if color else ""), title_justify="left",
                       box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold" if color else "")
         longest = max(len(r.task) + (12 if r.aggregate else 0) for r in rows)
-        table.add_column("task", overflow="fold", min_width=min(longest, max(12, width - 56)))
+        table.add_column("task", overflow="fold", min_width=min(longest, max(12, width - 64)))
         show_shots = any(r.shots for r in rows)
         columns = ([("shots", "right")] if show_shots else []) + [("n", "right"), ("metric", "left"),
-                                                                   ("score", "right")]
+                                                                   ("score", "right"), ("±95%", "left")]
         columns += [("norm", "right")] if show_norm else []
-        columns += [("threshold", "left")] if show_threshold else []
-        for name, justify in columns + [("outcome", "left")]:
+        columns += [("outcome", "left")]
+        columns += [("threshold", "left")] if show_threshold else []  # last: what gives way when narrow
+        for name, justify in columns:
             wraps = name == "threshold"  # the least important cell gives way when space is short
             table.add_column(name, justify=justify, no_wrap=not wraps, overflow="fold",
-                             min_width=len(name), max_width=12 if wraps else None)
+                             min_width=len(name) if not wraps else 6, max_width=None)
         rows.sort(key=lambda r: (r.aggregate, OUTCOME_ORDER.get(r.outcome, 9), r.task, r.shots))
         for r in rows:
             task = r.task + (" (aggregate)" if r.aggregate else "") + (" (partial)" if not r.complete else "")
             cells = [Text(task)] + ([Text(str(r.shots))] if show_shots else []) + [Text(str(r.n_examples)),
-                     Text(SHORT_METRIC.get(r.preferred_score, r.preferred_score) or "-"), Text(_fmt(r.preferred_value))]
+                     Text(SHORT_METRIC.get(r.preferred_score, r.preferred_score) or "-"), Text(_fmt(r.preferred_value)), Text(_pm(r))]
             if show_norm:
                 cells.append(Text(_fmt(r.normalized_preferred_score) if r.preferred_value is not None else "-"))
+            cells.append(Text(r.outcome, style=OUTCOME_STYLE.get(r.outcome, "") if color else ""))
             if show_threshold:
                 cells.append(Text(_threshold_text(r)))
-            cells.append(Text(r.outcome, style=OUTCOME_STYLE.get(r.outcome, "") if color else ""))
             table.add_row(*cells)
         console.print(table)
         console.print()

@@ -1,0 +1,152 @@
+"""Error bars for every score of a result: standard error and 95% interval, by the method that fits.
+
+- means of per-example scores: CLT standard error (ddof=1); for 0/1 scores the interval is Wilson's;
+- clustered examples (repeated samples of one question, a ``cluster`` per example): cluster-robust (CR1)
+  standard error and a normal interval;
+- corpus metrics (bleu, ECE, Brier scores, macro F1): seeded percentile bootstrap over examples;
+- ``normalized_aggregate_score``: the preferred score's error bars, rescaled;
+- a parent's aggregate (the mean of its subtasks' scores): the subtasks are independent samples, so
+  se = sqrt(sum se_i^2) / k.
+
+With one example or fewer there is no interval, and the result says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from pytest_lmbench import stats as S
+from pytest_lmbench.results import ExampleResult, TaskResult
+from pytest_lmbench.scoring import metrics as M
+
+BOOTSTRAP_RESAMPLES = 1000
+BLEU_RESAMPLES = 200  # sacrebleu is slow; 200 resamples keep a 1000-example task under seconds
+NO_INTERVAL = "n <= 1: no interval"
+
+
+def _entry(stderr: float | None, ci: tuple[float, float] | None, method: str) -> dict[str, Any]:
+    if stderr is None and ci is None:
+        return {"stderr": None, "ci95": None, "method": method, "note": NO_INTERVAL}
+    return {"stderr": None if stderr is None else float(stderr),
+            "ci95": None if ci is None else [float(ci[0]), float(ci[1])], "method": method}
+
+
+def _per_example(examples: list[ExampleResult], metric: str) -> list[float] | None:
+    values = [ex.scores.get(metric) for ex in examples]
+    if not values or any(v is None for v in values):
+        return None
+    return [float(v) for v in values]
+
+
+def _is_proportion(metric: str, values: list[float]) -> bool:
+    """0/1 scores of a metric on a 0-1 scale (not rouge's 0-100, whose zeros are not a proportion)."""
+    low, high = M.SCORE_RANGES.get(metric, (0.0, 1.0))
+    return high == 1.0 and S.is_binary(values)
+
+
+def _mean_errors(metric: str, values: list[float], clusters: list[Any] | None) -> dict[str, Any]:
+    n = len(values)
+    mean = sum(values) / n if n else 0.0
+    clustered = clusters is not None and len(set(clusters)) < n
+    se = S.mean_stderr(values, clusters if clustered else None)
+    if se is None:
+        return _entry(None, None, "clustered" if clustered else "clt")
+    if _is_proportion(metric, values) and not clustered:
+        return _entry(se, S.wilson_interval(sum(values), n), "wilson")
+    return _entry(se, (mean - S.Z95 * se, mean + S.Z95 * se), "clustered" if clustered else "clt")
+
+
+def _corpus_statistic(result: TaskResult, metric: str) -> Callable[[np.ndarray], float] | None:
+    """metric(resampled examples), for metrics that are not means of per-example values."""
+    ex = result.examples
+    if metric == "bleu" and all(e.response is not None for e in ex):
+        return lambda idx: M.bleu([ex[i].targets for i in idx], [str(ex[i].response) for i in idx])
+    mc = all(e.choices is not None and e.log_probs is not None and e.target_scores for e in ex)
+    if mc and metric in ("calibration_multiple_choice_brier_score", "expected_calibration_error", "macro_f1"):
+        def stat(idx: np.ndarray) -> float:
+            chosen = [ex[i] for i in idx]
+            lps = [e.log_probs for e in chosen]
+            values = M.multiple_choice([e.choices for e in chosen], [e.target_scores for e in chosen], lps, lps,
+                                       [metric])
+            return float(values.scores[metric])
+        return stat
+    if metric in ("confidence_brier_score", "confidence_ece"):
+        from pytest_lmbench.scoring.confidence import confidence_calibration
+
+        pairs = [(e.scores.get("confidence"), e.score) for e in ex]
+        kept = [(c, s) for c, s in pairs if c is not None and s is not None]
+        if len(kept) < 2:
+            return None
+        conf = [c for c, _ in kept]
+        right = [float(s) for _, s in kept]
+        # resample over the examples that stated a confidence
+        return lambda idx: confidence_calibration([conf[i] for i in idx], [right[i] for i in idx])["scores"][metric]
+    return None
+
+
+def attach_errors(result: TaskResult, *, seed: int = 0) -> TaskResult:
+    """Fill ``result.errors`` ({metric: {stderr, ci95, method}}) for every score of a leaf result."""
+    errors: dict[str, dict[str, Any]] = {}
+    clusters = [ex.cluster for ex in result.examples] if any(ex.cluster is not None for ex in result.examples) \
+        else None
+    if clusters is not None:
+        clusters = [c if c is not None else f"#{i}" for i, c in enumerate(clusters)]
+    for metric in result.scores:
+        if metric == "normalized_aggregate_score":
+            continue
+        values = _per_example(result.examples, metric)
+        if values is not None and len(values) == result.n_examples:
+            errors[metric] = _mean_errors(metric, values, clusters)
+            continue
+        stat = _corpus_statistic(result, metric)
+        if stat is None:
+            continue  # e.g. log_likelihood sums: no per-example breakdown to resample
+        n = result.n_examples if metric not in ("confidence_brier_score", "confidence_ece") else \
+            sum(1 for e in result.examples if e.scores.get("confidence") is not None and e.score is not None)
+        resamples = BLEU_RESAMPLES if metric == "bleu" else BOOTSTRAP_RESAMPLES
+        boot = S.bootstrap(stat, n, clusters=clusters if n == result.n_examples else None, resamples=resamples,
+                           seed=seed)
+        errors[metric] = _entry(*(boot[0], (boot[1], boot[2])) if boot else (None, None), "bootstrap")
+    preferred = errors.get(result.preferred_score)
+    if preferred is not None and "normalized_aggregate_score" in result.scores:
+        span = result.high_score - result.low_score
+        scale = 100.0 / span if span else 0.0
+        norm = dict(preferred)
+        if preferred.get("stderr") is not None:
+            norm["stderr"] = preferred["stderr"] * scale
+        if preferred.get("ci95") is not None:
+            lo, hi = preferred["ci95"]
+            norm["ci95"] = [(lo - result.low_score) * scale, (hi - result.low_score) * scale]
+        errors["normalized_aggregate_score"] = norm
+    result.errors = errors
+    return result
+
+
+def aggregate_errors(parent: TaskResult, subtasks: list[TaskResult]) -> TaskResult:
+    """Error bars of a parent's aggregate (unweighted mean over subtasks of each metric)."""
+    errors: dict[str, dict[str, Any]] = {}
+    for metric, value in parent.scores.items():
+        parts = [r.errors.get(metric) for r in subtasks if metric in r.scores]
+        if metric == "normalized_aggregate_score":
+            parts = [r.errors.get("normalized_aggregate_score") for r in subtasks]
+        if not parts or any(p is None or p.get("stderr") is None for p in parts):
+            continue
+        se = math.sqrt(sum(p["stderr"] ** 2 for p in parts)) / len(parts)
+        errors[metric] = _entry(se, (value - S.Z95 * se, value + S.Z95 * se), "subtasks")
+    parent.errors = errors
+    return parent
+
+
+def half_width(result: TaskResult, metric: str | None = None) -> float | None:
+    """The larger side of the 95% interval of ``metric`` (default: the preferred score), for display."""
+    metric = metric or result.preferred_score
+    entry = result.errors.get(metric) if result.errors else None
+    value = result.scores.get(metric)
+    if not entry or entry.get("ci95") is None or value is None:
+        return None
+    lo, hi = entry["ci95"]
+    return max(value - lo, hi - value)
