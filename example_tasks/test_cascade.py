@@ -9,7 +9,8 @@ import pytest
 CONTINENTS = ["Africa", "Asia", "Europe", "North America", "South America"]
 
 
-@pytest.mark.lmbench(metric="multiple_choice_grade", threshold=0.4, keywords=["world knowledge", "multi-step"])
+@pytest.mark.lmbench(metric="multiple_choice_grade", threshold=0.4, keywords=["world knowledge", "multi-step"],
+                     name="cascade")
 def test_city_to_continent(lm, lmbench):
     rows = lmbench.data("data/cities.json", required=("city", "country", "continent"))
     prompts = [f"Question: {r['city']} is the capital of which country?\nAnswer:" for r in rows]

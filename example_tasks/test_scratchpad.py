@@ -21,7 +21,7 @@ def final_answer(text: str) -> str | None:
     return numbers[-1] if numbers else None
 
 
-@pytest.mark.lmbench(metric="accuracy", threshold=0.05, keywords=["arithmetic", "multi-step"])
+@pytest.mark.lmbench(metric="accuracy", threshold=0.05, keywords=["arithmetic", "multi-step"], name="scratchpad")
 def test_apples_with_scratchpad(lm, lmbench):
     rows = lmbench.data("data/apples.jsonl", required=("question", "answer"))
     prompts = [PROMPT.format(question=r["question"]) for r in rows]

@@ -46,7 +46,7 @@ def _threshold_text(result: TaskResult) -> str:
     for metric, value in result.threshold.items():
         op = "<=" if metric in LOWER_IS_BETTER else ">="
         short = "" if metric == result.preferred_score else f"{SHORT_METRIC.get(metric, metric)} "
-        parts.append(f"{short}{op} {value:g}")
+        parts.append(f"{op} {value:g}" if not short else f"{short.strip()}{op}{value:g}")
     return ", ".join(parts) or "-"
 
 
@@ -80,7 +80,7 @@ def render_summary(results: list[TaskResult], *, width: int = 100, color: bool =
         table = Table(title=Text(title, style="bold" if color else ""), title_justify="left",
                       box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold" if color else "")
         longest = max(len(r.task) + (12 if r.aggregate else 0) for r in rows)
-        table.add_column("task", overflow="fold", min_width=min(longest, max(12, width - 64)))
+        table.add_column("task", overflow="fold", min_width=min(longest, max(12, width - 62)))
         show_shots = any(r.shots for r in rows)
         columns = ([("shots", "right")] if show_shots else []) + [("n", "right"), ("metric", "left"),
                                                                    ("score", "right"), ("±95%", "left")]
@@ -90,7 +90,7 @@ def render_summary(results: list[TaskResult], *, width: int = 100, color: bool =
         for name, justify in columns:
             wraps = name == "threshold"  # the least important cell gives way when space is short
             table.add_column(name, justify=justify, no_wrap=not wraps, overflow="fold",
-                             min_width=len(name) if not wraps else 6, max_width=None)
+                             min_width=len(name), max_width=None)
         rows.sort(key=lambda r: (r.aggregate, OUTCOME_ORDER.get(r.outcome, 9), r.task, r.shots))
         for r in rows:
             task = r.task + (" (aggregate)" if r.aggregate else "") + (" (partial)" if not r.complete else "")
