@@ -9,8 +9,7 @@ import pytest
 from pytest_lmbench import parse_confidence
 
 
-@pytest.mark.lmbench(metric="accuracy", threshold={"accuracy": 0.6, "confidence_ece": 0.3},
-                     keywords=["calibration", "world knowledge"])
+@pytest.mark.lmbench(metric="accuracy", threshold=0.6, keywords=["calibration", "world knowledge"])
 def test_stated_confidence(lm, lmbench):
     rows = lmbench.data("data/capital_questions.csv", required=("country", "answer"))
     for row in rows:

@@ -89,8 +89,7 @@ def render_summary(results: list[TaskResult], *, width: int = 100, color: bool =
         columns += [("threshold", "left")] if show_threshold else []  # last: what gives way when narrow
         for name, justify in columns:
             wraps = name == "threshold"  # the least important cell gives way when space is short
-            table.add_column(name, justify=justify, no_wrap=not wraps, overflow="fold",
-                             min_width=len(name), max_width=None)
+            table.add_column(name, justify=justify, no_wrap=not wraps, overflow="fold", min_width=len(name))
         rows.sort(key=lambda r: (r.aggregate, OUTCOME_ORDER.get(r.outcome, 9), r.task, r.shots))
         for r in rows:
             task = r.task + (" (aggregate)" if r.aggregate else "") + (" (partial)" if not r.complete else "")
