@@ -15,7 +15,7 @@ from typing import Any
 from pytest_lmbench.errors import BackendError, ConfigError
 from pytest_lmbench.models.base import BaseModel, cut_at_stop
 from pytest_lmbench.models.llamacpp import default_threads
-from pytest_lmbench.models.registry import ModelSpec
+from pytest_lmbench.models.registry import ModelSpec, spec_options
 
 HF_INSTALL = "pip install 'pytest-lmbench[hf]'"
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -182,25 +182,8 @@ class HFModel(BaseModel):
 
 
 def make_hf(spec: ModelSpec) -> HFModel:
-    opts = dict(spec.options)
-    opts.pop("name", None)
-    known = {"device", "dtype", "batch_size", "max_length", "download", "trust_remote_code", "threads"}
-    unknown = set(opts) - known
-    if unknown:
-        raise ConfigError(f"--lm-model {spec.public!r}: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
+    kwargs = spec_options(spec, ints=("batch_size", "max_length", "threads"), flags=("download", "trust_remote_code"),
+                          strings=("device", "dtype"))
     if not spec.target:
         raise ConfigError("--lm-model hf:NAME_OR_PATH needs a model directory or a Hugging Face model name")
-    kwargs: dict[str, Any] = {}
-    for key in ("batch_size", "max_length", "threads"):
-        if key in opts:
-            try:
-                kwargs[key] = int(opts[key])
-            except ValueError:
-                raise ConfigError(f"--lm-model {spec.public!r}: {key} must be an integer, not {opts[key]!r}") from None
-    for key in ("download", "trust_remote_code"):
-        if key in opts:
-            kwargs[key] = opts[key].lower() in ("1", "true", "yes")
-    for key in ("device", "dtype"):
-        if key in opts:
-            kwargs[key] = opts[key]
     return HFModel(spec.target, **kwargs)

