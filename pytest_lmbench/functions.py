@@ -153,7 +153,7 @@ def _finish(item: pytest.Item, recorder: Recorder, body_error: BaseException | N
             result.model_spec = spec.public
             result.model_load_seconds = state.registry.load_seconds.get(spec.raw)
     if body_error is None:
-        result.outcome, result.message = judge(result, thresholds)
+        result.outcome, result.message = judge(result, thresholds, state.gate)
     else:
         result.outcome = "error" if isinstance(body_error, (BackendError, ConfigError)) else "failed"
         result.message = f"{type(body_error).__name__}: {body_error}"
@@ -182,7 +182,8 @@ def pytest_runtest_call(item: pytest.Item):
             problem, result = str(exc), None
         if problem is not None:
             pytest.fail(problem, pytrace=False)
-        if result is not None and result.outcome == "failed":
+        if result is not None and (result.outcome == "failed" or
+                                   (result.outcome == "inconclusive" and _state(item.config).strict)):
             pytest.fail(result.message or "threshold missed", pytrace=False)
     return outcome
 

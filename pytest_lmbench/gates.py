@@ -61,20 +61,43 @@ def meets(metric: str, value: float, threshold: float) -> bool:
     return value <= threshold if metric in LOWER_IS_BETTER else value >= threshold
 
 
-def judge(result: TaskResult, thresholds: dict[str, float]) -> tuple[str, str | None]:
-    """("passed" | "failed" | "scored", failure message)."""
+GATES = ("point", "lower")
+
+
+def judge(result: TaskResult, thresholds: dict[str, float], gate: str = "point") -> tuple[str, str | None]:
+    """("passed" | "failed" | "inconclusive" | "scored", message).
+
+    ``gate="point"`` compares the score itself. ``gate="lower"`` also asks the one-sided 95% bound of the score
+    to clear the threshold; a score that clears it when its bound does not is *inconclusive*: noise could have
+    put it there, and the message says about how many examples would settle it.
+    """
+    from pytest_lmbench.uncertainty import examples_to_settle, one_sided_bound
+
     if not thresholds:
         return "scored", None
-    misses = []
+    misses, unsure = [], []
     for metric, threshold in thresholds.items():
         value = result.scores.get(metric)
+        lower_better = metric in LOWER_IS_BETTER
         if value is None or not meets(metric, value, threshold):
-            op = ">" if metric in LOWER_IS_BETTER else "<"
+            op = ">" if lower_better else "<"
             shown = "missing" if value is None else f"{value:.4g}"
             misses.append(f"{metric} = {shown} {op} threshold {threshold:g}")
-    if not misses:
+        elif gate == "lower":
+            bound = one_sided_bound(result, metric, lower_better)
+            if bound is None or not meets(metric, bound, threshold):
+                side = "upper" if lower_better else "lower"
+                shown = "none (n < 2)" if bound is None else f"{bound:.4g}"
+                need = examples_to_settle(result, metric, threshold, lower_better)
+                settle = f"; about {need} examples would settle it" if need else ""
+                unsure.append(f"{metric} = {value:.4g} clears {threshold:g} but its 95% {side} bound "
+                              f"{shown} does not{settle}")
+    head = f"{result.task} [{result.model}, {result.shots}-shot, n={result.n_examples}]: "
+    if not misses and not unsure:
         return "passed", None
-    lines = [f"{result.task} [{result.model}, {result.shots}-shot, n={result.n_examples}]: " + "; ".join(misses)]
+    if not misses:
+        return "inconclusive", head + "; ".join(unsure)
+    lines = [head + "; ".join(misses)]
     failing = [e for e in result.examples if _failed(e, result)]
     if failing:
         lines.append(f"{len(failing)} of {len(result.examples)} examples wrong; the first "

@@ -151,11 +151,14 @@ class TaskItem(pytest.Item):
         self.result = result
 
     def runtest(self) -> None:
+        from pytest_lmbench.plugin import get_state
+
         assert self.result is not None
-        outcome, message = judge(self.result, self.thresholds)
+        state = get_state(self.config)
+        outcome, message = judge(self.result, self.thresholds, state.gate)
         self.result.outcome = outcome
         self.result.message = message
-        if outcome == "failed":
+        if outcome == "failed" or (outcome == "inconclusive" and state.strict):
             raise ThresholdFailure(message)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> Any:
@@ -176,7 +179,7 @@ class TaskItem(pytest.Item):
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
             report.lmbench_result = self._placeholder("skipped", reason).to_dict()
         elif report.when == "call" and self.result is not None:
-            if report.failed and self.result.outcome not in ("failed",):
+            if report.failed and self.result.outcome not in ("failed", "inconclusive"):
                 self.result.outcome = "error"
                 self.result.message = str(call.excinfo.value) if call.excinfo else None
             report.lmbench_result = self.result.to_dict()

@@ -43,6 +43,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--lm-threshold", action="append", default=[], metavar="[TASK_GLOB:]METRIC=VALUE",
                     help="pass/fail threshold (repeatable), e.g. multiple_choice_grade=0.5")
     group.addoption("--lm-report", default=None, metavar="PATH", help="write the JSON report here")
+    group.addoption("--lm-gate", choices=["point", "lower"], default="lower",
+                    help="lower (default): a threshold passes only when the one-sided 95%% bound of the score "
+                         "clears it (a score that clears it by noise only is 'inconclusive'); point: the score "
+                         "itself")
+    group.addoption("--lm-strict", action="store_true", default=False,
+                    help="inconclusive threshold results fail their items")
     group.addoption("--lm-max-tokens", type=int, default=None, metavar="N",
                     help="maximum generated tokens per example (default 64)")
     parser.addini("lm_task_files", type="args", default=DEFAULT_TASK_FILES,
@@ -76,6 +82,8 @@ class LmbenchState:
         if self.max_tokens is not None and self.max_tokens < 1:
             raise pytest.UsageError("--lm-max-tokens must be 1 or more")
         self.patterns: list[str] = list(config.getini("lm_task_files"))
+        self.gate: str = config.getoption("lm_gate")
+        self.strict: bool = config.getoption("lm_strict")
         self.registry = Registry()
         self._plugin_backends_loaded = False
         self.results: list[TaskResult] = []

@@ -145,7 +145,7 @@ def aggregate(parent: str, results: list[TaskResult], expected_subtasks: list[st
 
 def _aggregate_outcome(results: list[TaskResult]) -> str:
     outcomes = {r.outcome for r in results}
-    for worst in ("error", "failed"):
+    for worst in ("error", "failed", "inconclusive"):
         if worst in outcomes:
             return worst
     return "passed" if outcomes == {"passed"} else "scored"

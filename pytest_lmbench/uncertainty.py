@@ -150,3 +150,56 @@ def half_width(result: TaskResult, metric: str | None = None) -> float | None:
         return None
     lo, hi = entry["ci95"]
     return max(value - lo, hi - value)
+
+
+def one_sided_bound(result: TaskResult, metric: str, lower_is_better: bool = False) -> float | None:
+    """The one-sided 95% bound of ``metric`` on the side a threshold is judged: the lower bound, or the upper
+    bound for calibration errors. Wilson for 0/1 scores, else value -/+ 1.645 se. None without an interval."""
+    entry = result.errors.get(metric) if result.errors else None
+    value = result.scores.get(metric)
+    if not entry or entry.get("stderr") is None or value is None:
+        return None
+    if entry.get("method") == "wilson":
+        values = _per_example(result.examples, metric)
+        if values:
+            interval = S.wilson_interval(sum(values), len(values), z=S.Z95_ONE_SIDED)
+            if interval is not None:
+                return interval[1] if lower_is_better else interval[0]
+    step = S.Z95_ONE_SIDED * entry["stderr"]
+    return value + step if lower_is_better else value - step
+
+
+def examples_to_settle(result: TaskResult, metric: str, threshold: float, lower_is_better: bool = False
+                       ) -> int | None:
+    """About how many examples would make the one-sided bound clear ``threshold`` at today's mean and spread."""
+    entry = result.errors.get(metric) if result.errors else None
+    value = result.scores.get(metric)
+    if not entry or entry.get("stderr") is None or value is None or result.n_examples < 2:
+        return None
+    if entry.get("method") == "wilson" and not lower_is_better:
+        return _wilson_examples(value, threshold)
+    sd = entry["stderr"] * math.sqrt(result.n_examples)
+    if lower_is_better:
+        return S.examples_needed(-value, sd, -threshold)
+    return S.examples_needed(value, sd, threshold)
+
+
+def _wilson_examples(p: float, threshold: float, limit: int = 10_000_000) -> int | None:
+    """Smallest n at which the one-sided Wilson lower bound of a proportion p clears ``threshold``."""
+    if p <= threshold:
+        return None
+
+    def clears(n: int) -> bool:
+        interval = S.wilson_interval(p * n, n, z=S.Z95_ONE_SIDED)
+        return interval is not None and interval[0] >= threshold
+
+    hi = 2
+    while not clears(hi):
+        hi *= 2
+        if hi > limit:
+            return None
+    lo = hi // 2
+    while lo + 1 < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if clears(mid) else (mid, hi)
+    return hi

@@ -65,7 +65,8 @@ def test_recording_gives_a_task_row_and_report(pytester: pytest.Pytester, hint_m
     assert quiz["low_score"] == pytest.approx((1 / 3 + 1 / 2 + 1 / 3 + 1 / 2) / 4)
     assert [e["chosen"] if "chosen" in e else e["response"] for e in quiz["examples"]] == ["4", "Paris", "cat", "red"]
     echo = rows["echo"]
-    assert echo["scores"]["exact_str_match"] == pytest.approx(2 / 3) and echo["outcome"] == "passed"
+    # 2/3 clears 0.5, but with n=3 its one-sided 95% lower bound does not: inconclusive, not a failure
+    assert echo["scores"]["exact_str_match"] == pytest.approx(2 / 3) and echo["outcome"] == "inconclusive"
     assert echo["threshold"] == {"exact_str_match": 0.5}
 
 

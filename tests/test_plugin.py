@@ -238,3 +238,25 @@ def test_xdist_gives_the_same_report(pytester: pytest.Pytester, tasks_dir) -> No
         return data
 
     assert strip("serial.json") == strip("parallel.json")
+
+
+def test_noise_aware_gate_inconclusive_strict_and_point(pytester: pytest.Pytester) -> None:
+    """6/6 right clears 0.8, but its one-sided 95% Wilson lower bound (6 / (6 + 1.645^2) = 0.689) does not."""
+    write_task(pytester.path, "small/task.json", arith_task("small", n=6))
+    write_task(pytester.path, "big/task.json", arith_task("big", n=40))
+    args = ["--lm-model", "dummy:oracle", "--lm-threshold", "exact_str_match=0.8", "-p", "no:cacheprovider",
+            "--lm-report", "r.json"]
+    result = pytester.runpytest_subprocess(*args)
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([
+        "*small*inconclusive*", "*big*passed*", "items: 1 inconclusive, 1 passed",
+        "inconclusive: the score clears its threshold but its one-sided 95% bound does*",
+        "*small [[]dummy:oracle, 0-shot, n=6[]]: exact_str_match = 1 clears 0.8 but its 95%*",
+        "lower bound 0.6892 does not; about 11 examples would settle it"])
+    rows = {r["task"]: r for r in json.loads((pytester.path / "r.json").read_text())["results"]}
+    assert rows["small"]["outcome"] == "inconclusive" and rows["big"]["outcome"] == "passed"
+    strict = pytester.runpytest_subprocess(*args, "--lm-strict")
+    strict.assert_outcomes(passed=1, failed=1)
+    point = pytester.runpytest_subprocess(*args, "--lm-gate=point")
+    point.assert_outcomes(passed=2)
+    point.stdout.fnmatch_lines(["items: 2 passed"])

@@ -16,9 +16,9 @@ from rich.text import Text
 from pytest_lmbench.results import TaskResult
 from pytest_lmbench.tasks.model import LOWER_IS_BETTER
 
-OUTCOME_STYLE = {"error": "bold magenta", "failed": "bold red", "skipped": "yellow", "passed": "green",
-                 "scored": "cyan"}
-OUTCOME_ORDER = {"error": 0, "failed": 1, "skipped": 2, "passed": 3, "scored": 4}
+OUTCOME_STYLE = {"error": "bold magenta", "failed": "bold red", "inconclusive": "yellow", "skipped": "yellow",
+                 "passed": "green", "scored": "cyan"}
+OUTCOME_ORDER = {"error": 0, "failed": 1, "inconclusive": 2, "skipped": 3, "passed": 4, "scored": 5}
 
 
 def _fmt(value: float | None) -> str:
@@ -109,6 +109,13 @@ def render_summary(results: list[TaskResult], *, width: int = 100, color: bool =
             counts[r.outcome] = counts.get(r.outcome, 0) + 1
     ordered_counts = sorted(counts.items(), key=lambda kv: OUTCOME_ORDER.get(kv[0], 9))
     console.print(Text("items: " + ", ".join(f"{n} {k}" for k, n in ordered_counts)))
+    unsure = [r for r in results if r.outcome == "inconclusive" and r.message]
+    if unsure:
+        console.print(Text("inconclusive: the score clears its threshold but its one-sided 95% bound does not, so "
+                           "noise alone could explain the pass (--lm-strict fails these; --lm-gate=point ignores "
+                           "the bound):", style="yellow" if color else ""))
+        for r in unsure:
+            console.print(Text("  " + r.message))
     if verbose > 0:
         for r in results:
             for note in r.notes:
