@@ -38,7 +38,7 @@ def _pm(result: TaskResult) -> str:
     width = half_width(result)
     if width is None:
         return "n<2" if result.n_examples <= 1 else "-"
-    return "± " + _fmt(width)
+    return "±" + _fmt(width)
 
 
 def _threshold_text(result: TaskResult) -> str:
@@ -97,7 +97,8 @@ def render_summary(results: list[TaskResult], *, width: int = 100, color: bool =
                      Text(SHORT_METRIC.get(r.preferred_score, r.preferred_score) or "-"), Text(_fmt(r.preferred_value)), Text(_pm(r))]
             if show_norm:
                 cells.append(Text(_fmt(r.normalized_preferred_score) if r.preferred_value is not None else "-"))
-            cells.append(Text(r.outcome, style=OUTCOME_STYLE.get(r.outcome, "") if color else ""))
+            shown = "inconcl." if r.outcome == "inconclusive" and width < 100 else r.outcome
+            cells.append(Text(shown, style=OUTCOME_STYLE.get(r.outcome, "") if color else ""))
             if show_threshold:
                 cells.append(Text(_threshold_text(r)))
             table.add_row(*cells)
@@ -111,7 +112,8 @@ def render_summary(results: list[TaskResult], *, width: int = 100, color: bool =
     console.print(Text("items: " + ", ".join(f"{n} {k}" for k, n in ordered_counts)))
     unsure = [r for r in results if r.outcome == "inconclusive" and r.message]
     if unsure:
-        console.print(Text("inconclusive: the score clears its threshold but its one-sided 95% bound does not, so "
+        legend = "inconcl. = inconclusive" if width < 100 else "inconclusive"
+        console.print(Text(legend + ": the score clears its threshold but its one-sided 95% bound does not, so "
                            "noise alone could explain the pass (--lm-strict fails these; --lm-gate=point ignores "
                            "the bound):", style="yellow" if color else ""))
         for r in unsure:
