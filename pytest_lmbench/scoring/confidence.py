@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pytest_lmbench.scoring.metrics import ECE_BUCKETS, ece_buckets
+from pytest_lmbench.scoring.metrics import calibration_bins
 
 #: Words people and models use for confidence, as probabilities (configurable per call).
 CONFIDENCE_WORDS: dict[str, float] = {
@@ -59,14 +59,5 @@ def confidence_calibration(confidences: Sequence[float], correct: Sequence[float
     if n == 0:
         return {"scores": {}, "reliability": []}
     brier = sum((c - y) ** 2 for c, y in zip(confidences, correct)) / n
-    buckets = ece_buckets(list(confidences))
-    ece, bins = 0.0, []
-    for b in range(ECE_BUCKETS):
-        members = [i for i, j in enumerate(buckets) if j == b]
-        if members:
-            acc = sum(correct[i] for i in members) / len(members)
-            mean_conf = sum(confidences[i] for i in members) / len(members)
-            ece += len(members) / n * abs(acc - mean_conf)
-            bins.append({"bin": b, "lower": b / ECE_BUCKETS, "upper": (b + 1) / ECE_BUCKETS, "count": len(members),
-                         "mean_confidence": mean_conf, "accuracy": acc})
+    ece, bins = calibration_bins(list(confidences), list(correct))
     return {"scores": {"confidence_brier_score": float(brier), "confidence_ece": float(ece)}, "reliability": bins}

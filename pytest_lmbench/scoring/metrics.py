@@ -12,6 +12,7 @@ import hashlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -123,6 +124,23 @@ def ece_buckets(confidences: Sequence[float], n_buckets: int = ECE_BUCKETS) -> l
     return out
 
 
+def calibration_bins(confidences: Sequence[float], correct: Sequence[float]) -> tuple[float, list[dict[str, Any]]]:
+    """BIG-bench's expected calibration error over ECE_BUCKETS equal-width bins, and the reliability-diagram
+    data of the non-empty bins (mean confidence, accuracy, count)."""
+    n = len(confidences)
+    buckets = ece_buckets(confidences)
+    ece, bins = 0.0, []
+    for b in range(ECE_BUCKETS):
+        members = [i for i, j in enumerate(buckets) if j == b]
+        if members:
+            acc = float(np.mean([correct[i] for i in members]))
+            mc = float(np.mean([confidences[i] for i in members]))
+            ece += len(members) / n * abs(acc - mc)
+            bins.append({"bin": b, "lower": b / ECE_BUCKETS, "upper": (b + 1) / ECE_BUCKETS,
+                         "count": len(members), "mean_confidence": mc, "accuracy": acc})
+    return ece, bins
+
+
 def multiple_choice(choices: Sequence[Sequence[str]], target_scores: Sequence[dict[str, float]],
                     log_probs: Sequence[Sequence[float]], absolute_log_probs: Sequence[Sequence[float]],
                     metrics: Sequence[str]) -> MetricValues:
@@ -143,16 +161,7 @@ def multiple_choice(choices: Sequence[Sequence[str]], target_scores: Sequence[di
     if "expected_calibration_error" in metrics:
         conf = [float(np.max(p)) for p in probs]
         correct = [int(np.argmax(t) == np.argmax(p)) for t, p in zip(tprobs, probs)]
-        buckets = ece_buckets(conf)
-        ece, bins = 0.0, []
-        for b in range(ECE_BUCKETS):
-            members = [i for i, j in enumerate(buckets) if j == b]
-            if members:
-                acc = float(np.mean([correct[i] for i in members]))
-                mc = float(np.mean([conf[i] for i in members]))
-                ece += len(members) / n * abs(acc - mc)
-                bins.append({"bin": b, "lower": b / ECE_BUCKETS, "upper": (b + 1) / ECE_BUCKETS,
-                             "count": len(members), "mean_confidence": mc, "accuracy": acc})
+        ece, bins = calibration_bins(conf, correct)
         out.scores["expected_calibration_error"] = ece
         out.extra["reliability"] = bins
     if "weighted_log_probabilities" in metrics or "weighted_probabilities" in metrics:
