@@ -188,7 +188,11 @@ def pytest_runtest_call(item: pytest.Item):
     return outcome
 
 
-def attach_function_result(item: pytest.Item, report: pytest.TestReport) -> None:
+def attach_function_result(item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[None]) -> None:
+    """Put a test-function task's result on its call report. Our own errors (a bad marker, a model that does
+    not load) raised in the fixtures or the body show as their message, without a traceback, as for JSON tasks."""
+    if report.failed and call.excinfo is not None and isinstance(call.excinfo.value, LmbenchError):
+        report.longrepr = str(call.excinfo.value)
     if report.when != "call":
         return
     result = item.stash.get(RESULT_KEY, None)

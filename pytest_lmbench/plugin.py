@@ -159,7 +159,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     else:
         from pytest_lmbench.functions import attach_function_result
 
-        attach_function_result(item, report)
+        attach_function_result(item, report, call)
     return report
 
 

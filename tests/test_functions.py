@@ -211,3 +211,22 @@ def test_function_tasks_under_xdist_report_what_a_serial_run_reports(pytester: p
         reports.append({r["task"]: (r["scores"], [e["log_probs"] for e in r["examples"]]) for r in data})
     assert reports[0] == reports[1]
     assert set(reports[0]) == {"quiz[1]", "quiz[2]", "quiz[3]"}
+
+
+def test_bad_marker_and_unknown_backend_are_one_clear_line(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_bad='''
+        import pytest
+
+        @pytest.mark.lmbench(treshold=0.5)
+        def test_x(lm, lmbench):
+            lmbench.record(True)
+    ''')
+    result = pytester.runpytest_subprocess("--lm-model", "dummy:oracle", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["test_bad.py::test_x[[]dummy:oracle[]]: @pytest.mark.lmbench got unknown "
+                                 "argument(s) [[]'treshold'[]]; known: keywords, metric, name, threshold"])
+    assert "Traceback" not in result.stdout.str() and "raise ConfigError" not in result.stdout.str()
+    result = pytester.runpytest_subprocess("--lm-model", "nosuch:x", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["--lm-model 'nosuch:x': unknown backend 'nosuch'; known backends: *"])
+    assert "def lm(" not in result.stdout.str()
