@@ -9,7 +9,7 @@ scores everything recorded with BIG-bench's metric definitions:
   task (any BIG-bench metric: exact_str_match, bleu, rouge, ...);
 - records with an explicit ``score`` give their mean under the task's metric name (default ``score``);
 - records with a ``confidence`` (a stated probability of being right) give the calibration of that confidence
-  against the score: ``confidence_brier_score`` and ``confidence_ece``.
+  against the score: ``confidence_brier_score``, ``confidence_ece`` and ``confidence_mad``.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ tests/test_stats.py.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
@@ -130,6 +131,18 @@ def normal_sf(z: float) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2))
 
 
+def normal_quantile(p: float) -> float:
+    """The z with P(Z <= z) = p (bisection on the complementary error function)."""
+    lo, hi = -40.0, 40.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if 1 - normal_sf(mid) < p:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
 def t_quantile(p: float, df: float) -> float:
     """The t value with P(T <= t) = p (bisection on t_sf; used for small-sample intervals)."""
     lo, hi = -1e3, 1e3
@@ -154,6 +167,15 @@ def mcnemar_exact(b: int, c: int) -> float:
     return min(1.0, 2 * tail)
 
 
+def mcnemar_one_sided(worse: int, better: int) -> float:
+    """Exact one-sided McNemar p-value that the candidate is worse: P(X >= worse) for X ~ Bin(worse + better,
+    1/2), where ``worse`` pairs are right only for the baseline and ``better`` only for the candidate."""
+    n = worse + better
+    if n == 0:
+        return 1.0
+    return min(1.0, sum(math.comb(n, i) for i in range(worse, n + 1)) / 2.0 ** n)
+
+
 def paired_t(differences: Sequence[float]) -> tuple[float, float, float] | None:
     """(mean difference, its standard error, two-sided p-value) of paired differences."""
     d = np.asarray(differences, dtype=np.float64)
@@ -168,25 +190,79 @@ def paired_t(differences: Sequence[float]) -> tuple[float, float, float] | None:
     return mean, se, min(1.0, 2 * t_sf(abs(t), n - 1))
 
 
-def paired_bootstrap(statistic: Callable[[np.ndarray], tuple[float, float]], n: int, *, resamples: int = 1000,
-                     seed: int = 0) -> tuple[float, float, float, float, float] | None:
+@dataclass(frozen=True)
+class PairedTest:
+    """Candidate minus baseline on matched examples: the difference, its standard error and 95% interval,
+    the two-sided p-value of "no difference", and the one-sided p-value of "the candidate is worse by more
+    than the margin" (what a regression gate tests)."""
+
+    delta: float
+    stderr: float | None
+    ci95: tuple[float, float] | None
+    p_two_sided: float
+    p_worse: float
+    method: str
+    n: int
+
+
+def _t_test(mean: float, se: float, df: float, margin: float, method: str, n: int) -> PairedTest:
+    if se == 0:
+        two = 1.0 if mean == 0 else 0.0
+        worse = 0.0 if mean < -margin else 1.0
+        return PairedTest(mean, 0.0, (mean, mean), two, worse, method, n)
+    q = t_quantile(0.975, df)
+    t_two = mean / se
+    return PairedTest(mean, se, (mean - q * se, mean + q * se), min(1.0, 2 * t_sf(abs(t_two), df)),
+                      1.0 - t_sf((mean + margin) / se, df), method, n)
+
+
+def paired_binary(baseline: Sequence[float], candidate: Sequence[float], margin: float = 0.0) -> PairedTest | None:
+    """0/1 scores on the same examples. With no margin the p-values are exact McNemar (the binomial test on
+    the discordant pairs); a margin > 0 has no exact McNemar form, so the one-sided p-value is the paired t."""
+    n = len(baseline)
+    if n < 2:
+        return None
+    worse = sum(1 for b, c in zip(baseline, candidate) if b > c)
+    better = sum(1 for b, c in zip(baseline, candidate) if c > b)
+    d = [c - b for b, c in zip(baseline, candidate)]
+    mean, se = float(np.mean(d)), float(np.std(d, ddof=1) / math.sqrt(n))
+    t = _t_test(mean, se, n - 1, margin, "mcnemar" if margin == 0 else "paired-t", n)
+    p_two = mcnemar_exact(worse, better)
+    p_worse = mcnemar_one_sided(worse, better) if margin == 0 else t.p_worse
+    return PairedTest(mean, se, t.ci95, p_two, p_worse, t.method, n)
+
+
+def paired_continuous(baseline: Sequence[float], candidate: Sequence[float], margin: float = 0.0,
+                      clusters: Sequence[Hashable] | None = None) -> PairedTest | None:
+    """Continuous per-example scores on the same examples: paired t (cluster-robust with clusters, with
+    (clusters - 1) degrees of freedom)."""
+    d = [float(c) - float(b) for b, c in zip(baseline, candidate)]
+    n = len(d)
+    se = mean_stderr(d, clusters)
+    if se is None:
+        return None
+    df = (len(set(clusters)) - 1) if clusters is not None and len(set(clusters)) < n else n - 1
+    return _t_test(float(np.mean(d)), se, df, margin, "paired-t-clustered" if df < n - 1 else "paired-t", n)
+
+
+def paired_bootstrap(statistic: Callable[[np.ndarray], tuple[float, float]], n: int, *, margin: float = 0.0,
+                     resamples: int = 1000, seed: int = 0) -> PairedTest | None:
     """For a corpus metric computed on both runs over the same resampled examples: ``statistic(indices)``
-    returns (candidate, baseline). Gives (difference, stderr, two-sided p-value, lower, upper) of
-    candidate - baseline, the p-value from the share of resamples on the other side of zero."""
+    returns (candidate, baseline). The p-values come from the share of resampled differences on the far
+    side of zero (two-sided) or of -margin (worse)."""
     if n < 2:
         return None
     rng = np.random.default_rng(seed)
-    everything = np.arange(n)
-    cand, base = statistic(everything)
-    observed = cand - base
+    cand, base = statistic(np.arange(n))
     diffs = []
     for _ in range(resamples):
         c, b = statistic(rng.integers(0, n, size=n))
         diffs.append(c - b)
     arr = np.asarray(diffs)
-    p = 2 * min(float(np.mean(arr <= 0)), float(np.mean(arr >= 0)))
+    p_two = min(1.0, 2 * min(float(np.mean(arr <= 0)), float(np.mean(arr >= 0))))
     lo, hi = np.quantile(arr, [0.025, 0.975])
-    return float(observed), float(arr.std(ddof=1)), min(1.0, p), float(lo), float(hi)
+    return PairedTest(float(cand - base), float(arr.std(ddof=1)), (float(lo), float(hi)), p_two,
+                      float(np.mean(arr >= -margin)), "paired-bootstrap", n)
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -210,3 +286,11 @@ def examples_needed(mean: float, sd: float, threshold: float, z: float = Z95_ONE
     if sd == 0:
         return 2
     return max(2, math.ceil((z * sd / gap) ** 2))
+
+
+def paired_sample_size(delta: float, sd: float, *, alpha: float = 0.05, power: float = 0.8,
+                       two_sided: bool = True) -> float:
+    """Examples needed for a paired test to detect a mean difference ``delta`` when per-example differences
+    have standard deviation ``sd`` (normal approximation): ((z_alpha + z_power) * sd / delta)^2."""
+    z_alpha = normal_quantile(1 - alpha / 2 if two_sided else 1 - alpha)
+    return ((z_alpha + normal_quantile(power)) * sd / delta) ** 2

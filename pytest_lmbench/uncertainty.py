@@ -22,6 +22,7 @@ import numpy as np
 from pytest_lmbench import stats as S
 from pytest_lmbench.results import ExampleResult, TaskResult
 from pytest_lmbench.scoring import metrics as M
+from pytest_lmbench.scoring.confidence import CONFIDENCE_METRICS, confidence_calibration
 
 BOOTSTRAP_RESAMPLES = 1000
 BLEU_RESAMPLES = 200  # sacrebleu is slow; 200 resamples keep a 1000-example task under seconds
@@ -74,9 +75,7 @@ def _corpus_statistic(result: TaskResult, metric: str) -> Callable[[np.ndarray],
                                        [metric])
             return float(values.scores[metric])
         return stat
-    if metric in ("confidence_brier_score", "confidence_ece"):
-        from pytest_lmbench.scoring.confidence import confidence_calibration
-
+    if metric in CONFIDENCE_METRICS:
         pairs = [(e.scores.get("confidence"), e.score) for e in ex]
         kept = [(c, s) for c, s in pairs if c is not None and s is not None]
         if len(kept) < 2:
@@ -105,7 +104,7 @@ def attach_errors(result: TaskResult, *, seed: int = 0) -> TaskResult:
         stat = _corpus_statistic(result, metric)
         if stat is None:
             continue  # e.g. log_likelihood sums: no per-example breakdown to resample
-        n = result.n_examples if metric not in ("confidence_brier_score", "confidence_ece") else \
+        n = result.n_examples if metric not in CONFIDENCE_METRICS else \
             sum(1 for e in result.examples if e.scores.get("confidence") is not None and e.score is not None)
         resamples = BLEU_RESAMPLES if metric == "bleu" else BOOTSTRAP_RESAMPLES
         boot = S.bootstrap(stat, n, clusters=clusters if n == result.n_examples else None, resamples=resamples,

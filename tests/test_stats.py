@@ -57,6 +57,24 @@ def test_paired_tests_match_scipy() -> None:
     assert S.mcnemar_exact(5, 5) == 1.0 and S.mcnemar_exact(0, 0) == 1.0
 
 
+def test_one_sided_paired_tests_match_scipy() -> None:
+    # one-sided McNemar = binomial test, alternative "greater" on the pairs the candidate got wrong
+    assert S.mcnemar_one_sided(9, 2) == pytest.approx(scipy_stats.binomtest(9, 11, 0.5, "greater").pvalue)
+    rng = np.random.default_rng(2)
+    base, cand = rng.normal(0.5, 0.2, 40), rng.normal(0.45, 0.2, 40)
+    # "worse by more than 0.02": H1 mean(cand - base) < -0.02
+    ref = scipy_stats.ttest_1samp(cand - base, -0.02, alternative="less")
+    assert S.paired_continuous(base, cand, margin=0.02).p_worse == pytest.approx(ref.pvalue, rel=1e-8)
+    b01 = rng.integers(0, 2, 60).astype(float)
+    c01 = rng.integers(0, 2, 60).astype(float)
+    ref = scipy_stats.ttest_1samp(c01 - b01, -0.05, alternative="less")
+    test = S.paired_binary(b01, c01, margin=0.05)
+    assert test.method == "paired-t" and test.p_worse == pytest.approx(ref.pvalue, rel=1e-8)
+    lo, hi = test.ci95
+    half = scipy_stats.t.ppf(0.975, 59) * test.stderr
+    assert (lo, hi) == pytest.approx((test.delta - half, test.delta + half), rel=1e-6)
+
+
 def test_holm() -> None:
     # by hand: sorted 0.01, 0.02, 0.04 -> 0.03, 0.04, 0.04 (monotone)
     assert S.holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
@@ -69,9 +87,12 @@ def test_bootstrap_is_seeded_and_sane() -> None:
     se, lo, hi = S.bootstrap(stat, len(x), seed=3)
     assert S.bootstrap(stat, len(x), seed=3) == (se, lo, hi)
     assert se == pytest.approx(0.05, abs=0.01) and lo < 0.5 < hi
-    diff, dse, p, dlo, dhi = S.paired_bootstrap(lambda idx: (float(x[idx].mean()) + 0.2, float(x[idx].mean())),
-                                                len(x))
-    assert diff == pytest.approx(0.2) and p == 0.0 and dlo == pytest.approx(0.2)
+    test = S.paired_bootstrap(lambda idx: (float(x[idx].mean()) + 0.2, float(x[idx].mean())), len(x))
+    assert test.delta == pytest.approx(0.2) and test.p_two_sided == 0.0 and test.ci95[0] == pytest.approx(0.2)
+    assert test.p_worse == 1.0  # +0.2 is never worse
+    worse = S.paired_bootstrap(lambda idx: (float(x[idx].mean()) - 0.2, float(x[idx].mean())), len(x))
+    assert worse.p_worse == 0.0
+    assert S.paired_bootstrap(lambda idx: (0.0, 0.0), len(x), margin=0.1).p_worse == 1.0
 
 
 def test_examples_needed() -> None:

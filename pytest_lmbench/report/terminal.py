@@ -60,6 +60,7 @@ SHORT_METRIC = {
     "expected_calibration_error": "ece",
     "confidence_ece": "conf_ece",
     "confidence_brier_score": "conf_brier",
+    "confidence_mad": "conf_mad",
     "normalized_aggregate_score": "norm_aggregate",
     "weighted_log_probabilities": "weighted_logp",
     "weighted_probabilities": "weighted_p",

@@ -1,8 +1,9 @@
 """Verbalized confidence ("Confidence: 80%"), after "Teaching models to express their uncertainty in words".
 
 ``parse_confidence`` reads a stated confidence as a probability; ``confidence_calibration`` scores stated
-confidences against correctness: Brier score (mean squared error) and expected calibration error with
-BIG-bench's 15 equal-width bins, plus the reliability-diagram data.
+confidences against correctness: Brier score (mean squared error), expected calibration error with
+BIG-bench's 15 equal-width bins, the paper's mean absolute deviation over equal-count (quantile) bins, and
+the reliability-diagram data.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from pytest_lmbench.scoring.metrics import calibration_bins
 
@@ -53,11 +56,43 @@ def parse_confidence(text: str, words: Mapping[str, float] | None = None) -> flo
     return None
 
 
+#: The scores of stated-confidence calibration (all lower is better).
+CONFIDENCE_METRICS = ("confidence_brier_score", "confidence_ece", "confidence_mad")
+MAD_BINS = 5  # "Teaching models to express their uncertainty in words" uses 5 equal-count bins for MAD
+
+
+def quantile_calibration_error(confidences: Sequence[float], correct: Sequence[float], bins: int) -> float:
+    """Mean absolute deviation between mean confidence and accuracy over ``bins`` equal-count bins of the
+    examples sorted by confidence (the paper's MAD with bins=5; HELM's equal-mass ECE weights bins by size,
+    which for equal bins is the same number). Sizes differ by at most one when n is not a multiple."""
+    n = len(confidences)
+    if n == 0:
+        return float("nan")
+    order = sorted(range(n), key=lambda i: confidences[i])
+    parts = [p for p in np.array_split(np.asarray(order), min(bins, n)) if len(p)]
+    return float(sum(len(p) / n * abs(np.mean([confidences[i] for i in p]) - np.mean([correct[i] for i in p]))
+                     for p in parts))
+
+
+def selective_accuracy_area(confidences: Sequence[float], correct: Sequence[float]) -> float:
+    """Area under the coverage-accuracy curve: answer only the k most confident examples, k = 1..n, and
+    average the accuracies. 1.0 when confidence ranks every right answer above every wrong one."""
+    order = sorted(range(len(confidences)), key=lambda i: -confidences[i])
+    running, total = 0.0, 0.0
+    for k, i in enumerate(order, start=1):
+        running += correct[i]
+        total += running / k
+    return total / len(order) if order else float("nan")
+
+
 def confidence_calibration(confidences: Sequence[float], correct: Sequence[float]) -> dict[str, Any]:
-    """Brier score and ECE of stated confidences against 0/1 correctness, and the reliability bins."""
+    """Calibration of stated confidences against 0/1 correctness: Brier score (the paper's MSE), ECE over
+    BIG-bench's 15 equal-width bins, MAD over 5 quantile bins, and the reliability bins."""
     n = len(confidences)
     if n == 0:
         return {"scores": {}, "reliability": []}
     brier = sum((c - y) ** 2 for c, y in zip(confidences, correct)) / n
     ece, bins = calibration_bins(list(confidences), list(correct))
-    return {"scores": {"confidence_brier_score": float(brier), "confidence_ece": float(ece)}, "reliability": bins}
+    mad = quantile_calibration_error(confidences, correct, MAD_BINS)
+    return {"scores": {"confidence_brier_score": float(brier), "confidence_ece": float(ece),
+                       "confidence_mad": mad}, "reliability": bins}

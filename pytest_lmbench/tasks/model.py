@@ -7,9 +7,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_lmbench.scoring.confidence import CONFIDENCE_METRICS
+
 #: Metrics whose lower values are better; every other metric is "higher is better".
 LOWER_IS_BETTER = frozenset({"calibration_multiple_choice_brier_score", "expected_calibration_error",
-                             "confidence_brier_score", "confidence_ece"})
+                             *CONFIDENCE_METRICS})
 
 
 @dataclass
