@@ -98,16 +98,17 @@ def judge(result: TaskResult, thresholds: dict[str, float], gate: str = "point")
     if not misses:
         return "inconclusive", head + "; ".join(unsure)
     lines = [head + "; ".join(misses)]
-    failing = [e for e in result.examples if _failed(e, result)]
+    failing = [e for e in result.examples if example_failed(e, result)]
     if failing:
         lines.append(f"{len(failing)} of {len(result.examples)} examples wrong; the first "
                      f"{min(len(failing), MAX_FAILING_EXAMPLES)}:")
         for ex in failing[:MAX_FAILING_EXAMPLES]:
-            lines.append(_describe(ex))
+            lines.append(describe_example(ex))
     return "failed", "\n".join(lines)
 
 
-def _failed(ex: ExampleResult, result: TaskResult) -> bool:
+def example_failed(ex: ExampleResult, result: TaskResult) -> bool:
+    """Wrong: a multiple-choice pick below the best option, or a per-example score below the task's best."""
     if ex.choices is not None and ex.target_scores:
         return ex.target_scores.get(ex.chosen or "", 0.0) < max(ex.target_scores.values())
     if ex.score is None:
@@ -120,7 +121,7 @@ def _tail(text: str, width: int = 70) -> str:
     return text if len(text) <= width else "..." + text[-(width - 3):]
 
 
-def _describe(ex: ExampleResult) -> str:
+def describe_example(ex: ExampleResult) -> str:
     if ex.choices is not None and ex.target_scores:
         best = max(ex.target_scores.values())
         expected = " | ".join(c for c, s in ex.target_scores.items() if s == best)

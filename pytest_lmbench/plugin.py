@@ -49,6 +49,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "itself")
     group.addoption("--lm-strict", action="store_true", default=False,
                     help="inconclusive threshold results fail their items")
+    group.addoption("--lm-baseline", default=None, metavar="PATH",
+                    help="an earlier --lm-report to gate against: items whose preferred score is significantly "
+                         "worse on the same examples (paired test, Holm-corrected) fail the run")
+    group.addoption("--lm-baseline-model", default=None, metavar="LABEL",
+                    help="the model of the baseline report to compare with, when it has several")
+    group.addoption("--lm-max-regression", type=float, default=0.0, metavar="FRACTION",
+                    help="allowed drop before a regression fails, as a fraction of the metric's range "
+                         "(0.02 = 2 points of a 0-1 grade, 2 BLEU points; default 0)")
+    group.addoption("--lm-alpha", type=float, default=0.05, metavar="ALPHA",
+                    help="significance level of the baseline gate, over all compared items (default 0.05)")
+    group.addoption("--lm-compare", default=None, metavar="MODEL",
+                    help="with several --lm-model: every other model's paired difference against this one")
     group.addoption("--lm-max-tokens", type=int, default=None, metavar="N",
                     help="maximum generated tokens per example (default 64)")
     parser.addini("lm_task_files", type="args", default=DEFAULT_TASK_FILES,
@@ -84,6 +96,20 @@ class LmbenchState:
         self.patterns: list[str] = list(config.getini("lm_task_files"))
         self.gate: str = config.getoption("lm_gate")
         self.strict: bool = config.getoption("lm_strict")
+        self.alpha: float = config.getoption("lm_alpha")
+        if not 0 < self.alpha < 1:
+            raise pytest.UsageError(f"--lm-alpha {self.alpha}: must be between 0 and 1, e.g. 0.05")
+        self.max_regression: float = config.getoption("lm_max_regression")
+        if self.max_regression < 0:
+            raise pytest.UsageError(f"--lm-max-regression {self.max_regression}: must be 0 or more, e.g. 0.02")
+        self.baseline = None if _is_worker(config) else _load_baseline(config)
+        self.compare_to: str | None = config.getoption("lm_compare")
+        if self.compare_to is not None:
+            by_spec = {s.public: label for s, label in zip(self.specs, self.labels)}
+            self.compare_to = by_spec.get(self.compare_to, self.compare_to)
+            if self.compare_to not in self.labels:
+                raise pytest.UsageError(f"--lm-compare {self.compare_to}: not one of the models of this run "
+                                        f"({', '.join(self.labels)})")
         self.registry = Registry()
         self._plugin_backends_loaded = False
         self.results: list[TaskResult] = []
@@ -109,6 +135,24 @@ class LmbenchState:
         data = getattr(report, "lmbench_result", None)
         if data is not None:
             self.results.append(TaskResult.from_dict(data))
+
+
+def _load_baseline(config: pytest.Config) -> Any:
+    """The --lm-baseline report, indexed; a usage error naming the file and what is wrong with it."""
+    from pytest_lmbench.compare import BaselineIndex
+    from pytest_lmbench.results import ReportError, load_report
+
+    path = config.getoption("lm_baseline")
+    if not path:
+        if config.getoption("lm_baseline_model"):
+            raise pytest.UsageError("--lm-baseline-model needs --lm-baseline PATH")
+        return None
+    full = os.path.join(str(config.invocation_params.dir), path)
+    try:
+        results = load_report(full, path)
+        return BaselineIndex(results, path, config.getoption("lm_baseline_model"))
+    except (ReportError, ValueError) as exc:
+        raise pytest.UsageError(f"--lm-baseline {exc}") from None
 
 
 def get_state(config: pytest.Config) -> LmbenchState:
@@ -168,8 +212,15 @@ def _is_worker(config: pytest.Config) -> bool:
 
 
 def final_results(state: LmbenchState) -> list[TaskResult]:
-    """Item results plus one aggregate per (parent, model, shots), in a stable order."""
+    """Item results (compared with the baseline and the --lm-compare model) plus one aggregate per
+    (parent, model, shots), in a stable order."""
+    from pytest_lmbench.compare import compare_models, compare_with_baseline
+
     items = sorted(state.results, key=lambda r: (r.parent or r.task, r.task, r.model, r.shots))
+    if state.baseline is not None:
+        compare_with_baseline(items, state.baseline, max_regression=state.max_regression, alpha=state.alpha)
+    if state.compare_to is not None:
+        compare_models(items, state.compare_to, alpha=state.alpha)
     by_parent: dict[tuple[str, str, int], list[TaskResult]] = defaultdict(list)
     for r in items:
         if r.parent and r.outcome not in ("error", "skipped") and r.scores:
@@ -187,6 +238,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = get_state(config)
     results = final_results(state)
     state.final = results  # type: ignore[attr-defined]
+    if any(r.outcome == "regressed" for r in results) and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     for r in results:
         config.hook.pytest_lmbench_result(result=r)
     path = config.getoption("lm_report")

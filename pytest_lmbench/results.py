@@ -74,6 +74,7 @@ class TaskResult:
     subtasks: list[str] = field(default_factory=list)
     complete: bool = True
     errors: dict[str, dict[str, Any]] = field(default_factory=dict)  # metric -> stderr, ci95, method
+    comparisons: list[dict[str, Any]] = field(default_factory=list)  # compare.Comparison.to_dict() each
 
     @property
     def preferred_value(self) -> float | None:
@@ -145,7 +146,7 @@ def aggregate(parent: str, results: list[TaskResult], expected_subtasks: list[st
 
 def _aggregate_outcome(results: list[TaskResult]) -> str:
     outcomes = {r.outcome for r in results}
-    for worst in ("error", "failed", "inconclusive"):
+    for worst in ("error", "failed", "regressed", "inconclusive"):
         if worst in outcomes:
             return worst
     return "passed" if outcomes == {"passed"} else "scored"
@@ -174,7 +175,33 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
         raise
 
 
-def read_report(path: str | os.PathLike[str]) -> list[TaskResult]:
-    with open(path, encoding="utf-8") as fh:
-        data = json.load(fh)
-    return [TaskResult.from_dict(r) for r in data.get("results", [])]
+class ReportError(Exception):
+    """A report file that cannot be read back (as a baseline)."""
+
+
+def load_report(path: str, shown: str | None = None) -> list[TaskResult]:
+    """A report written by --lm-report, checked: a ReportError that names the file (as ``shown``, default
+    ``path``) and what to do."""
+    name = shown or path
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise ReportError(f"{name}: no such file (write one with --lm-report={os.path.basename(name)})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{name}: cannot be read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{name}: not valid JSON (line {exc.lineno}: {exc.msg}); is it a --lm-report file?") from None
+    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+        raise ReportError(f"{name}: not a pytest-lmbench report (no 'results' list); write one with --lm-report")
+    version = data.get("schema_version")
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise ReportError(f"{name}: schema_version {version!r} is not one this pytest-lmbench reads (<= "
+                          f"{SCHEMA_VERSION}); upgrade pytest-lmbench or regenerate the report")
+    out = []
+    for i, row in enumerate(data["results"]):
+        try:
+            out.append(TaskResult.from_dict(row))
+        except (TypeError, KeyError, AttributeError) as exc:
+            raise ReportError(f"{name}: results[{i}] is not a task result ({exc}); regenerate the report") from None
+    return out

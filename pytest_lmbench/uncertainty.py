@@ -61,7 +61,7 @@ def _mean_errors(metric: str, values: list[float], clusters: list[Any] | None) -
     return _entry(se, (mean - S.Z95 * se, mean + S.Z95 * se), "clustered" if clustered else "clt")
 
 
-def _corpus_statistic(result: TaskResult, metric: str) -> Callable[[np.ndarray], float] | None:
+def corpus_statistic(result: TaskResult, metric: str) -> Callable[[np.ndarray], float] | None:
     """metric(resampled examples), for metrics that are not means of per-example values."""
     ex = result.examples
     if metric == "bleu" and all(e.response is not None for e in ex):
@@ -101,7 +101,7 @@ def attach_errors(result: TaskResult, *, seed: int = 0) -> TaskResult:
         if values is not None and len(values) == result.n_examples:
             errors[metric] = _mean_errors(metric, values, clusters)
             continue
-        stat = _corpus_statistic(result, metric)
+        stat = corpus_statistic(result, metric)
         if stat is None:
             continue  # e.g. log_likelihood sums: no per-example breakdown to resample
         n = result.n_examples if metric not in CONFIDENCE_METRICS else \

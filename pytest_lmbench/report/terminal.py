@@ -16,9 +16,11 @@ from rich.text import Text
 from pytest_lmbench.results import TaskResult
 from pytest_lmbench.tasks.model import LOWER_IS_BETTER
 
-OUTCOME_STYLE = {"error": "bold magenta", "failed": "bold red", "inconclusive": "yellow", "skipped": "yellow",
-                 "passed": "green", "scored": "cyan"}
-OUTCOME_ORDER = {"error": 0, "failed": 1, "inconclusive": 2, "skipped": 3, "passed": 4, "scored": 5}
+OUTCOME_STYLE = {"error": "bold magenta", "failed": "bold red", "regressed": "bold red", "inconclusive": "yellow",
+                 "skipped": "yellow", "passed": "green", "scored": "cyan"}
+OUTCOME_ORDER = {"error": 0, "failed": 1, "regressed": 2, "inconclusive": 3, "skipped": 4, "passed": 5, "scored": 6}
+VERDICT_STYLE = {"regressed": "bold red", "no regression": "green", "not compared": "yellow", "worse": "red",
+                 "better": "green", "no difference": ""}
 
 
 def _fmt(value: float | None) -> str:
@@ -111,6 +113,14 @@ def render_summary(results: list[TaskResult], *, width: int = 100, color: bool =
             counts[r.outcome] = counts.get(r.outcome, 0) + 1
     ordered_counts = sorted(counts.items(), key=lambda kv: OUTCOME_ORDER.get(kv[0], 9))
     console.print(Text("items: " + ", ".join(f"{n} {k}" for k, n in ordered_counts)))
+    _print_comparisons(console, results, width, color)
+    regressed = [r for r in results if r.message and any(c["verdict"] == "regressed" for c in r.comparisons)]
+    if regressed:
+        console.print(Text("\nregressed: significantly worse than the baseline on the same examples (paired test, "
+                           "Holm-corrected over every compared item); this fails the run:",
+                           style="bold red" if color else ""))
+        for r in regressed:
+            console.print(Text("\n".join("  " + line for line in r.message.splitlines())))
     unsure = [r for r in results if r.outcome == "inconclusive" and r.message]
     if unsure:
         legend = "inconcl. = inconclusive" if width < 100 else "inconclusive"
@@ -124,3 +134,57 @@ def render_summary(results: list[TaskResult], *, width: int = 100, color: bool =
             for note in r.notes:
                 console.print(Text(f"note: {r.task} [{r.model}]: {note}"))
     return buffer.getvalue()
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else ("+" if value >= 0 else "-") + _fmt(abs(value))
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2g}" if value >= 0.001 else "<0.001"
+
+
+def _print_comparisons(console: Console, results: list[TaskResult], width: int, color: bool) -> None:
+    """One table per model and baseline (an earlier report, or another model of this run): delta with its 95%
+    interval, the one-sided p-value of "worse" after Holm's correction, and the verdict; then what could not
+    be compared as it should."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in results:
+        for comp in r.comparisons:
+            groups.setdefault((comp["model"], comp["against"]), []).append(comp)
+    for (model, against), comps in groups.items():
+        gating = not against.startswith("model ")
+        title = f"model {model} vs {against}" + ("" if gating else " (informative: does not gate)")
+        table = Table(title=Text(title, style="bold" if color else ""), title_justify="left", box=box.SIMPLE_HEAD,
+                      show_edge=False, pad_edge=False, header_style="bold" if color else "")
+        table.add_column("task", overflow="fold", min_width=min(12, max(len(c["task"]) for c in comps)))
+        for name in ("n", "base", "cand", "delta", "95% CI", "p", "verdict"):
+            table.add_column(name, justify="left" if name in ("95% CI", "verdict") else "right", no_wrap=True)
+        comps.sort(key=lambda c: (c["verdict"] != "regressed", c["task"], c["shots"]))
+        for c in comps:
+            ci = f"[{_signed(c['ci95'][0])}, {_signed(c['ci95'][1])}]" if c.get("ci95") else "-"
+            verdict = SHORT_VERDICT.get(c["verdict"], c["verdict"]) + ("*" if c.get("message") else "")
+            task = c["task"] + (f" ({c['shots']}-shot)" if c["shots"] else "")
+            table.add_row(Text(task), Text(str(c["n_matched"])), Text(_fmt(c.get("baseline"))),
+                          Text(_fmt(c.get("candidate"))), Text(_signed(c.get("delta"))), Text(ci),
+                          Text(_p(c.get("p_adjusted"))),
+                          Text(verdict, style=VERDICT_STYLE.get(c["verdict"], "") if color else ""))
+        console.print(table)
+        for c in comps:
+            if c.get("message"):
+                console.print(Text(f"* {c['task']}: {c['message']}"))
+        console.print()
+    kinds = {not against.startswith("model ") for _model, against in groups}
+    if True in kinds:
+        console.print(Text("vs a baseline report, p is the one-sided p-value that the candidate is worse"
+                           + (" by more than the allowed drop" if any(c.get("margin") for cs in groups.values()
+                                                                       for c in cs) else "")
+                           + ", Holm-adjusted over every compared item; regressed items fail the run."))
+    if False in kinds:
+        console.print(Text("vs another model of this run, p is the two-sided p-value of a difference, "
+                           "Holm-adjusted; informative only."))
+
+
+SHORT_VERDICT = {"no regression": "ok", "not compared": "n/a", "no difference": "same"}

@@ -1,0 +1,274 @@
+"""Paired comparisons of two results on the same examples, and the regression gate built on them.
+
+A candidate result is compared with a baseline result of the same task and shot count: from an earlier
+report (``--lm-baseline``) or from another model of the same run (``--lm-compare``). Examples are matched
+by their stable id (a hash of the task name and the example's content), never by position, and examples
+present on one side only are counted and reported rather than silently dropped or compared.
+
+The preferred score's difference (candidate - baseline) gets a paired test that fits the score: exact
+McNemar for 0/1 scores, paired t for continuous per-example scores (cluster-robust with clusters), and the
+paired bootstrap for corpus metrics (bleu, ECE, ...). The gate asks one-sided "is the candidate worse by more
+than the allowed regression?", with Holm's correction across every compared item of the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_lmbench import stats as S
+from pytest_lmbench.gates import describe_example, example_failed
+from pytest_lmbench.results import ExampleResult, TaskResult
+from pytest_lmbench.scoring import metrics as M
+from pytest_lmbench.tasks.model import LOWER_IS_BETTER
+from pytest_lmbench.uncertainty import corpus_statistic
+
+MAX_LISTED_EXAMPLES = 20  # newly failing examples kept per comparison in the report
+
+
+@dataclass
+class Comparison:
+    """Candidate vs baseline on one task, model and shot count (builtin types only: it travels in reports)."""
+
+    task: str
+    model: str
+    shots: int
+    against: str  # what the baseline is: "prod.json (model prod)" or "model smollm2"
+    metric: str
+    candidate: float | None = None
+    baseline: float | None = None
+    delta: float | None = None  # candidate - baseline, on the matched examples
+    stderr: float | None = None
+    ci95: list[float] | None = None
+    p_two_sided: float | None = None
+    p_worse: float | None = None  # one-sided: candidate worse by more than the margin
+    p_adjusted: float | None = None  # Holm over every compared item (of p_worse for a gate, else p_two_sided)
+    method: str | None = None
+    margin: float = 0.0  # allowed regression, in the metric's units
+    n_matched: int = 0
+    only_candidate: int = 0
+    only_baseline: int = 0
+    newly_failing: list[dict[str, Any]] = field(default_factory=list)
+    n_newly_failing: int = 0
+    n_newly_passing: int = 0
+    verdict: str = "not compared"  # gate: "regressed" | "no regression"; else "worse" | "better" | "no difference"
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def mismatched(self) -> bool:
+        return bool(self.only_candidate or self.only_baseline)
+
+
+def _keyed(examples: Iterable[ExampleResult]) -> dict[tuple[str, int], ExampleResult]:
+    """Examples by (id, occurrence): a task may hold the same example twice."""
+    seen: Counter[str] = Counter()
+    out = {}
+    for ex in examples:
+        out[(ex.id, seen[ex.id])] = ex
+        seen[ex.id] += 1
+    return out
+
+
+def _subset(result: TaskResult, examples: list[ExampleResult]) -> TaskResult:
+    return dataclasses.replace(result, examples=examples, n_examples=len(examples))
+
+
+def margin_for(metric: str, max_regression: float) -> float:
+    """``--lm-max-regression`` is a fraction of the metric's full range: 0.02 is 2 points of a 0-1 grade and
+    2 BLEU points of bleu's 0-100."""
+    low, high = M.SCORE_RANGES.get(metric, (0.0, 1.0))
+    return max_regression * (high - low)
+
+
+def compare(candidate: TaskResult, baseline: TaskResult, *, against: str, max_regression: float = 0.0,
+            seed: int = 0) -> Comparison:
+    """The paired comparison of ``candidate`` with ``baseline`` on their shared examples (p-values unadjusted)."""
+    metric = candidate.preferred_score
+    out = Comparison(task=candidate.task, model=candidate.model, shots=candidate.shots, against=against,
+                     metric=metric, candidate=candidate.scores.get(metric), baseline=baseline.scores.get(metric),
+                     margin=margin_for(metric, max_regression))
+    if baseline.preferred_score != metric:
+        out.message = f"the baseline's preferred score is {baseline.preferred_score}, not {metric}"
+        return out
+    cand, base = _keyed(candidate.examples), _keyed(baseline.examples)
+    shared = [k for k in cand if k in base]
+    out.n_matched = len(shared)
+    out.only_candidate = len(cand) - len(shared)
+    out.only_baseline = len(base) - len(shared)
+    if out.mismatched:
+        out.message = (f"example sets differ: {len(shared)} shared, {out.only_candidate} only in this run, "
+                       f"{out.only_baseline} only in the baseline; compared on the shared ones")
+    if len(shared) < 2:
+        out.message = (f"not compared: {len(shared)} shared example(s) "
+                       f"({out.only_candidate} only in this run, {out.only_baseline} only in the baseline)")
+        return out
+    c_ex, b_ex = [cand[k] for k in shared], [base[k] for k in shared]
+    c_res, b_res = _subset(candidate, c_ex), _subset(baseline, b_ex)
+    test = _paired_test(metric, c_res, b_res, out.margin, seed)
+    if test is None:
+        out.message = f"not compared: {metric} has no per-example values to pair"
+        return out
+    out.delta, out.stderr = test.delta, test.stderr
+    out.ci95 = None if test.ci95 is None else [float(test.ci95[0]), float(test.ci95[1])]
+    out.p_two_sided, out.p_worse, out.method = test.p_two_sided, test.p_worse, test.method
+    newly = [(b, c) for b, c in zip(b_ex, c_ex) if example_failed(c, c_res) and not example_failed(b, b_res)]
+    out.n_newly_failing = len(newly)
+    out.n_newly_passing = sum(1 for b, c in zip(b_ex, c_ex) if example_failed(b, b_res)
+                              and not example_failed(c, c_res))
+    out.newly_failing = [{"id": c.id, "index": c.index, "detail": describe_example(c),
+                          "baseline_got": b.chosen if b.choices is not None else b.response}
+                         for b, c in newly[:MAX_LISTED_EXAMPLES]]
+    out.verdict = "no regression"
+    return out
+
+
+def _paired_test(metric: str, cand: TaskResult, base: TaskResult, margin: float, seed: int
+                 ) -> S.PairedTest | None:
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0  # test "worse" on a higher-is-better scale
+    c_vals = [e.scores.get(metric) for e in cand.examples]
+    b_vals = [e.scores.get(metric) for e in base.examples]
+    if all(v is not None for v in c_vals + b_vals):
+        c = [sign * float(v) for v in c_vals]  # type: ignore[arg-type]
+        b = [sign * float(v) for v in b_vals]  # type: ignore[arg-type]
+        clusters = [e.cluster if e.cluster is not None else f"#{i}" for i, e in enumerate(cand.examples)]
+        clustered = len(set(clusters)) < len(clusters)
+        low, high = M.SCORE_RANGES.get(metric, (0.0, 1.0))
+        if not clustered and high == 1.0 and S.is_binary([abs(v) for v in c + b]) and sign > 0:
+            test = S.paired_binary(b, c, margin)
+        else:
+            test = S.paired_continuous(b, c, margin, clusters if clustered else None)
+    else:
+        c_stat, b_stat = corpus_statistic(cand, metric), corpus_statistic(base, metric)
+        if c_stat is None or b_stat is None:
+            return None
+        test = S.paired_bootstrap(lambda idx: (sign * c_stat(idx), sign * b_stat(idx)), len(cand.examples),
+                                  margin=margin, seed=seed)
+    if test is None or sign > 0:
+        return test
+    ci = None if test.ci95 is None else (-test.ci95[1], -test.ci95[0])
+    return dataclasses.replace(test, delta=-test.delta, ci95=ci)
+
+
+def apply_holm(comparisons: list[Comparison], alpha: float, *, gate: bool = True) -> list[Comparison]:
+    """Holm-adjust the p-values of every compared item together and give each its verdict: for a gate the
+    one-sided "worse" p-values ("regressed" | "no regression"), otherwise the two-sided ones ("worse" |
+    "better" | "no difference")."""
+    tested = [c for c in comparisons if c.p_worse is not None and c.p_two_sided is not None]
+    raw = [c.p_worse if gate else c.p_two_sided for c in tested]
+    for comp, adjusted in zip(tested, S.holm(raw)):  # type: ignore[arg-type]
+        comp.p_adjusted = float(adjusted)
+        if gate:
+            comp.verdict = "regressed" if adjusted <= alpha else "no regression"
+        else:
+            comp.verdict = ("no difference" if adjusted > alpha
+                            else "better" if (comp.delta or 0.0) > 0 else "worse")
+    return comparisons
+
+
+def regression_message(comp: Comparison, alpha: float) -> str:
+    """Why an item regressed, with the examples it newly gets wrong."""
+    allowed = f" by more than {comp.margin:g}" if comp.margin else ""
+    lo, hi = comp.ci95 or (float("nan"), float("nan"))
+    lines = [f"{comp.task} [{comp.model}, {comp.shots}-shot]: {comp.metric} is significantly worse than "
+             f"{comp.against}{allowed}: {comp.baseline:.4g} -> {comp.candidate:.4g}, delta {comp.delta:+.4g} "
+             f"(95% CI {lo:+.4g} to {hi:+.4g}) on {comp.n_matched} matched examples; {comp.method} "
+             f"p = {comp.p_worse:.3g}, Holm-adjusted {comp.p_adjusted:.3g} <= alpha {alpha:g}"]
+    if comp.n_newly_failing:
+        lines.append(f"{comp.n_newly_failing} example(s) newly wrong ({comp.n_newly_passing} newly right); "
+                     f"the first {min(3, len(comp.newly_failing))}:")
+        lines += [e["detail"] + f"\n      baseline: {e['baseline_got']!r}" for e in comp.newly_failing[:3]]
+    return "\n".join(lines)
+
+
+def _attach(results: list[TaskResult], comparisons: list[Comparison]) -> None:
+    by_key = {(r.task, r.model, r.shots): r for r in results if not r.aggregate}
+    for comp in comparisons:
+        by_key[(comp.task, comp.model, comp.shots)].comparisons.append(comp.to_dict())
+
+
+# --------------------------------------------------------------------------------- choosing the baseline
+
+class BaselineIndex:
+    """The results of a baseline report, found by task and shot count (and model when it has several)."""
+
+    def __init__(self, results: list[TaskResult], path: str, model: str | None = None) -> None:
+        self.path = path
+        leaf = [r for r in results if not r.aggregate]
+        self.models = sorted({r.model for r in leaf})
+        if model is not None and model not in self.models:
+            raise ValueError(f"{path}: no results for model {model!r} (it has: {', '.join(self.models) or 'none'})")
+        self.model = model
+        self.by_key: dict[tuple[str, int], dict[str, TaskResult]] = {}
+        for r in leaf:
+            self.by_key.setdefault((r.task, r.shots), {})[r.model] = r
+
+    def find(self, candidate: TaskResult) -> tuple[TaskResult | None, str]:
+        """(baseline result, why not) for a candidate result."""
+        options = self.by_key.get((candidate.task, candidate.shots), {})
+        if not options:
+            return None, f"not in the baseline {self.path} ({candidate.shots}-shot)"
+        if self.model is not None:
+            found = options.get(self.model)
+            return found, "" if found else f"the baseline has no {self.model!r} result for it"
+        if len(self.models) == 1:
+            return next(iter(options.values())), ""
+        if candidate.model in options:
+            return options[candidate.model], ""
+        return None, (f"the baseline has several models ({', '.join(self.models)}): choose one with "
+                      "--lm-baseline-model")
+
+    def label(self, result: TaskResult) -> str:
+        return f"{self.path} ({result.model})"
+
+
+def compare_with_baseline(results: list[TaskResult], index: BaselineIndex, *, max_regression: float,
+                          alpha: float) -> list[Comparison]:
+    """Compare every leaf result with its baseline, Holm-correct, and mark regressed results as such."""
+    comparisons = []
+    for r in results:
+        if r.aggregate or r.outcome in ("error", "skipped"):
+            continue
+        base, why = index.find(r)
+        if base is None:
+            comparisons.append(Comparison(task=r.task, model=r.model, shots=r.shots, against=index.path,
+                                          metric=r.preferred_score, candidate=r.scores.get(r.preferred_score),
+                                          message=f"not compared: {why}"))
+            continue
+        if base.outcome == "error":
+            comparisons.append(Comparison(task=r.task, model=r.model, shots=r.shots, against=index.label(base),
+                                          metric=r.preferred_score, candidate=r.scores.get(r.preferred_score),
+                                          message="not compared: the baseline item was an error"))
+            continue
+        comparisons.append(compare(r, base, against=index.label(base), max_regression=max_regression))
+    apply_holm(comparisons, alpha)
+    _attach(results, comparisons)
+    for r in results:
+        regressed = [c for c in comparisons if c.verdict == "regressed" and not r.aggregate
+                     and (c.task, c.model, c.shots) == (r.task, r.model, r.shots)]
+        if regressed:
+            r.outcome = r.outcome if r.outcome == "failed" else "regressed"
+            r.message = regression_message(regressed[0], alpha) + (f"\n{r.message}" if r.message else "")
+    return comparisons
+
+
+def compare_models(results: list[TaskResult], reference: str, *, alpha: float) -> list[Comparison]:
+    """Every other model's paired difference against ``reference`` on each task of this run (informative:
+    Holm-adjusted, but outcomes are left alone)."""
+    ref = {(r.task, r.shots): r for r in results if r.model == reference and not r.aggregate and r.scores}
+    comparisons = []
+    for r in results:
+        if r.model == reference or r.aggregate or not r.scores:
+            continue
+        base = ref.get((r.task, r.shots))
+        if base is None:
+            continue
+        comparisons.append(compare(r, base, against=f"model {reference}"))
+    apply_holm(comparisons, alpha, gate=False)
+    _attach(results, comparisons)
+    return comparisons
