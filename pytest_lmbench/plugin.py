@@ -245,8 +245,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     path = config.getoption("lm_report")
     if path:
         complete = exitstatus not in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
+        from pytest_lmbench.aggregates import model_aggregates
+
         meta = {"models": [s.public for s in state.specs], "shots": state.shots,
-                "max_examples": state.max_examples}
+                "max_examples": state.max_examples,
+                "aggregates": [g.to_dict() for g in model_aggregates(results)]}
         write_json_atomic(os.path.join(str(config.invocation_params.dir), path), build_report(
             results, complete=complete, meta=meta))
 

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pytest_lmbench.results import TaskResult
+from pytest_lmbench.stats import Z95
 from pytest_lmbench.tasks.model import LOWER_IS_BETTER
 
 OUTCOME_STYLE = {"error": "bold magenta", "failed": "bold red", "regressed": "bold red", "inconclusive": "yellow",
@@ -106,6 +107,7 @@ def render_summary(results: list[TaskResult], *, width: int = 100, color: bool =
                 cells.append(Text(_threshold_text(r)))
             table.add_row(*cells)
         console.print(table)
+        _print_aggregates(console, rows, verbose, color)
         console.print()
     counts: dict[str, int] = {}
     for r in results:
@@ -134,6 +136,31 @@ def render_summary(results: list[TaskResult], *, width: int = 100, color: bool =
             for note in r.notes:
                 console.print(Text(f"note: {r.task} [{r.model}]: {note}"))
     return buffer.getvalue()
+
+
+def _print_aggregates(console: Console, rows: list[TaskResult], verbose: int, color: bool) -> None:
+    """Mean normalized score over the model's tasks (all, and per BIG-bench keyword shared by 2+ tasks; every
+    keyword with -v), per shot count."""
+    from pytest_lmbench.aggregates import ALL, model_aggregates
+
+    groups = model_aggregates(rows)
+    if all(g.n_tasks < 2 for g in groups if g.group == ALL):
+        return  # one task: its own row says it all
+    groups = [g for g in groups if g.group == ALL or g.n_tasks >= 2 or verbose > 0]
+    table = Table(box=None, show_header=True, show_edge=False, pad_edge=False, header_style="bold" if color else "")
+    shots = len({g.shots for g in groups}) > 1
+    table.add_column("mean normalized score", overflow="fold")
+    if shots:
+        table.add_column("shots", justify="right")
+    for name in ("tasks", "norm", "±95%"):
+        table.add_column(name, justify="right" if name != "±95%" else "left", no_wrap=True)
+    for g in groups:
+        label = g.group if g.group != ALL else "all tasks"
+        pm = "±" + _fmt(Z95 * g.stderr) if g.stderr is not None else "n/a"
+        table.add_row(*([Text(label)] + ([Text(str(g.shots))] if shots else [])
+                        + [Text(str(g.n_tasks)), Text(_fmt(g.normalized_score)), Text(pm)]))
+    console.print()
+    console.print(table)
 
 
 def _signed(value: float | None) -> str:
