@@ -16,8 +16,9 @@ from pytest_lmbench.errors import BackendError
 from pytest_lmbench.models.base import Model
 from pytest_lmbench.results import ExampleResult, TaskResult
 from pytest_lmbench.scoring import metrics as M
+from pytest_lmbench.scoring.confidence import confidence_calibration, parse_confidence
 from pytest_lmbench.scoring.postprocess import postprocess
-from pytest_lmbench.tasks.model import Task
+from pytest_lmbench.tasks.model import Task, VerbalizedConfidence
 from pytest_lmbench.uncertainty import aggregate_errors, attach_errors
 from pytest_lmbench.tasks.prompts import BIGBENCH_SEED, Query, build_queries
 
@@ -82,13 +83,19 @@ def evaluate(task: Task, model: Model, *, shots: int = 0, max_examples: int | No
             pos += len(q.targets)
         _merge(values, M.log_likelihood(per_query, [q.targets for q in queries]))
 
-    scores = dict(values.scores)
-    # BIG-bench's add_aggregate_scores gives every task its normalised preferred score.
-    scores["normalized_aggregate_score"] = M.normalized_score(scores[task.preferred_score], task.low_score,
-                                                              task.high_score)
     for i, ex in enumerate(examples):
         ex.scores = {m: float(v[i]) for m, v in values.per_example.items()}
         ex.score = ex.scores.get(task.preferred_score)
+    scores = dict(values.scores)
+    confidence_bins: list[dict] = []
+    if task.verbalized_confidence is not None:
+        calib = ask_confidence(task.verbalized_confidence, model, examples, task.preferred_score)
+        scores.update(calib["scores"])
+        confidence_bins = calib["reliability"]
+        notes.append(calib["note"])
+    # BIG-bench's add_aggregate_scores gives every task its normalised preferred score.
+    scores["normalized_aggregate_score"] = M.normalized_score(scores[task.preferred_score], task.low_score,
+                                                              task.high_score)
     if task.n_duplicates:
         notes.append(f"{task.n_duplicates} duplicate example(s) ignored, as BIG-bench does")
     result = TaskResult(
@@ -96,11 +103,45 @@ def evaluate(task: Task, model: Model, *, shots: int = 0, max_examples: int | No
         n_examples=len(queries), scores=scores, preferred_score=task.preferred_score,
         low_score=task.low_score, high_score=task.high_score, path=task.path, parent=task.parent,
         keywords=list(task.keywords), examples=examples, reliability=list(values.extra.get("reliability", [])),
-        notes=notes,
+        confidence_reliability=confidence_bins, notes=notes,
     )
     attach_errors(result)
     result.eval_seconds = time.perf_counter() - start
     return result
+
+
+def ask_confidence(settings: VerbalizedConfidence, model: Model, examples: list[ExampleResult], preferred: str
+                   ) -> dict:
+    """Verbalized confidence: after each answer, ask the model how sure it is (prompt + answer + the
+    follow-up), read the number or word, and score the stated confidences against right/wrong."""
+    answers = [ex.chosen if ex.choices is not None else ex.response for ex in examples]
+    follow_ups = [ex.prompt + str(answer or "") + settings.prompt for ex, answer in zip(examples, answers)]
+    texts = _call(lambda p: model.generate(p, max_tokens=settings.max_tokens, stop=["\n"]), follow_ups,
+                  "generate", len(follow_ups))
+    stated, right = [], []
+    for ex, text in zip(examples, texts):
+        ex.confidence_text = str(text)
+        if ex.choices is not None and ex.target_scores:
+            correct = float(ex.target_scores.get(ex.chosen or "", 0.0) >= max(ex.target_scores.values()))
+        else:
+            correct = float(ex.scores.get(preferred, 0.0))
+        ex.scores["correct"] = correct
+        confidence = parse_confidence(str(text), settings.words)
+        if confidence is not None:
+            ex.scores["confidence"] = confidence
+            stated.append(confidence)
+            right.append(correct)
+    calib = confidence_calibration(stated, right)
+    calib["note"] = f"stated a confidence on {len(stated)} of {len(examples)} examples"
+    if len(stated) < len(examples):
+        missing = next(ex for ex in examples if "confidence" not in ex.scores)
+        calib["note"] += f" (unreadable, e.g. #{missing.index}: {_short(missing.confidence_text)!r})"
+    return calib
+
+
+def _short(text: str | None, width: int = 40) -> str:
+    text = text or ""
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def _merge(into: M.MetricValues, other: M.MetricValues) -> None:

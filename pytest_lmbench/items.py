@@ -18,7 +18,7 @@ from pytest_lmbench.evaluate import DEFAULT_MAX_TOKENS, evaluate, split_max_exam
 from pytest_lmbench.gates import judge, resolve_thresholds
 from pytest_lmbench.models.registry import ModelSpec
 from pytest_lmbench.results import TaskResult
-from pytest_lmbench.scoring.metrics import MetricUnavailable, produced_metric_names
+from pytest_lmbench.scoring.metrics import MetricUnavailable
 from pytest_lmbench.tasks.bigbench import is_parent_task_file, load_task, load_task_name, subtask_files
 from pytest_lmbench.tasks.model import Task
 
@@ -89,7 +89,7 @@ class TaskFile(pytest.File):
                                   f"--lm-max-examples {state.max_examples} is less than the number of subtasks "
                                   f"({len(leaves)})", f"use --lm-max-examples {len(leaves)} or more") from None
         for leaf in leaves:
-            produced = produced_metric_names(leaf.metrics) | {"normalized_aggregate_score"}
+            produced = leaf.produced_metrics | {"normalized_aggregate_score"}
             own = dict(task.thresholds)
             own.update(leaf.thresholds)
             thresholds = resolve_thresholds(leaf.name, produced, own, state.rules)

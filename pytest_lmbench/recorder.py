@@ -141,6 +141,7 @@ class Recorder:
         preferred = self.preferred_metric()
         scores: dict[str, float] = {}
         reliability: list[dict[str, Any]] = []
+        confidence_bins: list[dict[str, Any]] = []
         examples = [self._example(i, r) for i, r in enumerate(self.records)]
         per_example: dict[str, dict[int, float]] = {}
 
@@ -173,8 +174,9 @@ class Recorder:
             correct = [self._correctness(i, per_example, preferred) for i in stated]
             calib = confidence_calibration([self.records[i].confidence for i in stated], correct)
             scores.update(calib["scores"])
-            if not reliability:
-                reliability = calib["reliability"]
+            confidence_bins = calib["reliability"]
+            for i, value in zip(stated, correct):
+                examples[i].scores["correct"] = value
         if preferred not in scores:
             raise ConfigError(f"task {self.task!r}: its metric {preferred!r} was not computed from the records; "
                               "record a score, choices, or responses with targets")
@@ -186,6 +188,7 @@ class Recorder:
         result = TaskResult(task=self.task, model=self.model, shots=0, n_examples=len(self.records), scores=scores,
                             preferred_score=preferred, low_score=low, high_score=high, path=self.path,
                             keywords=list(self.keywords), examples=examples, reliability=reliability,
+                            confidence_reliability=confidence_bins,
                             eval_seconds=time.perf_counter() - self.started)
         return attach_errors(result)
 

@@ -35,6 +35,7 @@ class ExampleResult:
     scores: dict[str, float] = field(default_factory=dict)
     score: float | None = None  # the preferred metric's per-example value, where it decomposes
     cluster: str | None = None  # examples with the same cluster are not independent (e.g. samples of one question)
+    confidence_text: str | None = None  # the model's reply when asked for its confidence
 
     @property
     def chosen(self) -> str | None:
@@ -66,7 +67,8 @@ class TaskResult:
     outcome: str = "scored"
     message: str | None = None
     examples: list[ExampleResult] = field(default_factory=list)
-    reliability: list[dict[str, Any]] = field(default_factory=list)
+    reliability: list[dict[str, Any]] = field(default_factory=list)  # of the multiple-choice probabilities
+    confidence_reliability: list[dict[str, Any]] = field(default_factory=list)  # of stated confidence
     notes: list[str] = field(default_factory=list)
     eval_seconds: float | None = None
     model_load_seconds: float | None = None

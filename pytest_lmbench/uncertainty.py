@@ -76,7 +76,7 @@ def corpus_statistic(result: TaskResult, metric: str) -> Callable[[np.ndarray], 
             return float(values.scores[metric])
         return stat
     if metric in CONFIDENCE_METRICS:
-        pairs = [(e.scores.get("confidence"), e.score) for e in ex]
+        pairs = [(e.scores.get("confidence"), e.scores.get("correct", e.score)) for e in ex]
         kept = [(c, s) for c, s in pairs if c is not None and s is not None]
         if len(kept) < 2:
             return None
@@ -105,7 +105,8 @@ def attach_errors(result: TaskResult, *, seed: int = 0) -> TaskResult:
         if stat is None:
             continue  # e.g. log_likelihood sums: no per-example breakdown to resample
         n = result.n_examples if metric not in CONFIDENCE_METRICS else \
-            sum(1 for e in result.examples if e.scores.get("confidence") is not None and e.score is not None)
+            sum(1 for e in result.examples if e.scores.get("confidence") is not None
+                and e.scores.get("correct", e.score) is not None)
         resamples = BLEU_RESAMPLES if metric == "bleu" else BOOTSTRAP_RESAMPLES
         boot = S.bootstrap(stat, n, clusters=clusters if n == result.n_examples else None, resamples=resamples,
                            seed=seed)

@@ -24,7 +24,7 @@ from pytest_lmbench.scoring.metrics import (
     SCORE_RANGES,
     produced_metric_names,
 )
-from pytest_lmbench.tasks.model import Example, Task
+from pytest_lmbench.tasks.model import CORRECTNESS_SCORES, Example, Task, VerbalizedConfidence
 
 DEFAULT_OUTPUT_REGEX = r"[^\.\?\!\;\n]+"
 
@@ -152,6 +152,9 @@ def task_from_dict(data: Any, path: str, *, parent: str | None = None) -> Task:
     thresholds, marks = _lmbench_block(data, path)
 
     if "examples" not in data:
+        if data.get("lmbench", {}).get("verbalized_confidence"):
+            raise TaskFormatError(path, "lmbench.verbalized_confidence", "is for tasks with examples, and this is a "
+                                  "parent task", "set it in the task.json of each subtask that should ask")
         return _parent_task(data, path, full_name, name, description, keywords, thresholds, marks, parent)
 
     task = Task(name=full_name, path=path, description=description, keywords=list(keywords),
@@ -161,11 +164,12 @@ def task_from_dict(data: Any, path: str, *, parent: str | None = None) -> Task:
     _fill_metrics(task, data, path)
     _fill_examples(task, data, path)
     _fill_score_range(task, path)
+    task.verbalized_confidence = _verbalized_confidence(data, path, task.preferred_score)
     for metric in thresholds:
-        if metric not in produced_metric_names(task.metrics):
+        if metric not in task.produced_metrics:
             raise TaskFormatError(path, f"lmbench.threshold.{metric}",
                                   f"the task does not compute {metric!r}",
-                                  f"use one of: {', '.join(sorted(produced_metric_names(task.metrics)))}")
+                                  f"use one of: {', '.join(sorted(task.produced_metrics))}")
     return task
 
 
@@ -194,9 +198,10 @@ def _lmbench_block(data: dict, path: str) -> tuple[dict[str, float], list[str]]:
     block = data.get("lmbench", {})
     if not isinstance(block, dict):
         raise TaskFormatError(path, "lmbench", "must be an object", '{"threshold": {"multiple_choice_grade": 0.5}}')
-    unknown = set(block) - {"threshold", "marks"}
+    unknown = set(block) - {"threshold", "marks", "verbalized_confidence"}
     if unknown:
-        raise TaskFormatError(path, "lmbench", f"unknown key(s) {sorted(unknown)}", "known keys: threshold, marks")
+        raise TaskFormatError(path, "lmbench", f"unknown key(s) {sorted(unknown)}",
+                              "known keys: threshold, marks, verbalized_confidence")
     threshold = block.get("threshold", {})
     if not isinstance(threshold, dict):
         raise TaskFormatError(path, "lmbench.threshold", "must be an object of metric -> number",
@@ -209,6 +214,46 @@ def _lmbench_block(data: dict, path: str) -> tuple[dict[str, float], list[str]]:
         raise TaskFormatError(path, "lmbench.marks", "must be a list of marker names (identifiers)",
                               '"marks": ["slow"]')
     return {k: float(v) for k, v in threshold.items()}, list(marks)
+
+
+def _verbalized_confidence(data: dict, path: str, preferred: str) -> VerbalizedConfidence | None:
+    """``lmbench.verbalized_confidence``: true (the defaults) or {"prompt", "max_tokens", "words"}."""
+    value = data.get("lmbench", {}).get("verbalized_confidence", False)
+    field_name = "lmbench.verbalized_confidence"
+    if value is False or value is None:
+        return None
+    if value is not True and not isinstance(value, dict):
+        raise TaskFormatError(path, field_name, f"must be true or an object, not {_json_repr(value)}",
+                              '"verbalized_confidence": {"prompt": "\\nConfidence: ", "words": {"high": 0.9}}')
+    if preferred not in CORRECTNESS_SCORES:
+        raise TaskFormatError(path, field_name, f"needs a right/wrong preferred score, and {preferred!r} is not one",
+                              f"use it on tasks that prefer one of: {', '.join(sorted(CORRECTNESS_SCORES))}")
+    if value is True:
+        return VerbalizedConfidence()
+    unknown = set(value) - {"prompt", "max_tokens", "words"}
+    if unknown:
+        raise TaskFormatError(path, field_name, f"unknown key(s) {sorted(unknown)}", "known keys: prompt, "
+                              "max_tokens, words")
+    default = VerbalizedConfidence()
+    prompt = value.get("prompt", default.prompt)
+    if not isinstance(prompt, str) or not prompt:
+        raise TaskFormatError(path, f"{field_name}.prompt", "must be a non-empty string",
+                              '"prompt": "\\nConfidence (0% to 100%): "')
+    max_tokens = value.get("max_tokens", default.max_tokens)
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        raise TaskFormatError(path, f"{field_name}.max_tokens", f"must be a whole number >= 1, not "
+                              f"{_json_repr(max_tokens)}")
+    words = value.get("words")
+    if words is not None:
+        if not isinstance(words, dict) or not words:
+            raise TaskFormatError(path, f"{field_name}.words", "must be an object of word -> probability",
+                                  '"words": {"low": 0.2, "medium": 0.5, "high": 0.8}')
+        for word, prob in words.items():
+            if not _is_number(prob) or not 0 <= float(prob) <= 1:
+                raise TaskFormatError(path, f"{field_name}.words.{word}",
+                                      f"must be a probability between 0 and 1, not {_json_repr(prob)}")
+        words = {str(w).lower(): float(p) for w, p in words.items()}
+    return VerbalizedConfidence(prompt=prompt, max_tokens=max_tokens, words=words)
 
 
 def _fill_format(task: Task, data: dict, path: str) -> None:

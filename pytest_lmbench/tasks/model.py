@@ -31,6 +31,22 @@ class Example:
         return example_uid(self.task_name, self.raw)
 
 
+#: Preferred scores that say right (1) or wrong (0) per example: what stated confidence is calibrated against.
+CORRECTNESS_SCORES = frozenset({"multiple_choice_grade", "exact_str_match", "case_insensitive_str_match",
+                                "numeric_match_with_0_1_relative_error"})
+
+
+@dataclass(frozen=True)
+class VerbalizedConfidence:
+    """Ask the model, after its answer, how confident it is ("Teaching models to express their uncertainty in
+    words"): the follow-up is prompt + answer + ``prompt`` here, generated up to ``max_tokens`` and read by
+    ``parse_confidence`` with the word table ``words`` (None: the built-in table)."""
+
+    prompt: str = "\nConfidence that this answer is correct (0% to 100%): "
+    max_tokens: int = 8
+    words: dict[str, float] | None = None
+
+
 @dataclass
 class Task:
     """A leaf task (with examples) or a parent task (with subtasks), with BIG-bench's semantics."""
@@ -57,6 +73,7 @@ class Task:
     declared_score_range: tuple[float, float] | None = None
     thresholds: dict[str, float] = field(default_factory=dict)
     marks: list[str] = field(default_factory=list)
+    verbalized_confidence: VerbalizedConfidence | None = None
     n_duplicates: int = 0
     notes: list[str] = field(default_factory=list)
     parent: str | None = None
@@ -88,6 +105,14 @@ class Task:
         from pytest_lmbench.scoring.metrics import SCORING_METRICS
 
         return [m for m in self.metrics if m in SCORING_METRICS]
+
+    @property
+    def produced_metrics(self) -> set[str]:
+        """Every score name the task reports (BIG-bench's, plus stated-confidence calibration when asked for)."""
+        from pytest_lmbench.scoring.metrics import produced_metric_names
+
+        extra = set(CONFIDENCE_METRICS) if self.verbalized_confidence else set()
+        return produced_metric_names(self.metrics) | extra
 
     def leaves(self) -> list[Task]:
         return list(self.subtasks) if self.subtasks else [self]
