@@ -120,3 +120,25 @@ def test_thresholds_on_stated_confidence_gate_the_item(pytester: pytest.Pytester
     result.stdout.fnmatch_lines(["*confidence_brier_score = 1 > threshold 0.05*"])
     row = json.loads((pytester.path / "r.json").read_text())["results"][0]
     assert row["scores"]["confidence_brier_score"] == 1.0 and row["examples"][0]["confidence_text"] == "100%"
+
+
+@pytest.mark.parametrize("text, want", [
+    ("83%", 0.83), ("0.83", 0.83), (".5", 0.5), ("8/10", 0.8), ("7 out of 10", 0.7), ("45 / 100", 0.45),
+    ("Confidence: 90", 0.9), ("99.99999", 0.9999999), ("0.000000", 0.0), ("1", 1.0), ("100 %", 1.0),
+    ("high", 0.7), ("Very high.", 0.9), ("I am certain", 1.0), ("Answer 3. Confidence: 80%", 0.8),
+    ("medium, maybe", 0.5), ("150", None), ("no idea", None), ("", None), ("120%", None),
+])
+def test_parse_confidence(text: str, want: float | None) -> None:
+    from pytest_lmbench.scoring.confidence import parse_confidence
+
+    got = parse_confidence(text)
+    assert got == (None if want is None else pytest.approx(want))
+
+
+def test_parse_confidence_with_a_custom_table() -> None:
+    from pytest_lmbench.scoring.confidence import parse_confidence
+
+    table = {"low": 0.2, "fairly sure": 0.75}
+    assert parse_confidence("I'm fairly sure", table) == 0.75
+    assert parse_confidence("very high", table) is None  # only the given words count
+    assert parse_confidence("Low", table) == 0.2

@@ -25,12 +25,13 @@ CONFIDENCE_WORDS: dict[str, float] = {
 _PERCENT = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d+)?)\s*%")
 _OUT_OF = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d+)?)\s*(?:/|out of)\s*(10|100)(?![\d.])")
 _FRACTION = re.compile(r"(?<![\d.])(0?\.\d+|1\.0*|0|1)(?![\d.%])")
+_NUMBER = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d+)?)(?![\d%])")
 _LABEL = re.compile(r"confidence\s*(?:level)?\s*[:=]?\s*(.*)", re.IGNORECASE | re.DOTALL)
 
 
 def parse_confidence(text: str, words: Mapping[str, float] | None = None) -> float | None:
-    """A probability in [0, 1] from "83%", "0.83", "8/10" or a word ("high"), preferring what follows "Confidence";
-    None when nothing is stated."""
+    """A probability in [0, 1] from "83%", "0.83", "8/10", a bare "83" (read as a percentage) or a word ("high"),
+    preferring what follows "Confidence"; None when nothing is stated."""
     if not text:
         return None
     table = dict(CONFIDENCE_WORDS if words is None else words)
@@ -45,6 +46,9 @@ def parse_confidence(text: str, words: Mapping[str, float] | None = None) -> flo
         m = _FRACTION.search(part)
         if m:
             return float(m.group(1))
+        m = _NUMBER.search(part)
+        if m and 1 < float(m.group(1)) <= 100:  # a bare "80" after a question asking for a percentage
+            return float(m.group(1)) / 100
         low = part.lower()
         best = None
         for word in sorted(table, key=len, reverse=True):  # "very high" before "high"
