@@ -187,6 +187,7 @@ def regression_message(comp: Comparison, alpha: float) -> str:
 
 
 def _attach(results: list[TaskResult], comparisons: list[Comparison]) -> None:
+    """Each comparison into its result's ``comparisons`` (as builtin types)."""
     by_key = {(r.task, r.model, r.shots): r for r in results if not r.aggregate}
     for comp in comparisons:
         by_key[(comp.task, comp.model, comp.shots)].comparisons.append(comp.to_dict())
@@ -235,25 +236,22 @@ def compare_with_baseline(results: list[TaskResult], index: BaselineIndex, *, ma
         if r.aggregate or r.outcome in ("error", "skipped"):
             continue
         base, why = index.find(r)
+        if base is not None and base.outcome == "error":
+            base, why = None, "the baseline item was an error"
         if base is None:
             comparisons.append(Comparison(task=r.task, model=r.model, shots=r.shots, against=index.path,
                                           metric=r.preferred_score, candidate=r.scores.get(r.preferred_score),
                                           message=f"not compared: {why}"))
-            continue
-        if base.outcome == "error":
-            comparisons.append(Comparison(task=r.task, model=r.model, shots=r.shots, against=index.label(base),
-                                          metric=r.preferred_score, candidate=r.scores.get(r.preferred_score),
-                                          message="not compared: the baseline item was an error"))
-            continue
-        comparisons.append(compare(r, base, against=index.label(base), max_regression=max_regression))
+        else:
+            comparisons.append(compare(r, base, against=index.label(base), max_regression=max_regression))
     apply_holm(comparisons, alpha)
     _attach(results, comparisons)
-    for r in results:
-        regressed = [c for c in comparisons if c.verdict == "regressed" and not r.aggregate
-                     and (c.task, c.model, c.shots) == (r.task, r.model, r.shots)]
-        if regressed:
+    leaves = {(r.task, r.model, r.shots): r for r in results if not r.aggregate}
+    for comp in comparisons:
+        if comp.verdict == "regressed":
+            r = leaves[(comp.task, comp.model, comp.shots)]
             r.outcome = r.outcome if r.outcome == "failed" else "regressed"
-            r.message = regression_message(regressed[0], alpha) + (f"\n{r.message}" if r.message else "")
+            r.message = regression_message(comp, alpha) + (f"\n{r.message}" if r.message else "")
     return comparisons
 
 

@@ -121,10 +121,7 @@ def ask_confidence(settings: VerbalizedConfidence, model: Model, examples: list[
     stated, right = [], []
     for ex, text in zip(examples, texts):
         ex.confidence_text = str(text)
-        if ex.choices is not None and ex.target_scores:
-            correct = float(ex.target_scores.get(ex.chosen or "", 0.0) >= max(ex.target_scores.values()))
-        else:
-            correct = float(ex.scores.get(preferred, 0.0))
+        correct = float(ex.picked_best if ex.picked_best is not None else ex.scores.get(preferred, 0.0))
         ex.scores["correct"] = correct
         confidence = parse_confidence(str(text), settings.words)
         if confidence is not None:

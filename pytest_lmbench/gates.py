@@ -109,8 +109,8 @@ def judge(result: TaskResult, thresholds: dict[str, float], gate: str = "point")
 
 def example_failed(ex: ExampleResult, result: TaskResult) -> bool:
     """Wrong: a multiple-choice pick below the best option, or a per-example score below the task's best."""
-    if ex.choices is not None and ex.target_scores:
-        return ex.target_scores.get(ex.chosen or "", 0.0) < max(ex.target_scores.values())
+    if ex.picked_best is not None:
+        return not ex.picked_best
     if ex.score is None:
         return False
     high = result.high_score

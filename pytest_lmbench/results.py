@@ -45,6 +45,13 @@ class ExampleResult:
 
         return self.choices[hashed_argmax(self.log_probs)]
 
+    @property
+    def picked_best(self) -> bool | None:
+        """Multiple choice: whether the pick is a best-scored option (None for other examples)."""
+        if self.choices is None or not self.target_scores:
+            return None
+        return self.target_scores.get(self.chosen or "", 0.0) >= max(self.target_scores.values())
+
 
 @dataclass
 class TaskResult:
