@@ -159,7 +159,7 @@ def test_baseline_gate_fails_a_regressed_run_and_passes_a_steady_one(pytester: p
     pytester.makepyfile(mymodels=MODELS)
     base = pytester.runpytest_subprocess(*RUN, _model(5, "prod"), "--lm-report=prod.json")
     assert base.ret == 0
-    worse = pytester.runpytest_subprocess(*RUN, _model(20, "cand"), "--lm-baseline=prod.json",
+    worse = pytester.runpytest_subprocess(*RUN, "-n", "2", _model(20, "cand"), "--lm-baseline=prod.json",
                                           "--lm-report=cand.json")
     assert worse.ret == pytest.ExitCode.TESTS_FAILED
     worse.stdout.fnmatch_lines([
