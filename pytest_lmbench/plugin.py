@@ -135,6 +135,12 @@ class LmbenchState:
         data = getattr(report, "lmbench_result", None)
         if data is not None:
             self.results.append(TaskResult.from_dict(data))
+        elif report.when == "???":  # pytest-xdist: the worker running this item crashed
+            from pytest_lmbench.distributed import crashed_item_result
+
+            lost = crashed_item_result(report, self.labels)
+            if lost is not None:
+                self.results.append(lost)
 
 
 def _load_baseline(config: pytest.Config) -> Any:
@@ -170,6 +176,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if not config.pluginmanager.is_registered(functions):
         config.pluginmanager.register(functions, "lmbench-functions")
+    if config.pluginmanager.has_plugin("xdist") and not _is_worker(config):
+        from pytest_lmbench import distributed
+
+        if not config.pluginmanager.is_registered(distributed):
+            config.pluginmanager.register(distributed, "lmbench-distributed")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
