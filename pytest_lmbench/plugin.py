@@ -215,6 +215,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
         from pytest_lmbench.functions import attach_function_result
 
         attach_function_result(item, report, call)
+    data = getattr(report, "lmbench_result", None)
+    if data is not None:
+        from pytest_lmbench.report.junit import junit_properties
+
+        item.user_properties.extend(junit_properties(data))  # on the teardown report, which junitxml reads
     return report
 
 
@@ -253,14 +258,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     for r in results:
         config.hook.pytest_lmbench_result(result=r)
+    from pytest_lmbench.aggregates import model_aggregates
+
+    aggregates = model_aggregates(results)
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary and results:
+        from pytest_lmbench.report.markdown import render_markdown
+
+        with open(step_summary, "a", encoding="utf-8") as fh:
+            fh.write(render_markdown(results, aggregates) + "\n")
     path = config.getoption("lm_report")
     if path:
         complete = exitstatus not in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
-        from pytest_lmbench.aggregates import model_aggregates
-
         meta = {"models": [s.public for s in state.specs], "shots": state.shots,
-                "max_examples": state.max_examples,
-                "aggregates": [g.to_dict() for g in model_aggregates(results)]}
+                "max_examples": state.max_examples, "aggregates": [g.to_dict() for g in aggregates]}
         write_json_atomic(os.path.join(str(config.invocation_params.dir), path), build_report(
             results, complete=complete, meta=meta))
 

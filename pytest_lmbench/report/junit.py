@@ -1,0 +1,35 @@
+"""JUnit XML: each item's scores, interval and outcome as ``<property>`` elements of its test case.
+
+pytest's junitxml writes the ``user_properties`` of an item's teardown report; the properties are added to
+the item once its result exists (end of call), so they travel from xdist workers like any user property.
+The ``regressed`` outcome of ``--lm-baseline`` is decided after every item has run, so it is in the JSON
+report and the summary, not here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def junit_properties(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """``lmbench.*`` name/value pairs (strings) for one result dict (``TaskResult.to_dict()``)."""
+    props = [("lmbench.task", result["task"]), ("lmbench.model", result["model"]),
+             ("lmbench.shots", str(result["shots"])), ("lmbench.n_examples", str(result["n_examples"])),
+             ("lmbench.outcome", result["outcome"])]
+    metric = result.get("preferred_score")
+    value = result.get("scores", {}).get(metric) if metric else None
+    if value is not None:
+        props += [("lmbench.metric", metric), ("lmbench.score", repr(float(value)))]
+        entry = result.get("errors", {}).get(metric) or {}
+        if entry.get("stderr") is not None:
+            props.append(("lmbench.stderr", repr(float(entry["stderr"]))))
+        if entry.get("ci95"):
+            props.append(("lmbench.ci95", f"{entry['ci95'][0]!r} {entry['ci95'][1]!r}"))
+        if result.get("normalized_preferred_score") is not None:
+            props.append(("lmbench.normalized_score", repr(float(result["normalized_preferred_score"]))))
+    for name in ("expected_calibration_error", "confidence_ece"):
+        if name in result.get("scores", {}):
+            props.append((f"lmbench.{name}", repr(float(result["scores"][name]))))
+    for name, threshold in sorted(result.get("threshold", {}).items()):
+        props.append((f"lmbench.threshold.{name}", repr(float(threshold))))
+    return props

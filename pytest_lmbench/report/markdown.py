@@ -1,0 +1,65 @@
+"""A Markdown summary for CI pages: appended to ``$GITHUB_STEP_SUMMARY`` when GitHub Actions sets it.
+
+The same story as the terminal summary, in tables a browser renders: per model, each task's score with its
+95% interval, threshold and outcome; the mean normalized score over tasks and keywords; comparisons with a
+baseline; why items are inconclusive or regressed.
+"""
+
+from __future__ import annotations
+
+from pytest_lmbench.aggregates import ALL, GroupScore
+from pytest_lmbench.report.terminal import OUTCOME_ORDER, SHORT_METRIC, _fmt, _pm, _threshold_text
+from pytest_lmbench.results import TaskResult
+
+ICON = {"passed": "✅", "failed": "❌", "regressed": "❌", "error": "💥", "inconclusive": "⚠️", "skipped": "⏭️",
+        "scored": "📏"}
+
+
+def _cell(text: object) -> str:
+    """Table-cell text: pipes and newlines would break the row; backticks keep ids literal."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(results: list[TaskResult], aggregates: list[GroupScore]) -> str:
+    counts: dict[str, int] = {}
+    for r in results:
+        if not r.aggregate:
+            counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    ordered = sorted(counts.items(), key=lambda kv: OUTCOME_ORDER.get(kv[0], 9))
+    lines = ["## lmbench summary", "", "items: " + ", ".join(f"{n} {k}" for k, n in ordered), ""]
+    for model in dict.fromkeys(r.model for r in results):
+        rows = sorted((r for r in results if r.model == model),
+                      key=lambda r: (r.aggregate, OUTCOME_ORDER.get(r.outcome, 9), r.task, r.shots))
+        lines += [f"### model `{_cell(model)}`", "", "| task | shots | n | metric | score | ±95% | outcome | threshold |",
+                  "|---|---:|---:|---|---:|---|---|---|"]
+        for r in rows:
+            task = r.task + (" (aggregate)" if r.aggregate else "")
+            lines.append(f"| `{_cell(task)}` | {r.shots} | {r.n_examples} | "
+                         f"{_cell(SHORT_METRIC.get(r.preferred_score, r.preferred_score) or '-')} | "
+                         f"{_fmt(r.preferred_value)} | {_pm(r)} | {ICON.get(r.outcome, '')} {r.outcome} | "
+                         f"{_cell(_threshold_text(r))} |")
+        groups = [g for g in aggregates if g.model == model]
+        if sum(1 for g in groups if g.group == ALL and g.n_tasks >= 2):
+            lines += ["", "| mean normalized score | shots | tasks | score | 95% CI |", "|---|---:|---:|---:|---|"]
+            for g in groups:
+                ci = f"{_fmt(g.ci95[0])} to {_fmt(g.ci95[1])}" if g.ci95 else "-"
+                lines.append(f"| {_cell(g.group)} | {g.shots} | {g.n_tasks} | {_fmt(g.normalized_score)} | {ci} |")
+        lines.append("")
+    comps = [c for r in results for c in r.comparisons]
+    if comps:
+        lines += ["### comparisons", "", "| task | model | against | n | base | cand | delta | 95% CI | p | verdict |",
+                  "|---|---|---|---:|---:|---:|---:|---|---:|---|"]
+        for c in comps:
+            ci = f"{c['ci95'][0]:+.3f} to {c['ci95'][1]:+.3f}" if c.get("ci95") else "-"
+            delta = f"{c['delta']:+.3f}" if c.get("delta") is not None else "-"
+            p = f"{c['p_adjusted']:.3g}" if c.get("p_adjusted") is not None else "-"
+            lines.append(f"| `{_cell(c['task'])}` | `{_cell(c['model'])}` | {_cell(c['against'])} | {c['n_matched']} "
+                         f"| {_fmt(c.get('baseline'))} | {_fmt(c.get('candidate'))} | {delta} | {ci} | {p} | "
+                         f"{c['verdict']}{' (' + _cell(c['message']) + ')' if c.get('message') else ''} |")
+        lines.append("")
+    explained = [r for r in results if r.message and r.outcome in ("failed", "regressed", "inconclusive", "error")]
+    if explained:
+        lines += ["<details><summary>why items failed, regressed or are inconclusive</summary>", "", "```"]
+        lines += [r.message for r in explained]
+        lines += ["```", "", "</details>", ""]
+    return "\n".join(lines)
