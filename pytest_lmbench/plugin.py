@@ -18,7 +18,7 @@ from pytest_lmbench import hookspecs
 from pytest_lmbench.errors import ConfigError
 from pytest_lmbench.gates import ThresholdRule, parse_threshold
 from pytest_lmbench.models.registry import ModelSpec, Registry, parse_spec, unique_labels
-from pytest_lmbench.results import TaskResult, aggregate, build_report, write_json_atomic
+from pytest_lmbench.results import TaskResult, aggregate, build_report, write_json_atomic, write_text_atomic
 from pytest_lmbench.uncertainty import aggregate_errors
 
 DEFAULT_MODEL = "smollm2"
@@ -43,6 +43,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--lm-threshold", action="append", default=[], metavar="[TASK_GLOB:]METRIC=VALUE",
                     help="pass/fail threshold (repeatable), e.g. multiple_choice_grade=0.5")
     group.addoption("--lm-report", default=None, metavar="PATH", help="write the JSON report here")
+    group.addoption("--lm-html", default=None, metavar="PATH",
+                    help="write a self-contained HTML report with plots here (no network needed to view it)")
     group.addoption("--lm-gate", choices=["point", "lower"], default="lower",
                     help="lower (default): a threshold passes only when the one-sided 95%% bound of the score "
                          "clears it (a score that clears it by noise only is 'inconclusive'); point: the score "
@@ -267,9 +269,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
         with open(step_summary, "a", encoding="utf-8") as fh:
             fh.write(render_markdown(results, aggregates) + "\n")
+    complete = exitstatus not in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
+    html_path = config.getoption("lm_html")
+    if html_path:
+        from pytest_lmbench.report.html import render_html
+
+        write_text_atomic(os.path.join(str(config.invocation_params.dir), html_path),
+                          render_html(results, aggregates, models=state.labels, meta={"complete": complete}))
     path = config.getoption("lm_report")
     if path:
-        complete = exitstatus not in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
         meta = {"models": [s.public for s in state.specs], "shots": state.shots,
                 "max_examples": state.max_examples, "aggregates": [g.to_dict() for g in aggregates]}
         write_json_atomic(os.path.join(str(config.invocation_params.dir), path), build_report(
@@ -289,6 +297,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.section("lmbench summary", sep="=")
     terminalreporter.write(render_summary(results, width=tw.fullwidth, color=tw.hasmarkup,
                                           verbose=config.get_verbosity()))
-    path = config.getoption("lm_report")
-    if path:
-        terminalreporter.write_line(f"lmbench report: {path}")
+    for label, option in (("report", "lm_report"), ("html", "lm_html")):
+        if config.getoption(option):
+            terminalreporter.write_line(f"lmbench {label}: {config.getoption(option)}")

@@ -168,15 +168,23 @@ def build_report(results: list[TaskResult], *, complete: bool = True, meta: dict
 
 def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
     """Write JSON so that readers never see a half-written file (temp file in the same dir + rename)."""
+    write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=1, allow_nan=True))
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write a text file so that readers never see it half-written (temp file in the same dir + rename)."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".lmbench-", suffix=".json.tmp", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=".lmbench-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, indent=1, allow_nan=True)
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide reports from the CI user that uploads them
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
