@@ -95,12 +95,13 @@ def reliability_svg(bins: Sequence[dict[str, Any]], title: str, size: int = 240)
 def bars_svg(rows: Sequence[tuple[str, list[tuple[str, float, tuple[float, float] | None]]]], models: list[str],
              width: int = 1000) -> str:
     """Grouped bars: per task, one bar per model (normalized score, 0-100) with its 95% interval as a whisker."""
-    bar, gap, pad_left, pad_top, label_w = 14, 18, 220, 24, 0
+    bar, gap, pad_left, pad_top = 14, 18, 230, 24
     height = pad_top + sum(len(vals) * bar + gap for _task, vals in rows) + 30
-    inner = width - pad_left - 30
+    inner = width - pad_left - 20
+    low, high = -25.0, 110.0  # below 0 is below chance
 
     def x(v: float) -> float:
-        return pad_left + max(-20.0, min(110.0, v)) / 100 * inner
+        return pad_left + (max(low, min(high, v)) - low) / (high - low) * inner
 
     parts = [f'<svg class="bars" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" role="img" aria-label="normalized score by task and model">']
@@ -109,9 +110,9 @@ def bars_svg(rows: Sequence[tuple[str, list[tuple[str, float, tuple[float, float
                      f'<text x="{x(t):.1f}" y="{height - 10}" font-size="10" text-anchor="middle">{t}</text>')
     top = pad_top
     for task, vals in rows:
-        parts.append(f'<text x="{pad_left - 8 - label_w}" y="{top + len(vals) * bar / 2 + 4:.1f}" font-size="11" '
+        parts.append(f'<text x="{pad_left - 8}" y="{top + len(vals) * bar / 2 + 4:.1f}" font-size="11" '
                      f'text-anchor="end">{_e(task[:34])}</text>')
-        for model, value, ci in vals:
+        for model, value, ci in sorted(vals, key=lambda v: models.index(v[0])):
             color = PALETTE[models.index(model) % len(PALETTE)]
             left, right = sorted((x(0), x(value)))
             parts.append(f'<rect class="bar" x="{left:.1f}" y="{top + 1}" width="{max(1.0, right - left):.1f}" '
@@ -216,7 +217,7 @@ def render_html(results: list[TaskResult], aggregates: list[GroupScore], *, titl
             f'<p class="meta">{_e(when)} · models: {_e(", ".join(models) or "-")} · items: '
             + ", ".join(f'<span style="color:{OUTCOME_COLOR.get(k, "#222")}">{n} {_e(k)}</span>' for k, n in ordered)
             + (" · incomplete run" if meta and meta.get("complete") is False else "") + "</p>"]
-    for model in dict.fromkeys(r.model for r in results):
+    for model in models + (["-"] if any(r.model == "-" for r in results) else []):
         rows = sorted((r for r in results if r.model == model),
                       key=lambda r: (r.aggregate, OUTCOME_ORDER.get(r.outcome, 9), r.task, r.shots))
         body.append(f"<h2>{'invalid task files' if model == '-' else 'model ' + _e(model)}</h2>{_table(rows)}")
