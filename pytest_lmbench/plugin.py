@@ -296,7 +296,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     tw = config.get_terminal_writer()
     terminalreporter.section("lmbench summary", sep="=")
     terminalreporter.write(render_summary(results, width=tw.fullwidth, color=tw.hasmarkup,
-                                          verbose=config.get_verbosity()))
+                                          verbose=config.get_verbosity(), models=state.labels))
     for label, option in (("report", "lm_report"), ("html", "lm_html")):
         if config.getoption(option):
             terminalreporter.write_line(f"lmbench {label}: {config.getoption(option)}")

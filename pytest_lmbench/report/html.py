@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pytest_lmbench.aggregates import ALL, GroupScore
-from pytest_lmbench.report.terminal import OUTCOME_ORDER, SHORT_METRIC, _fmt, _threshold_text
+from pytest_lmbench.report.terminal import OUTCOME_ORDER, SHORT_METRIC, _fmt, _threshold_text, model_order
 from pytest_lmbench.results import TaskResult
 
 PALETTE = ["#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2", "#97bbf5"]
@@ -205,8 +205,7 @@ def render_html(results: list[TaskResult], aggregates: list[GroupScore], *, titl
                 models: Sequence[str] = (), meta: dict[str, Any] | None = None) -> str:
     """The whole page as one string. ``models``: the order of the x axis of the score-against-model plots
     (default: as the results come)."""
-    present = list(dict.fromkeys(r.model for r in results if r.model != "-"))
-    models = [m for m in models if m in present] + [m for m in present if m not in models]
+    models = [m for m in model_order(results, models) if m != "-"]
     counts: dict[str, int] = {}
     for r in results:
         if not r.aggregate:

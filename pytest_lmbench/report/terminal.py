@@ -7,6 +7,7 @@ colour follows pytest's own decision (``--color``, ``NO_COLOR``, a tty or not).
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
 from rich import box
 from rich.console import Console
@@ -70,52 +71,34 @@ SHORT_METRIC = {
 }
 
 
-def render_summary(results: list[TaskResult], *, width: int = 100, color: bool = False, verbose: int = 0) -> str:
-    """One table per model: task, shots, n, preferred score, normalised score, threshold, outcome."""
+def model_order(results: list[TaskResult], given: Sequence[str]) -> list[str]:
+    """The models of ``results`` in the order given on the command line, others (e.g. "-") after."""
+    present = list(dict.fromkeys(r.model for r in results))
+    return [m for m in given if m in present] + [m for m in present if m not in given]
+
+
+def render_summary(results: list[TaskResult], *, width: int = 100, color: bool = False, verbose: int = 0,
+                   models: list[str] | None = None) -> str:
+    """The end-of-run summary: per model a table of tasks (and aggregates), the outcome counts, comparisons,
+    and why items are regressed or inconclusive. -q keeps what needs attention, -qq the counts, -v adds notes
+    and wrong examples."""
     buffer = io.StringIO()
     console = Console(file=buffer, width=max(40, width), force_terminal=color, no_color=not color,
                       color_system="standard" if color else None, highlight=False, emoji=False)
-    models = list(dict.fromkeys(r.model for r in results))
-    for model in models:
-        rows = [r for r in results if r.model == model]
-        show_norm = width >= 100
-        show_threshold = any(r.threshold for r in rows)
-        title = "invalid task files" if model == "-" else f"model {model}"
-        table = Table(title=Text(title, style="bold" if color else ""), title_justify="left",
-                      box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold" if color else "")
-        longest = max(len(r.task) + (12 if r.aggregate else 0) for r in rows)
-        table.add_column("task", overflow="fold", min_width=min(longest, max(12, width - 62)))
-        show_shots = any(r.shots for r in rows)
-        columns = ([("shots", "right")] if show_shots else []) + [("n", "right"), ("metric", "left"),
-                                                                   ("score", "right"), ("±95%", "left")]
-        columns += [("norm", "right")] if show_norm else []
-        columns += [("outcome", "left")]
-        columns += [("threshold", "left")] if show_threshold else []  # last: what gives way when narrow
-        for name, justify in columns:
-            wraps = name == "threshold"  # the least important cell gives way when space is short
-            table.add_column(name, justify=justify, no_wrap=not wraps, overflow="fold", min_width=len(name))
-        rows.sort(key=lambda r: (r.aggregate, OUTCOME_ORDER.get(r.outcome, 9), r.task, r.shots))
-        for r in rows:
-            task = r.task + (" (aggregate)" if r.aggregate else "") + (" (partial)" if not r.complete else "")
-            cells = [Text(task)] + ([Text(str(r.shots))] if show_shots else []) + [Text(str(r.n_examples)),
-                     Text(SHORT_METRIC.get(r.preferred_score, r.preferred_score) or "-"), Text(_fmt(r.preferred_value)), Text(_pm(r))]
-            if show_norm:
-                cells.append(Text(_fmt(r.normalized_preferred_score) if r.preferred_value is not None else "-"))
-            shown = "inconcl." if r.outcome == "inconclusive" and width < 100 else r.outcome
-            cells.append(Text(shown, style=OUTCOME_STYLE.get(r.outcome, "") if color else ""))
-            if show_threshold:
-                cells.append(Text(_threshold_text(r)))
-            table.add_row(*cells)
-        console.print(table)
-        _print_aggregates(console, rows, verbose, color)
-        console.print()
+    models = model_order(results, models or [])
+    quiet = verbose < 0
+    if verbose > -2:
+        for model in models:
+            _print_model(console, [r for r in results if r.model == model], model, width, color, verbose)
     counts: dict[str, int] = {}
     for r in results:
         if not r.aggregate:
             counts[r.outcome] = counts.get(r.outcome, 0) + 1
     ordered_counts = sorted(counts.items(), key=lambda kv: OUTCOME_ORDER.get(kv[0], 9))
     console.print(Text("items: " + ", ".join(f"{n} {k}" for k, n in ordered_counts)))
-    _print_comparisons(console, results, width, color)
+    if verbose <= -2:
+        return buffer.getvalue()
+    _print_comparisons(console, results, width, color, quiet)
     regressed = [r for r in results if r.message and any(c["verdict"] == "regressed" for c in r.comparisons)]
     if regressed:
         console.print(Text("\nregressed: significantly worse than the baseline on the same examples (paired test, "
@@ -135,7 +118,101 @@ def render_summary(results: list[TaskResult], *, width: int = 100, color: bool =
         for r in results:
             for note in r.notes:
                 console.print(Text(f"note: {r.task} [{r.model}]: {note}"))
+        _print_wrong_examples(console, results, verbose)
     return buffer.getvalue()
+
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(bins: list[dict]) -> str:
+    """Accuracy in each fifth of confidence (0-0.2, ..., 0.8-1) from BIG-bench's 15 ECE bins, as block
+    characters; "·" where no example fell. A calibrated model climbs from left to right."""
+    out = []
+    for fifth in range(5):
+        members = [b for b in bins if int(b["bin"]) // 3 == fifth]
+        count = sum(int(b["count"]) for b in members)
+        if not count:
+            out.append("·")
+            continue
+        acc = sum(float(b["accuracy"]) * int(b["count"]) for b in members) / count
+        out.append(SPARK[min(len(SPARK) - 1, int(acc * len(SPARK)))])
+    return "".join(out)
+
+
+def _print_model(console: Console, rows: list[TaskResult], model: str, width: int, color: bool, verbose: int) -> None:
+    """One model's table. Columns join as the terminal widens: norm and delta vs baseline from 100 columns,
+    ECE from 110, the reliability sparkline from 125. -q keeps only rows that need attention."""
+    if verbose < 0:
+        rows = [r for r in rows if r.outcome not in ("passed", "scored")]
+        if not rows:
+            return
+    show_threshold = any(r.threshold for r in rows)
+    show_delta = width >= 100 and any(c for r in rows for c in r.comparisons if not c["against"].startswith("model "))
+    show_ece = width >= 110 and any("expected_calibration_error" in r.scores for r in rows)
+    show_spark = width >= 125 and any(r.reliability for r in rows)
+    title = "invalid task files" if model == "-" else f"model {model}"
+    table = Table(title=Text(title, style="bold" if color else ""), title_justify="left",
+                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold" if color else "")
+    longest = max(len(r.task) + (12 if r.aggregate else 0) for r in rows)
+    table.add_column("task", overflow="fold", min_width=min(longest, max(12, width - 62)))
+    show_shots = any(r.shots for r in rows)
+    columns = ([("shots", "right")] if show_shots else []) + [("n", "right"), ("metric", "left"),
+                                                               ("score", "right"), ("±95%", "left")]
+    columns += [("norm", "right")] if width >= 100 else []
+    columns += [("Δ base", "right")] if show_delta else []
+    columns += [("ece", "right")] if show_ece else []
+    columns += [("calib", "left")] if show_spark else []
+    columns += [("outcome", "left")]
+    columns += [("threshold", "left")] if show_threshold else []  # last: what gives way when narrow
+    for name, justify in columns:
+        wraps = name == "threshold"  # the least important cell gives way when space is short
+        table.add_column(name, justify=justify, no_wrap=not wraps, overflow="fold", min_width=len(name))
+    rows.sort(key=lambda r: (r.aggregate, OUTCOME_ORDER.get(r.outcome, 9), r.task, r.shots))
+    for r in rows:
+        task = r.task + (" (aggregate)" if r.aggregate else "") + (" (partial)" if not r.complete else "")
+        cells = [Text(task)] + ([Text(str(r.shots))] if show_shots else []) + [
+            Text(str(r.n_examples)), Text(SHORT_METRIC.get(r.preferred_score, r.preferred_score) or "-"),
+            Text(_fmt(r.preferred_value)), Text(_pm(r))]
+        if width >= 100:
+            cells.append(Text(_fmt(r.normalized_preferred_score) if r.preferred_value is not None else "-"))
+        if show_delta:
+            comp = next((c for c in r.comparisons if not c["against"].startswith("model ")), None)
+            cells.append(Text(_signed(comp.get("delta")) if comp else "-"))
+        if show_ece:
+            cells.append(Text(_fmt(r.scores.get("expected_calibration_error"))))
+        if show_spark:
+            cells.append(Text(sparkline(r.reliability) if r.reliability else ""))
+        shown = "inconcl." if r.outcome == "inconclusive" and width < 100 else r.outcome
+        cells.append(Text(shown, style=OUTCOME_STYLE.get(r.outcome, "") if color else ""))
+        if show_threshold:
+            cells.append(Text(_threshold_text(r)))
+        table.add_row(*cells)
+    console.print(table)
+    if show_spark:
+        console.print(Text("calib: accuracy in each fifth of confidence, 0-0.2 to 0.8-1 (· none); calibrated "
+                           "climbs to the right"))
+    if verbose >= 0:
+        _print_aggregates(console, rows, verbose, color)
+    console.print()
+
+
+def _print_wrong_examples(console: Console, results: list[TaskResult], verbose: int) -> None:
+    """-v: the first 5 wrong examples of every item; -vv: all of them."""
+    from pytest_lmbench.gates import describe_example, example_failed
+
+    limit = None if verbose >= 2 else 5
+    for r in results:
+        if r.aggregate:
+            continue
+        wrong = [e for e in r.examples if example_failed(e, r)]
+        if not wrong:
+            continue
+        shown = wrong if limit is None else wrong[:limit]
+        console.print(Text(f"wrong examples of {r.task} [{r.model}, {r.shots}-shot]: {len(wrong)} of "
+                           f"{r.n_examples}" + ("" if len(shown) == len(wrong) else f", the first {len(shown)} (-vv: all)")))
+        for ex in shown:
+            console.print(Text(describe_example(ex)))
 
 
 def _print_aggregates(console: Console, rows: list[TaskResult], verbose: int, color: bool) -> None:
@@ -173,7 +250,8 @@ def _p(value: float | None) -> str:
     return f"{value:.2g}" if value >= 0.001 else "<0.001"
 
 
-def _print_comparisons(console: Console, results: list[TaskResult], width: int, color: bool) -> None:
+def _print_comparisons(console: Console, results: list[TaskResult], width: int, color: bool,
+                       quiet: bool = False) -> None:
     """One table per model and baseline (an earlier report, or another model of this run): delta with its 95%
     interval, the one-sided p-value of "worse" after Holm's correction, and the verdict; then what could not
     be compared as it should."""
@@ -181,6 +259,10 @@ def _print_comparisons(console: Console, results: list[TaskResult], width: int, 
     for r in results:
         for comp in r.comparisons:
             groups.setdefault((comp["model"], comp["against"]), []).append(comp)
+    if quiet:  # -q: only what needs attention
+        groups = {k: [c for c in v if c["verdict"] in ("regressed", "worse") or c.get("message")]
+                  for k, v in groups.items()}
+        groups = {k: v for k, v in groups.items() if v}
     for (model, against), comps in groups.items():
         gating = not against.startswith("model ")
         title = f"model {model} vs {against}" + ("" if gating else " (informative: does not gate)")
