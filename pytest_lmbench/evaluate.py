@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -25,14 +26,45 @@ from pytest_lmbench.tasks.prompts import BIGBENCH_SEED, Query, build_queries
 DEFAULT_MAX_TOKENS = 64
 
 
+class Progress(Protocol):
+    """Told how many model requests an evaluation will make and how many are done (a live display)."""
+
+    def start(self, total: int) -> None: ...
+
+    def advance(self, n: int = 1) -> None: ...
+
+    def finish(self) -> None: ...
+
+
 def evaluate(task: Task, model: Model, *, shots: int = 0, max_examples: int | None = None,
              max_tokens: int = DEFAULT_MAX_TOKENS, seed: int = BIGBENCH_SEED, model_name: str | None = None,
-             ) -> TaskResult:
-    """Score a leaf task on a model, as BIG-bench does for ``shots`` shots."""
+             progress: Progress | None = None) -> TaskResult:
+    """Score a leaf task on a model, as BIG-bench does for ``shots`` shots. ``progress`` hears of every
+    finished request from backends that report them (``BaseModel.progress``)."""
     if task.is_parent:
         raise ValueError(f"{task.name} is a parent task: evaluate its subtasks and aggregate them")
-    start = time.perf_counter()
     queries = build_queries(task, shots, max_examples, seed)
+    if progress is None or not hasattr(model, "progress"):
+        return _evaluate(task, model, queries, shots, max_tokens, model_name)
+    progress.start(_request_count(task, queries))
+    model.progress = progress.advance  # type: ignore[attr-defined]
+    try:
+        return _evaluate(task, model, queries, shots, max_tokens, model_name)
+    finally:
+        model.progress = None  # type: ignore[attr-defined]
+        progress.finish()
+
+
+def _request_count(task: Task, queries: list[Query]) -> int:
+    count = sum(len(q.choices or ()) for q in queries) if task.multiple_choice_metrics else 0
+    count += len(queries) if task.generative_metrics else 0
+    count += sum(len(q.targets) for q in queries) if task.scoring_metrics else 0
+    return count + (len(queries) if task.verbalized_confidence is not None else 0)
+
+
+def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_tokens: int,
+              model_name: str | None) -> TaskResult:
+    start = time.perf_counter()
     if getattr(model, "wants_answer_key", False):
         _show_answers(model, queries)
     examples = [ExampleResult(id=q.example.uid, index=q.example.index, prompt=q.prompt, targets=q.targets,

@@ -139,7 +139,8 @@ class TaskItem(pytest.Item):
         model = state.model(self.spec)
         try:
             result = evaluate(task, model, shots=self.shots, max_examples=self.max_examples,
-                              max_tokens=state.max_tokens or DEFAULT_MAX_TOKENS, model_name=self.label)
+                              max_tokens=state.max_tokens or DEFAULT_MAX_TOKENS, model_name=self.label,
+                              progress=self._live_progress())
         except MetricUnavailable as exc:
             pytest.skip(f"{self.task_name}: {exc}")
         except ValueError as exc:  # too few examples for the shot count, metric preconditions
@@ -183,6 +184,29 @@ class TaskItem(pytest.Item):
                 self.result.outcome = "error"
                 self.result.message = str(call.excinfo.value) if call.excinfo else None
             report.lmbench_result = self.result.to_dict()
+
+    def _live_progress(self) -> Any:
+        """A progress line on the terminal while this item waits on its model; None when the output is not a
+        terminal, on xdist workers and with -q."""
+        from pytest_lmbench.report.progress import LiveProgress
+
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None or not reporter.isatty or self.config.get_verbosity() < 0 \
+                or hasattr(self.config, "workerinput"):
+            return None
+        capman = self.config.pluginmanager.get_plugin("capturemanager")
+        tw = reporter._tw
+
+        def write(text: str) -> None:  # past pytest's output capture, as its live logging does
+            if capman is None:
+                tw._file.write(text)
+                tw._file.flush()
+                return
+            with capman.global_and_fixture_disabled():
+                tw._file.write(text)
+                tw._file.flush()
+
+        return LiveProgress(write, f"{self.task_name} [{self.label}]", tw.fullwidth, restore=tw._current_line)
 
     def _placeholder(self, outcome: str, message: str) -> TaskResult:
         return TaskResult(task=self.task_name, model=self.label, shots=self.shots, n_examples=0, scores={},

@@ -6,7 +6,7 @@ Post-processing of generated text (stop string, output regex) is the harness's j
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 
@@ -32,6 +32,13 @@ class BaseModel:
 
     #: Short readable name for node ids and reports; set by the registry from the spec.
     name: str = "model"
+    #: Set by the harness while it waits on a call: told how many requests are done as they finish, for the
+    #: live progress line of long items. Backends call ``_advance``; it costs nothing when unset.
+    progress: Callable[[int], None] | None = None
+
+    def _advance(self, n: int = 1) -> None:
+        if self.progress is not None:
+            self.progress(n)
 
     def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[float]:  # pragma: no cover
         raise NotImplementedError

@@ -113,6 +113,7 @@ class HFModel(BaseModel):
                     target = torch.tensor(full[-n:], device=rows.device)
                     logp = rows.gather(1, target[:, None]).squeeze(1) - torch.logsumexp(rows, dim=1)
                     out[i] = float(logp.double().sum())
+                self._advance(len(batch))
         return out
 
     # -- generation -----------------------------------------------------------------------------
@@ -135,6 +136,7 @@ class HFModel(BaseModel):
                 texts = self._greedy([encoded[i] for i in batch], max_tokens, stop, eos)
                 for i, text in zip(batch, texts):
                     out[i] = cut_at_stop(text, stop)
+                self._advance(len(batch))
         return out
 
     def _greedy(self, inputs: list[list[int]], max_tokens: int, stop: Sequence[str] | None,

@@ -134,6 +134,7 @@ class LlamaCppModel(BaseModel):
                     ctx = ctx[-keep:]
                     self.truncated_requests += 1
                 out[i] = self._continuation_logprob(ctx, cont)
+                self._advance()
         return out
 
     def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None,
@@ -153,6 +154,7 @@ class LlamaCppModel(BaseModel):
                     rng = np.random.default_rng([seed, zlib.crc32(prompt.encode("utf-8"))])
                 text = self._greedy(tokens, budget, stop, temperature, rng)
                 out.append(text)
+                self._advance()
         return out
 
     def _greedy(self, tokens: list[int], max_tokens: int, stop: Sequence[str] | None, temperature: float = 0.0,

@@ -185,9 +185,14 @@ class OpenAIModel(BaseModel):
                 time.sleep(delay)
 
     def _map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        def one(x: Any) -> Any:
+            result = fn(x)
+            self._advance()
+            return result
+
         if len(items) <= 1 or self.concurrency == 1:
-            return [fn(x) for x in items]
-        return list(self._pool.map(fn, items))
+            return [one(x) for x in items]
+        return list(self._pool.map(one, items))
 
     # -- protocol --------------------------------------------------------------------------------
     def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None,
