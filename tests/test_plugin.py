@@ -220,6 +220,18 @@ def test_summary_does_not_read_markup_and_respects_color(pytester: pytest.Pytest
     assert "\x1b[" in colored.stdout.str()
 
 
+def test_summary_follows_force_color_and_no_color(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_task(pytester.path, "a/task.json", arith_task())
+    monkeypatch.delenv("PY_COLORS", raising=False)
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    forced = pytester.runpytest_subprocess(*RUN, "--lm-model=dummy:oracle")
+    summary = forced.stdout.str().split("lmbench summary")[1]
+    assert "\x1b[" in summary
+    monkeypatch.setenv("NO_COLOR", "1")  # wins over FORCE_COLOR, as pytest decides
+    plain = pytester.runpytest_subprocess(*RUN, "--lm-model=dummy:oracle")
+    assert "\x1b[" not in plain.stdout.str().split("lmbench summary")[1]
+
+
 def test_explicit_subtask_file_is_collected_with_parent_name(pytester: pytest.Pytester, tasks_dir) -> None:
     result = pytester.runpytest_subprocess(*RUN, "--collect-only", "-q", "--lm-model=dummy:oracle",
                                            "tasks/family/one/task.json")
