@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import signal
+import threading
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -63,6 +65,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="significance level of the baseline gate, over all compared items (default 0.05)")
     group.addoption("--lm-compare", default=None, metavar="MODEL",
                     help="with several --lm-model: every other model's paired difference against this one")
+    group.addoption("--lm-cache-dir", default=None, metavar="DIR",
+                    help="where model answers are cached (default: lmbench/ under pytest's cache_dir)")
+    group.addoption("--lm-no-cache", action="store_true", default=False,
+                    help="call the models for every request; read and write no cached answers")
+    group.addoption("--lm-cache-clear", action="store_true", default=False,
+                    help="empty the answer cache before the run")
     group.addoption("--lm-max-tokens", type=int, default=None, metavar="N",
                     help="maximum generated tokens per example (default 64)")
     parser.addini("lm_task_files", type="args", default=DEFAULT_TASK_FILES,
@@ -112,10 +120,23 @@ class LmbenchState:
             if self.compare_to not in self.labels:
                 raise pytest.UsageError(f"--lm-compare {self.compare_to}: not one of the models of this run "
                                         f"({', '.join(self.labels)})")
-        self.registry = Registry()
+        self.cache_path: str | None = None if config.getoption("lm_no_cache") else cache_path(config)
+        if self.cache_path and config.getoption("lm_cache_clear") and not _is_worker(config):
+            _clear_cache(self.cache_path)
+        self.registry = Registry(cache=self._open_cache if self.cache_path else None)
         self._plugin_backends_loaded = False
         self.results: list[TaskResult] = []
         self.parents: dict[str, list[str]] = {}  # parent name -> all its subtask names
+
+    def _open_cache(self) -> Any:
+        from pytest_lmbench.models.cache import ResponseCache
+
+        assert self.cache_path is not None
+        try:
+            return ResponseCache(self.cache_path)
+        except Exception as exc:  # sqlite3.Error, OSError: a cache that cannot open is not worth failing for
+            raise ConfigError(f"--lm-cache-dir: cannot open the answer cache {self.cache_path}: {exc} "
+                              "(fix the directory or run with --lm-no-cache)") from None
 
     def is_task_file(self, path: Path) -> bool:
         return any(fnmatch.fnmatch(path.name, p) for p in self.patterns)
@@ -163,6 +184,32 @@ def _load_baseline(config: pytest.Config) -> Any:
         raise pytest.UsageError(f"--lm-baseline {exc}") from None
 
 
+def cache_path(config: pytest.Config) -> str:
+    """The answer cache file: --lm-cache-dir, else lmbench/ under pytest's cache_dir (as cacheprovider finds it)."""
+    directory = config.getoption("lm_cache_dir")
+    if directory:
+        base = Path(os.path.expanduser(directory))
+        if not base.is_absolute():
+            base = config.invocation_params.dir / base
+    else:
+        try:
+            configured = str(config.getini("cache_dir"))
+        except ValueError:  # -p no:cacheprovider: its ini option is not registered
+            configured = ".pytest_cache"
+        base = Path(os.path.expandvars(configured))
+        base = (base if base.is_absolute() else config.rootpath / base) / "lmbench"
+    return str(base / "answers.sqlite")
+
+
+def _clear_cache(path: str) -> None:
+    from pytest_lmbench.models.cache import ResponseCache
+
+    if os.path.exists(path):
+        cache = ResponseCache(path)
+        cache.clear()
+        cache.close()
+
+
 def get_state(config: pytest.Config) -> LmbenchState:
     return config.stash[STATE_KEY]
 
@@ -173,6 +220,7 @@ def pytest_configure(config: pytest.Config) -> None:
                             "names the metric, the pass threshold and the BIG-bench keywords of its task)")
     state = LmbenchState(config)
     config.stash[STATE_KEY] = state
+    _stop_cleanly_on_sigterm(state)
     config.pluginmanager.register(state, "lmbench-state")
     from pytest_lmbench import functions
 
@@ -185,10 +233,27 @@ def pytest_configure(config: pytest.Config) -> None:
             config.pluginmanager.register(distributed, "lmbench-distributed")
 
 
+def _stop_cleanly_on_sigterm(state: LmbenchState) -> None:
+    """SIGTERM (a CI job cancelled, a pod evicted) stops the run as Ctrl-C does, so the session still ends:
+    the report is written, marked incomplete, and the answers so far are in the cache for the next run."""
+    if _is_worker(state.config) or threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return  # someone else handles it
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    state.restore_sigterm = True  # type: ignore[attr-defined]
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE_KEY, None)
     if state is not None:
         state.registry.close()
+        if getattr(state, "restore_sigterm", False):
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

@@ -82,3 +82,31 @@ def test_old_prefix_keys_are_accepted_and_unused_as_in_bigbench(tmp_path) -> Non
     path = write_task(tmp_path, "t/task.json", arith_task(prefix="OLD ", input_prefix="IN "))
     task = load_task(path)
     assert "OLD" not in build_queries(task, 0)[0].prompt and "IN " not in build_queries(task, 0)[0].prompt
+
+
+def test_catastrophic_output_regex_is_stopped() -> None:
+    import time
+
+    from pytest_lmbench.scoring.postprocess import RegexTimeout, postprocess
+
+    start = time.monotonic()
+    with pytest.raises(RegexTimeout, match=r"output_regex '\(a\+\)\+\$' took more than 0.2 s .*simplify the pattern"):
+        postprocess("a" * 40 + "b", stop_string=None, output_regex="(a+)+$", timeout=0.2)
+    assert time.monotonic() - start < 5
+    assert postprocess("aaa", stop_string=None, output_regex="(a+)+$", timeout=0.2) == "aaa"  # fine input: fine
+
+
+def test_a_hanging_regex_makes_its_item_an_error_and_the_others_run(pytester: pytest.Pytester) -> None:
+    write_task(pytester.path, "evil/task.json", arith_task("evil", n=2, output_regex="(a+)+$"))
+    write_task(pytester.path, "fine/task.json", arith_task("fine", n=2))
+    pytester.makepyfile(aaa="""
+        class A:
+            def generate(self, prompts, *, max_tokens, stop=None):
+                return ["a" * 40 + "b" for _ in prompts]
+            def loglikelihood(self, requests):
+                return [0.0] * len(requests)
+    """)
+    result = pytester.runpytest_subprocess("--lm-model=py:aaa:A", "-p", "no:cacheprovider", timeout=60)
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*evil (evil*task.json): output_regex '(a+)+$' took more than 2 s on one output*"])
+    assert "Traceback" not in result.stdout.str()

@@ -6,6 +6,8 @@ or from plugins implementing the ``pytest_lmbench_backends`` hook (see ``hookspe
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 import threading
 import time
@@ -123,9 +125,12 @@ BUILTIN_BACKENDS: dict[str, BackendFactory] = {"dummy": _dummy, "py": _python, "
 class Registry:
     """Backends by name, and the per-process cache of loaded models (a model is loaded once per process)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache: Callable[[], Any] | None = None) -> None:
+        """``cache``: opens the response cache (a ``models.cache.ResponseCache``) on first use; None: no cache."""
         self.backends: dict[str, BackendFactory] = dict(BUILTIN_BACKENDS)
         self._entry_points_loaded = False
+        self._open_cache = cache
+        self._cache: Any = None
         self._models: dict[str, Model] = {}
         self.load_seconds: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -151,25 +156,45 @@ class Registry:
                               f"known backends: {', '.join(sorted(self.backends))}") from None
 
     def get(self, spec: ModelSpec) -> Model:
-        """The loaded model for ``spec``, loading it on first use."""
+        """The model for ``spec``: loaded on first use, or, for real backends with the response cache on, a
+        ``CachedModel`` that loads it only when a request is not in the cache."""
         with self._lock:
             model = self._models.get(spec.raw)
             if model is not None:
                 return model
-            factory = self.factory(spec)
-            start = time.perf_counter()
-            try:
-                model = factory(spec)
-            except (ConfigError, BackendError):
-                raise
-            except Exception as exc:
-                raise BackendError(f"loading model {spec.public!r} failed: {type(exc).__name__}: {exc}") from exc
-            if not (callable(getattr(model, "loglikelihood", None)) and callable(getattr(model, "generate", None))):
-                raise ConfigError(f"--lm-model {spec.public!r}: the backend returned {type(model).__name__}, "
-                                  "which has no loglikelihood()/generate() methods")
-            self.load_seconds[spec.raw] = time.perf_counter() - start
+            self.factory(spec)  # an unknown backend is an error now, not at the first miss
+            from pytest_lmbench.models.cache import CACHED_BACKENDS, SAMPLING_BACKENDS, CachedModel
+
+            if self._open_cache is not None and spec.backend in CACHED_BACKENDS and spec.backend in BUILTIN_BACKENDS \
+                    and self.backends[spec.backend] is BUILTIN_BACKENDS[spec.backend]:
+                if self._cache is None:
+                    self._cache = self._open_cache()
+                model = CachedModel(model_identity(spec, self._cache), lambda: self._load(spec), self._cache,
+                                    name=spec.label, supports_sampling=spec.backend in SAMPLING_BACKENDS)
+            else:
+                model = self._load(spec)
             self._models[spec.raw] = model
             return model
+
+    @property
+    def cache(self) -> Any:
+        """The response cache, once a model has used it (None before, or when caching is off)."""
+        return self._cache
+
+    def _load(self, spec: ModelSpec) -> Model:
+        factory = self.factory(spec)
+        start = time.perf_counter()
+        try:
+            model = factory(spec)
+        except (ConfigError, BackendError):
+            raise
+        except Exception as exc:
+            raise BackendError(f"loading model {spec.public!r} failed: {type(exc).__name__}: {exc}") from exc
+        if not (callable(getattr(model, "loglikelihood", None)) and callable(getattr(model, "generate", None))):
+            raise ConfigError(f"--lm-model {spec.public!r}: the backend returned {type(model).__name__}, "
+                              "which has no loglikelihood()/generate() methods")
+        self.load_seconds[spec.raw] = time.perf_counter() - start
+        return model
 
     def close(self) -> None:
         for model in self._models.values():
@@ -177,6 +202,29 @@ class Registry:
             if callable(close):
                 close()
         self._models.clear()
+        if self._cache is not None:
+            self._cache.close()
+
+
+def model_identity(spec: ModelSpec, cache: Any) -> str:
+    """What makes a model's answers what they are: backend, model (a fingerprint of its file when it is a
+    file) and every option that changes outputs. Secrets and options like concurrency are left out."""
+    from pytest_lmbench.models.cache import NEUTRAL_OPTIONS
+
+    options = sorted((k, v) for k, v in spec.options.items()
+                     if k not in NEUTRAL_OPTIONS and k.lower() not in SECRET_OPTIONS)
+    backend, model = spec.backend, spec.target
+    if backend in ("smollm2", "llamacpp"):
+        from pytest_lmbench.models.llamacpp import smollm2_path
+
+        path = smollm2_path() if backend == "smollm2" else os.path.expanduser(spec.target)
+        backend, model = "llamacpp", f"sha256:{cache.file_digest(path)}" if os.path.isfile(path) else path
+    elif backend == "hf" and os.path.isdir(os.path.expanduser(spec.target)):
+        root = os.path.expanduser(spec.target)
+        listing = sorted((os.path.relpath(os.path.join(d, f), root), os.path.getsize(os.path.join(d, f)),
+                          os.stat(os.path.join(d, f)).st_mtime_ns) for d, _dirs, files in os.walk(root) for f in files)
+        model = "dir:" + hashlib.sha256(repr(listing).encode()).hexdigest()
+    return repr((backend, model, options))
 
 
 def spec_options(spec: ModelSpec, *, ints: Sequence[str] = (), floats: Sequence[str] = (),

@@ -1,0 +1,200 @@
+"""The response cache: every model answer stored on disk, so a rerun calls no model and an interrupted run
+resumes where it stopped.
+
+One SQLite database in WAL mode, shared by every pytest-xdist worker (readers never block the writer; writes
+are short transactions with a busy timeout). A row per request: the key is a SHA-256 of the backend's
+identity (backend, model name or a fingerprint of the model file, every option that changes outputs, never
+a secret) and the exact request (context and continuation, or prompt, token budget, stop strings,
+temperature and seed: a sample at temperature > 0 is cached per sample index, as ``LM.generate`` gives
+sample i the seed ``seed + i``). Values are JSON.
+
+``CachedModel`` loads the real model only on the first miss, so a warm rerun does not even load it. Misses
+are sent to the model in chunks (sorted by context, so prompt-prefix reuse in the backends still works) and
+each chunk is committed as soon as it returns: an interrupted run loses at most the chunk in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pytest_lmbench.models.base import BaseModel, Model
+
+CACHE_VERSION = 1
+CHUNK = 16  # requests per model call on misses: what an interrupted run can lose
+
+#: Backends whose answers are cached (real models); dummy and py: models are cheap or may not be pure.
+CACHED_BACKENDS = frozenset({"smollm2", "llamacpp", "hf", "openai"})
+#: Backends that can sample (temperature > 0), known without loading the model.
+SAMPLING_BACKENDS = frozenset({"smollm2", "llamacpp", "openai"})
+#: Options that do not change a model's answers: left out of the identity.
+NEUTRAL_OPTIONS = frozenset({"name", "concurrency", "timeout", "max_retries", "backoff", "check_echo", "n_threads",
+                             "batch_size", "device"})
+
+
+class ResponseCache:
+    """The SQLite store. Safe to use from several processes and threads at once."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self._local = threading.local()
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL, "
+                       "created REAL NOT NULL)")
+            db.execute("CREATE TABLE IF NOT EXISTS fingerprints (path TEXT PRIMARY KEY, size INTEGER NOT NULL, "
+                       "mtime_ns INTEGER NOT NULL, digest TEXT NOT NULL)")
+        self.hits = self.misses = 0
+
+    def _connect(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA busy_timeout=60000")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+        return db
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
+        db = self._connect()
+        found: dict[str, Any] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 500):  # SQLite's limit on parameters
+            part = unique[start:start + 500]
+            rows = db.execute(f"SELECT key, value FROM responses WHERE key IN ({','.join('?' * len(part))})", part)
+            found.update((k, json.loads(v)) for k, v in rows)
+        return found
+
+    def put_many(self, items: Sequence[tuple[str, Any]]) -> None:
+        if not items:
+            return
+        db = self._connect()
+        now = time.time()
+        with db:  # one transaction: a chunk is stored whole or not at all
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("INSERT OR REPLACE INTO responses (key, value, created) VALUES (?, ?, ?)",
+                           [(k, json.dumps(v), now) for k, v in items])
+
+    def count(self) -> int:
+        return int(self._connect().execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+
+    def clear(self) -> None:
+        with self._connect() as db:
+            db.execute("DELETE FROM responses")
+            db.execute("DELETE FROM fingerprints")
+
+    def file_digest(self, path: str) -> str:
+        """SHA-256 of a model file, remembered by (size, mtime) so it is read once, not on every run."""
+        st = os.stat(path)
+        db = self._connect()
+        row = db.execute("SELECT size, mtime_ns, digest FROM fingerprints WHERE path = ?", (path,)).fetchone()
+        if row and row[0] == st.st_size and row[1] == st.st_mtime_ns:
+            return str(row[2])
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        with db:
+            db.execute("INSERT OR REPLACE INTO fingerprints VALUES (?, ?, ?, ?)",
+                       (path, st.st_size, st.st_mtime_ns, digest.hexdigest()))
+        return digest.hexdigest()
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+
+def _key(identity: str, *parts: Any) -> str:
+    payload = json.dumps([CACHE_VERSION, identity, *parts], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+class CachedModel(BaseModel):
+    """A model behind the cache; the model itself is loaded by ``load`` on the first miss only."""
+
+    def __init__(self, identity: str, load: Callable[[], Model], cache: ResponseCache, *, name: str = "model",
+                 supports_sampling: bool = False) -> None:
+        self.identity, self._load, self.cache = identity, load, cache
+        self.name = name
+        self.supports_sampling = supports_sampling
+        self._model: Model | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> Model:
+        with self._lock:
+            if self._model is None:
+                self._model = self._load()
+            return self._model
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def _answer(self, keys: list[str], call: Callable[[list[int]], list[Any]], order: list[int]) -> list[Any]:
+        """Values for ``keys``: cached ones, then the misses (in ``order``) from the model, chunk by chunk."""
+        found = self.cache.get_many(keys)
+        out: list[Any] = [found.get(k) for k in keys]
+        missing = [i for i in order if keys[i] not in found]
+        self.cache.hits += len(keys) - len(missing)
+        self.cache.misses += len(missing)
+        self._advance(len(keys) - len(missing))
+        if not missing:
+            return out
+        model = self.model
+        previous = getattr(model, "progress", None)
+        if hasattr(model, "progress"):
+            model.progress = self.progress  # type: ignore[attr-defined]
+        try:
+            done: dict[str, Any] = {}
+            for start in range(0, len(missing), CHUNK):
+                chunk = [i for i in missing[start:start + CHUNK] if keys[i] not in done]
+                if not chunk:
+                    continue
+                values = call(chunk)
+                if len(values) != len(chunk):
+                    return values  # the caller's own check reports the count mismatch
+                self.cache.put_many([(keys[i], v) for i, v in zip(chunk, values)])
+                done.update((keys[i], v) for i, v in zip(chunk, values))
+                if not hasattr(model, "progress"):
+                    self._advance(len(chunk))
+            for i in missing:
+                out[i] = done[keys[i]]
+        finally:
+            if hasattr(model, "progress"):
+                model.progress = previous  # type: ignore[attr-defined]
+        return out
+
+    def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[float]:
+        reqs = [(str(c), str(t)) for c, t in requests]
+        keys = [_key(self.identity, "loglikelihood", c, t) for c, t in reqs]
+        order = sorted(range(len(reqs)), key=lambda i: reqs[i][0])  # shared prompts together
+        values = self._answer(keys, lambda idx: self.model.loglikelihood([reqs[i] for i in idx]), order)
+        return [float(v) for v in values]
+
+    def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None,
+                 **sampling: Any) -> list[str]:
+        prompts = [str(p) for p in prompts]
+        stops = list(stop) if stop else None
+        keys = [_key(self.identity, "generate", p, int(max_tokens), stops, sorted(sampling.items()))
+                for p in prompts]
+
+        def call(idx: list[int]) -> list[str]:
+            return self.model.generate([prompts[i] for i in idx], max_tokens=max_tokens, stop=stop, **sampling)
+
+        return [str(v) for v in self._answer(keys, call, sorted(range(len(prompts)), key=lambda i: prompts[i]))]
+
+    def close(self) -> None:
+        if self._model is not None:
+            close = getattr(self._model, "close", None)
+            if callable(close):
+                close()
