@@ -17,12 +17,14 @@ import pytest
 from pytest_lmbench.errors import BackendError, ConfigError, LmbenchError
 from pytest_lmbench.gates import judge, resolve_thresholds
 from pytest_lmbench.lm import DEFAULT_MAX_TOKENS, LM
+from pytest_lmbench.models.cache import CacheCounter
 from pytest_lmbench.recorder import Recorder
 from pytest_lmbench.results import TaskResult
 from pytest_lmbench.tasks.data import load_examples
 
 RECORDER_KEY = pytest.StashKey[Recorder]()
 RESULT_KEY = pytest.StashKey[TaskResult]()
+CACHE_KEY = pytest.StashKey[CacheCounter]()
 MARKER_KEYS = {"metric", "threshold", "keywords", "name"}
 
 
@@ -114,6 +116,7 @@ def lm(request: pytest.FixtureRequest) -> LM:
     else:
         spec, label = state.specs[index], state.labels[index]
     model = state.model(spec)
+    request.node.stash[CACHE_KEY] = CacheCounter(model)
     return LM(model, label, max_tokens=state.max_tokens or DEFAULT_MAX_TOKENS)
 
 
@@ -146,6 +149,8 @@ def _finish(item: pytest.Item, recorder: Recorder, body_error: BaseException | N
                                     _marker_thresholds(item, result.preferred_score), state.rules)
     result.nodeid = item.nodeid
     result.threshold = thresholds
+    counter = item.stash.get(CACHE_KEY, None)
+    result.cache = counter.counts() if counter is not None else None
     lm = item.funcargs.get("lm") if hasattr(item, "funcargs") else None
     if isinstance(lm, LM):
         spec = next((s for s, lab in zip(state.specs, state.labels) if lab == lm.label), None)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from pytest_lmbench.errors import LmbenchError, TaskFormatError
+from pytest_lmbench.models.cache import CacheCounter
 from pytest_lmbench.evaluate import DEFAULT_MAX_TOKENS, evaluate, split_max_examples
 from pytest_lmbench.gates import judge, resolve_thresholds
 from pytest_lmbench.models.registry import ModelSpec
@@ -137,6 +138,7 @@ class TaskItem(pytest.Item):
         state = get_state(self.config)
         task = load_task_cached(self.leaf_path, self.parent_name)
         model = state.model(self.spec)
+        counter = CacheCounter(model)
         try:
             result = evaluate(task, model, shots=self.shots, max_examples=self.max_examples,
                               max_tokens=state.max_tokens or DEFAULT_MAX_TOKENS, model_name=self.label,
@@ -146,6 +148,7 @@ class TaskItem(pytest.Item):
         except ValueError as exc:  # too few examples for the shot count, metric preconditions
             raise LmbenchError(f"{self.task_name} ({os.path.relpath(self.leaf_path)}): {exc}") from None
         result.nodeid = self.nodeid
+        result.cache = counter.counts()
         result.model_spec = self.spec.public
         result.model_load_seconds = state.registry.load_seconds.get(self.spec.raw)
         result.threshold = dict(self.thresholds)

@@ -362,6 +362,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.section("lmbench summary", sep="=")
     terminalreporter.write(render_summary(results, width=tw.fullwidth, color=tw.hasmarkup,
                                           verbose=config.get_verbosity(), models=state.labels))
+    counted = [r.cache for r in results if r.cache is not None]
+    if counted:
+        hits, misses = sum(c["hits"] for c in counted), sum(c["misses"] for c in counted)
+        where = state.cache_path or "-"
+        if not os.path.relpath(where).startswith(".."):
+            where = os.path.relpath(where)
+        terminalreporter.write_line(f"lmbench cache: {hits} answers from the cache, {misses} from the model ({where})")
     for label, option in (("report", "lm_report"), ("html", "lm_html")):
         if config.getoption(option):
             terminalreporter.write_line(f"lmbench {label}: {config.getoption(option)}")

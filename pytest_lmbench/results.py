@@ -84,6 +84,7 @@ class TaskResult:
     complete: bool = True
     errors: dict[str, dict[str, Any]] = field(default_factory=dict)  # metric -> stderr, ci95, method
     comparisons: list[dict[str, Any]] = field(default_factory=list)  # compare.Comparison.to_dict() each
+    cache: dict[str, int] | None = None  # answers from the response cache ("hits") and from the model
 
     @property
     def preferred_value(self) -> float | None:

@@ -76,14 +76,37 @@ def corpus_statistic(result: TaskResult, metric: str) -> Callable[[np.ndarray], 
             return float(values.scores[metric])
         return stat
     if metric in CONFIDENCE_METRICS:
-        pairs = [(e.scores.get("confidence"), e.scores.get("correct", e.score)) for e in ex]
-        kept = [(c, s) for c, s in pairs if c is not None and s is not None]
-        if len(kept) < 2:
+        conf, right = _stated(result)
+        if len(conf) < 2:
             return None
-        conf = [c for c, _ in kept]
-        right = [float(s) for _, s in kept]
         # resample over the examples that stated a confidence
-        return lambda idx: confidence_calibration([conf[i] for i in idx], [right[i] for i in idx])["scores"][metric]
+        return lambda idx: confidence_calibration(list(conf[idx]), list(right[idx]))["scores"][metric]
+    return None
+
+
+def _stated(result: TaskResult) -> tuple[np.ndarray, np.ndarray]:
+    """(stated confidence, right or wrong) of the examples that stated a confidence."""
+    pairs = [(e.scores.get("confidence"), e.scores.get("correct", e.score)) for e in result.examples]
+    kept = [(float(c), float(s)) for c, s in pairs if c is not None and s is not None]
+    return np.array([c for c, _ in kept]), np.array([s for _, s in kept])
+
+
+def weighted_statistic(result: TaskResult, metric: str) -> Callable[[np.ndarray], np.ndarray] | None:
+    """metric(W) for a matrix of resampling weights (see ``stats.bootstrap_weighted``), for the corpus metrics
+    that are ratios of weighted sums: the Brier scores and the ECEs. None for the others."""
+    ex = result.examples
+    mc = all(e.choices is not None and e.log_probs is not None and e.target_scores for e in ex)
+    if mc and metric in ("calibration_multiple_choice_brier_score", "expected_calibration_error"):
+        parts = M.mc_calibration_parts([e.choices for e in ex], [e.target_scores for e in ex],
+                                       [e.log_probs for e in ex])
+        if metric == "expected_calibration_error":
+            return lambda w: M.ece_from_weights(w, parts["confidence"], parts["correct"])
+        return lambda w: (w @ parts["brier"]) / (w @ parts["options"])
+    if metric in ("confidence_brier_score", "confidence_ece"):
+        conf, right = _stated(result)
+        if metric == "confidence_ece":
+            return lambda w: M.ece_from_weights(w, conf, right)
+        return lambda w: (w @ (conf - right) ** 2) / w.sum(axis=1)
     return None
 
 
@@ -101,15 +124,17 @@ def attach_errors(result: TaskResult, *, seed: int = 0) -> TaskResult:
         if values is not None and len(values) == result.n_examples:
             errors[metric] = _mean_errors(metric, values, clusters)
             continue
-        stat = corpus_statistic(result, metric)
-        if stat is None:
-            continue  # e.g. log_likelihood sums: no per-example breakdown to resample
-        n = result.n_examples if metric not in CONFIDENCE_METRICS else \
-            sum(1 for e in result.examples if e.scores.get("confidence") is not None
-                and e.scores.get("correct", e.score) is not None)
-        resamples = BLEU_RESAMPLES if metric == "bleu" else BOOTSTRAP_RESAMPLES
-        boot = S.bootstrap(stat, n, clusters=clusters if n == result.n_examples else None, resamples=resamples,
-                           seed=seed)
+        n = result.n_examples if metric not in CONFIDENCE_METRICS else len(_stated(result)[0])
+        groups = clusters if n == result.n_examples else None
+        weighted = weighted_statistic(result, metric)
+        if weighted is not None:
+            boot = S.bootstrap_weighted(weighted, n, clusters=groups, resamples=BOOTSTRAP_RESAMPLES, seed=seed)
+        else:
+            stat = corpus_statistic(result, metric)
+            if stat is None:
+                continue  # e.g. log_likelihood sums: no per-example breakdown to resample
+            resamples = BLEU_RESAMPLES if metric == "bleu" else BOOTSTRAP_RESAMPLES
+            boot = S.bootstrap(stat, n, clusters=groups, resamples=resamples, seed=seed)
         errors[metric] = _entry(*(boot[0], (boot[1], boot[2])) if boot else (None, None), "bootstrap")
     preferred = errors.get(result.preferred_score)
     if preferred is not None and "normalized_aggregate_score" in result.scores:

@@ -142,3 +142,18 @@ def test_vector_12_aggregation() -> None:
     assert mc.low_score == pytest.approx(0.375)
     assert mc.scores["normalized_aggregate_score"] == pytest.approx(46.666666666666664)
     assert mc.preferred_score == "multiple_choice_grade"
+
+
+def test_rouge_does_not_import_nltk_until_used() -> None:
+    """rouge_score imports nltk (over a second) for features BIG-bench's ROUGE does not use: it is deferred."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("rouge_score")
+    code = ("import sys; from pytest_lmbench.scoring import metrics as M\n"
+            "r = M.rouge([['the cat sat on the mat']], ['the cat sat on a mat'])\n"
+            "print(round(r['rouge2'][0], 6), 'nltk' in sys.modules)\n"
+            "from rouge_score import tokenizers\n"
+            "print(tokenizers.porter.PorterStemmer().stem('running'), 'nltk' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["60.0", "False", "run", "True"]

@@ -101,3 +101,30 @@ def test_report_and_summary_carry_error_bars(pytester: pytest.Pytester) -> None:
     row = json.loads((pytester.path / "r.json").read_text())["results"][0]
     assert row["errors"]["multiple_choice_grade"]["method"] == "wilson"
     assert len(row["errors"]["multiple_choice_grade"]["ci95"]) == 2
+
+
+def test_weighted_bootstrap_equals_the_resampling_loop() -> None:
+    """The vectorised bootstrap of the calibration errors draws the same resamples as the loop and gets the
+    same numbers, clustered or not."""
+    import numpy as np
+
+    from pytest_lmbench import stats as S
+    from pytest_lmbench.results import ExampleResult, TaskResult
+    from pytest_lmbench.uncertainty import corpus_statistic, weighted_statistic
+
+    rng = np.random.default_rng(3)
+    examples = []
+    for i in range(30):
+        choices = ["a", "b", "c", "d"]
+        examples.append(ExampleResult(
+            id=str(i), index=i, prompt="", targets=[], choices=choices, log_probs=list(rng.normal(size=4)),
+            target_scores={c: float(j == i % 4) for j, c in enumerate(choices)},
+            scores={"confidence": float(rng.random()), "correct": float(i % 3 == 0)}))
+    result = TaskResult(task="t", model="m", shots=0, n_examples=30, scores={}, preferred_score="x", low_score=0,
+                        high_score=1, examples=examples)
+    for metric in ("calibration_multiple_choice_brier_score", "expected_calibration_error",
+                   "confidence_brier_score", "confidence_ece"):
+        for clusters in (None, [str(i // 3) for i in range(30)]):
+            loop = S.bootstrap(corpus_statistic(result, metric), 30, clusters=clusters, seed=0)
+            fast = S.bootstrap_weighted(weighted_statistic(result, metric), 30, clusters=clusters, seed=0)
+            assert fast == pytest.approx(loop, rel=1e-12), (metric, clusters)

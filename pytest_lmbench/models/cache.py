@@ -113,6 +113,19 @@ class ResponseCache:
             self._local.db = None
 
 
+class CacheCounter:
+    """Answers from the cache and from the model between ``start`` and ``counts`` (one item's share)."""
+
+    def __init__(self, model: Any) -> None:
+        self.cache = getattr(model, "cache", None) if isinstance(model, CachedModel) else None
+        self.start = (self.cache.hits, self.cache.misses) if self.cache is not None else (0, 0)
+
+    def counts(self) -> dict[str, int] | None:
+        if self.cache is None:
+            return None
+        return {"hits": self.cache.hits - self.start[0], "misses": self.cache.misses - self.start[1]}
+
+
 def _key(identity: str, *parts: Any) -> str:
     payload = json.dumps([CACHE_VERSION, identity, *parts], ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()

@@ -9,6 +9,9 @@ reported as the plain mean over examples rather than BIG-bench's unseeded bootst
 from __future__ import annotations
 
 import hashlib
+import importlib
+import sys
+import types
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -141,6 +144,32 @@ def calibration_bins(confidences: Sequence[float], correct: Sequence[float]) -> 
     return ece, bins
 
 
+def ece_from_weights(weights: np.ndarray, confidence: np.ndarray, correct: np.ndarray) -> np.ndarray:
+    """ECE for many weightings of the same examples at once (a row of ``weights`` = how often each example
+    counts, e.g. one bootstrap resample): sum over bins of |sum of weight * (correct - confidence)| / total
+    weight, which is BIG-bench's sum of (n_b / n) |accuracy_b - confidence_b|."""
+    buckets = np.asarray(ece_buckets(list(confidence)))
+    onehot = np.zeros((len(buckets), ECE_BUCKETS))
+    onehot[np.arange(len(buckets)), buckets] = 1.0
+    gaps = (weights * (np.asarray(correct, dtype=np.float64) - np.asarray(confidence, dtype=np.float64))) @ onehot
+    return np.abs(gaps).sum(axis=1) / weights.sum(axis=1)
+
+
+def mc_calibration_parts(choices: Sequence[Sequence[str]], target_scores: Sequence[dict[str, float]],
+                         log_probs: Sequence[Sequence[float]]) -> dict[str, np.ndarray]:
+    """Per example, what BIG-bench's multiple-choice Brier score and ECE are made of: the Brier sum over
+    options and the number of options (Brier = sum of sums / sum of options), and the top probability and
+    whether the top option is the target's (numpy's first-index argmax, as BIG-bench)."""
+    probs = [_softmax(lp) for lp in log_probs]
+    tprobs = [_target_probs(c, s) for c, s in zip(choices, target_scores)]
+    return {
+        "brier": np.array([np.sum(t * (p - 1) ** 2 + (1 - t) * p ** 2) for t, p in zip(tprobs, probs)]),
+        "options": np.array([len(c) for c in choices], dtype=np.float64),
+        "confidence": np.array([np.max(p) for p in probs]),
+        "correct": np.array([float(np.argmax(t) == np.argmax(p)) for t, p in zip(tprobs, probs)]),
+    }
+
+
 def multiple_choice(choices: Sequence[Sequence[str]], target_scores: Sequence[dict[str, float]],
                     log_probs: Sequence[Sequence[float]], absolute_log_probs: Sequence[Sequence[float]],
                     metrics: Sequence[str]) -> MetricValues:
@@ -149,19 +178,15 @@ def multiple_choice(choices: Sequence[Sequence[str]], target_scores: Sequence[di
     out = MetricValues()
     n = len(choices)
     picks = [hashed_argmax(lp) for lp in log_probs]
-    probs = [_softmax(lp) for lp in log_probs]
-    tprobs = [_target_probs(c, s) for c, s in zip(choices, target_scores)]
+    parts = mc_calibration_parts(choices, target_scores, log_probs)
     if "multiple_choice_grade" in metrics:
         grades = [float(s[c[p]]) for c, s, p in zip(choices, target_scores, picks)]
         out.scores["multiple_choice_grade"] = sum(grades) / n
         out.per_example["multiple_choice_grade"] = grades
     if "calibration_multiple_choice_brier_score" in metrics:
-        per = [float(np.sum(t * (p - 1) ** 2 + (1 - t) * p ** 2)) for t, p in zip(tprobs, probs)]
-        out.scores["calibration_multiple_choice_brier_score"] = sum(per) / sum(len(c) for c in choices)
+        out.scores["calibration_multiple_choice_brier_score"] = float(parts["brier"].sum() / parts["options"].sum())
     if "expected_calibration_error" in metrics:
-        conf = [float(np.max(p)) for p in probs]
-        correct = [int(np.argmax(t) == np.argmax(p)) for t, p in zip(tprobs, probs)]
-        ece, bins = calibration_bins(conf, correct)
+        ece, bins = calibration_bins([float(c) for c in parts["confidence"]], [int(c) for c in parts["correct"]])
         out.scores["expected_calibration_error"] = ece
         out.extra["reliability"] = bins
     if "weighted_log_probabilities" in metrics or "weighted_probabilities" in metrics:
@@ -253,12 +278,46 @@ def bleu(targets: Sequence[Sequence[str]], responses: Sequence[str]) -> float:
 _ROUGE_SCORER = None
 
 
+class _Deferred(types.ModuleType):
+    """Stands in for an nltk module while rouge_score is imported; the real one is imported on first use."""
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__"):  # the import system probing (__path__, ...): not a use
+            raise AttributeError(attr)
+        real = importlib.import_module(self.__name__)
+        if real is self:  # still being imported: nothing real to hand out yet
+            raise AttributeError(attr)
+        return getattr(real, attr)
+
+
+def _import_rouge_scorer() -> Any:
+    """``rouge_score.rouge_scorer``, without importing nltk. rouge_score imports nltk at the top (1.3 s, most of
+    it scipy) for sentence splitting and stemming, and BIG-bench's ROUGE uses neither; the placeholders load
+    the real nltk if anything ever touches them, so nothing changes but the start-up time."""
+    if "rouge_score.rouge_scorer" in sys.modules or "nltk" in sys.modules:
+        from rouge_score import rouge_scorer
+
+        return rouge_scorer
+    names = ("nltk", "nltk.stem", "nltk.stem.porter")
+    placeholders = {name: _Deferred(name) for name in names}
+    placeholders["nltk"].stem = placeholders["nltk.stem"]  # type: ignore[attr-defined]
+    placeholders["nltk.stem"].porter = placeholders["nltk.stem.porter"]  # type: ignore[attr-defined]
+    sys.modules.update(placeholders)
+    try:
+        from rouge_score import rouge_scorer
+    finally:
+        for name in names:
+            if sys.modules.get(name) is placeholders[name]:
+                del sys.modules[name]
+    return rouge_scorer
+
+
 def rouge(targets: Sequence[Sequence[str]], responses: Sequence[str]) -> dict[str, list[float]]:
     """Per-example ROUGE F ×100 against the best reference, per ROUGE type (their mean is the score)."""
     global _ROUGE_SCORER
     if _ROUGE_SCORER is None:
         try:
-            from rouge_score import rouge_scorer
+            rouge_scorer = _import_rouge_scorer()
         except ImportError:  # pragma: no cover - depends on the environment
             raise MetricUnavailable("rouge needs rouge-score: pip install 'pytest-lmbench[metrics]'") from None
         _ROUGE_SCORER = rouge_scorer.RougeScorer(list(ROUGE_TYPES))
