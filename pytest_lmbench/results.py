@@ -10,7 +10,7 @@ import json
 import os
 import statistics
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_lmbench.scoring.metrics import normalized_score
@@ -98,7 +98,10 @@ class TaskResult:
         return normalized_score(value, self.low_score, self.high_score)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Shallow field copies; _builtin below makes the new containers (asdict's deep copy doubled the cost
+        # for large tasks).
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["examples"] = [dict(ex.__dict__) for ex in self.examples]
         data["preferred_value"] = self.preferred_value
         data["normalized_preferred_score"] = self.normalized_preferred_score
         return _builtin(data)

@@ -85,17 +85,23 @@ def bootstrap_weighted(statistic: Callable[[np.ndarray], np.ndarray], n: int, *,
     if n < 2:
         return None
     rng = np.random.default_rng(seed)
-    if clusters is not None and len(set(clusters)) < n:
-        ids = {g: k for k, g in enumerate(dict.fromkeys(clusters))}
+    ids = {g: k for k, g in enumerate(dict.fromkeys(clusters))} if clusters is not None else {}
+    if clusters is not None and len(ids) < n:
         if len(ids) < 2:
             return None
         membership = np.zeros((len(ids), n))
         membership[[ids[g] for g in clusters], np.arange(n)] = 1.0
-        picked = rng.integers(0, len(ids), size=(resamples, len(ids)))
-        weights = _row_counts(picked, len(ids)) @ membership
-    else:
-        weights = _row_counts(rng.integers(0, n, size=(resamples, n)), n)
-    arr = np.asarray(statistic(weights), dtype=np.float64)
+    # resamples in blocks of about 4 million weights: large tasks stay within tens of megabytes
+    block = max(1, min(resamples, 4_000_000 // max(1, n)))
+    values = []
+    for start in range(0, resamples, block):
+        rows = min(block, resamples - start)
+        if clusters is not None and len(ids) < n:
+            weights = _row_counts(rng.integers(0, len(ids), size=(rows, len(ids))), len(ids)) @ membership
+        else:
+            weights = _row_counts(rng.integers(0, n, size=(rows, n)), n)
+        values.append(np.asarray(statistic(weights), dtype=np.float64))
+    arr = np.concatenate(values)
     lo, hi = np.quantile(arr, [alpha / 2, 1 - alpha / 2])
     return float(np.std(arr, ddof=1)), float(lo), float(hi)
 

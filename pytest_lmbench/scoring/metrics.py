@@ -96,35 +96,18 @@ def hashed_argmax(values: Sequence[float]) -> int:
     """BIG-bench's argmax: ties broken by a hash of the float64 bytes (deterministic, not first-index)."""
     a = np.asarray(values, dtype=np.float64)
     best = np.flatnonzero(a == np.max(a))
+    if len(best) == 1:  # hash % 1 == 0: no need to hash
+        return int(best[0])
     return int(best[int(hashlib.sha256(a.tobytes()).hexdigest(), 16) % len(best)])
-
-
-def _softmax(log_probs: Sequence[float]) -> np.ndarray:
-    x = np.asarray(log_probs, dtype=np.float64)
-    x = x - np.max(x)
-    e = np.exp(x)
-    return e / np.sum(e)
-
-
-def _target_probs(choices: Sequence[str], scores: dict[str, float]) -> np.ndarray:
-    ordered = np.array([scores[c] for c in choices], dtype=np.float64)
-    total = float(np.sum(ordered))
-    if total == 0:
-        return np.zeros(len(choices))
-    return ordered / total
 
 
 def ece_buckets(confidences: Sequence[float], n_buckets: int = ECE_BUCKETS) -> list[int]:
     """Bucket index per confidence: the first j with conf < (j+1)/n, else the last bucket."""
-    out = []
-    for conf in confidences:
-        j = n_buckets - 1
-        for k in range(n_buckets):
-            if conf < float((k + 1) / n_buckets):
-                j = k
-                break
-        out.append(j)
-    return out
+    if len(confidences) == 0:
+        return []
+    edges = np.array([float((k + 1) / n_buckets) for k in range(n_buckets)])
+    below = np.asarray(confidences, dtype=np.float64)[:, None] < edges[None, :]
+    return [int(j) for j in np.where(below.any(axis=1), below.argmax(axis=1), n_buckets - 1)]
 
 
 def calibration_bins(confidences: Sequence[float], correct: Sequence[float]) -> tuple[float, list[dict[str, Any]]]:
@@ -160,14 +143,23 @@ def mc_calibration_parts(choices: Sequence[Sequence[str]], target_scores: Sequen
     """Per example, what BIG-bench's multiple-choice Brier score and ECE are made of: the Brier sum over
     options and the number of options (Brier = sum of sums / sum of options), and the top probability and
     whether the top option is the target's (numpy's first-index argmax, as BIG-bench)."""
-    probs = [_softmax(lp) for lp in log_probs]
-    tprobs = [_target_probs(c, s) for c, s in zip(choices, target_scores)]
-    return {
-        "brier": np.array([np.sum(t * (p - 1) ** 2 + (1 - t) * p ** 2) for t, p in zip(tprobs, probs)]),
-        "options": np.array([len(c) for c in choices], dtype=np.float64),
-        "confidence": np.array([np.max(p) for p in probs]),
-        "correct": np.array([float(np.argmax(t) == np.argmax(p)) for t, p in zip(tprobs, probs)]),
-    }
+    n = len(choices)
+    out = {"brier": np.zeros(n), "options": np.array([len(c) for c in choices], dtype=np.float64),
+           "confidence": np.zeros(n), "correct": np.zeros(n)}
+    by_size: dict[int, list[int]] = {}
+    for i, c in enumerate(choices):
+        by_size.setdefault(len(c), []).append(i)
+    for rows in by_size.values():  # examples with as many options at once (numpy row-wise)
+        lp = np.array([log_probs[i] for i in rows], dtype=np.float64)
+        e = np.exp(lp - lp.max(axis=1, keepdims=True))
+        p = e / e.sum(axis=1, keepdims=True)
+        t = np.array([[target_scores[i][c] for c in choices[i]] for i in rows], dtype=np.float64)
+        total = t.sum(axis=1, keepdims=True)
+        t = np.divide(t, total, out=np.zeros_like(t), where=total != 0)
+        out["brier"][rows] = (t * (p - 1) ** 2 + (1 - t) * p ** 2).sum(axis=1)
+        out["confidence"][rows] = p.max(axis=1)
+        out["correct"][rows] = (t.argmax(axis=1) == p.argmax(axis=1)).astype(np.float64)
+    return out
 
 
 def multiple_choice(choices: Sequence[Sequence[str]], target_scores: Sequence[dict[str, float]],
