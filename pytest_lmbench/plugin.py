@@ -122,7 +122,11 @@ class LmbenchState:
                                         f"({', '.join(self.labels)})")
         self.cache_path: str | None = None if config.getoption("lm_no_cache") else cache_path(config)
         if self.cache_path and config.getoption("lm_cache_clear") and not _is_worker(config):
-            _clear_cache(self.cache_path)
+            try:
+                _clear_cache(self.cache_path)
+            except Exception as exc:  # sqlite3.Error, OSError
+                raise pytest.UsageError(f"--lm-cache-clear: cannot clear the answer cache {self.cache_path}: "
+                                        f"{exc}") from None
         self.registry = Registry(cache=self._open_cache if self.cache_path else None)
         self._plugin_backends_loaded = False
         self.results: list[TaskResult] = []
@@ -134,7 +138,7 @@ class LmbenchState:
         assert self.cache_path is not None
         try:
             return ResponseCache(self.cache_path)
-        except Exception as exc:  # sqlite3.Error, OSError: a cache that cannot open is not worth failing for
+        except Exception as exc:  # sqlite3.Error, OSError: the items that need it error with this one line
             raise ConfigError(f"--lm-cache-dir: cannot open the answer cache {self.cache_path}: {exc} "
                               "(fix the directory or run with --lm-no-cache)") from None
 

@@ -196,3 +196,14 @@ def test_no_secret_reaches_any_output(pytester: pytest.Pytester, monkeypatch: py
     for path in outputs:
         assert KEY.encode() not in path.read_bytes(), path
     assert KEY not in result.stdout.str() + result.stderr.str()
+
+
+def test_an_unusable_cache_directory_is_one_clear_error(pytester: pytest.Pytester) -> None:
+    write_task(pytester.path, "arith/task.json", arith_task(n=3))
+    (pytester.path / "afile").write_text("not a directory")
+    with fake_server([], _answer) as (base, fake):
+        result = pytester.runpytest_subprocess(_spec(base), "--lm-cache-dir=afile/cache", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*--lm-cache-dir: cannot open the answer cache*afile*(fix the directory or run "
+                                 "with --lm-no-cache)*"])
+    assert "Traceback" not in result.stdout.str() and not fake.requests
