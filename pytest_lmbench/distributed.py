@@ -52,7 +52,9 @@ class ModelGroupScheduling(LoadScopeScheduling):
 
 
 def dist_chosen(config: pytest.Config) -> bool:
-    """Did the user pick a --dist mode (command line, PYTEST_ADDOPTS or ini addopts)?"""
+    """Did the user pick a --dist mode (command line, PYTEST_ADDOPTS or ini addopts; -d is --dist=load)?"""
+    if getattr(config.option, "distload", False):
+        return True
     words = list(config.invocation_params.args) + shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))
     words += list(config.getini("addopts"))
     return any(w == "--dist" or w.startswith("--dist=") for w in words)

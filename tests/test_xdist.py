@@ -80,3 +80,14 @@ def test_an_item_on_a_crashed_worker_is_an_error_and_nothing_else_is_lost(pytest
     assert rows["boom"]["outcome"] == "error" and "the worker running it crashed" in rows["boom"]["message"]
     assert all(rows[f"t{i}"]["outcome"] == "scored" for i in range(4))
     result.stdout.fnmatch_lines(["*boom*error*"])
+
+
+def test_an_explicit_dist_mode_is_respected(pytester: pytest.Pytester) -> None:
+    _suite(pytester, 8)
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", "load", "-p", "no:cacheprovider",
+                                           "--lm-model=py:trackers:Tracker?tag=a&name=a",
+                                           "--lm-model=py:trackers:Tracker?tag=b&name=b")
+    result.assert_outcomes(passed=16)
+    loads = _pids(pytester, "loads.txt")
+    # xdist's own load balancing: with 16 items on 2 workers both models end up on both workers
+    assert {m: len(p) for m, p in loads.items()} == {"a": 2, "b": 2}
