@@ -206,12 +206,17 @@ def _show_answers(model: Model, queries: list[Query]) -> None:
 
 def split_max_examples(task: Task, max_examples: int | None) -> int | None:
     """BIG-bench's per-subtask limit: a parent's ``max_examples`` split evenly (floor) over its subtasks."""
-    if max_examples is None or not task.is_parent:
+    return per_subtask(max_examples, len(task.subtasks), task.name)
+
+
+def per_subtask(max_examples: int | None, subtasks: int, name: str) -> int | None:
+    """``max_examples`` for each of ``subtasks`` subtasks (0: a leaf task, which keeps it all)."""
+    if max_examples is None or not subtasks:
         return max_examples
-    per = max_examples // len(task.subtasks)
+    per = max_examples // subtasks
     if per < 1:
         raise ValueError(f"max_examples ({max_examples}) must be at least the number of subtasks "
-                         f"({len(task.subtasks)}) of {task.name}")
+                         f"({subtasks}) of {name}")
     return per
 
 

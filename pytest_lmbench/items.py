@@ -6,6 +6,7 @@ applies the thresholds, so a low score is a *failure* with a readable message an
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections import OrderedDict
@@ -15,7 +16,7 @@ import pytest
 
 from pytest_lmbench.errors import LmbenchError, TaskFormatError
 from pytest_lmbench.models.cache import CacheCounter
-from pytest_lmbench.evaluate import DEFAULT_MAX_TOKENS, evaluate, split_max_examples
+from pytest_lmbench.evaluate import DEFAULT_MAX_TOKENS, evaluate, per_subtask
 from pytest_lmbench.gates import judge, resolve_thresholds
 from pytest_lmbench.models.registry import ModelSpec
 from pytest_lmbench.results import TaskResult
@@ -60,8 +61,55 @@ class ThresholdFailure(Exception):
     """The score missed its threshold; the message says by how much and shows failing examples."""
 
 
+SUMMARY_VERSION = 1
+
+
+def task_summary(task: Task) -> dict[str, Any]:
+    """What collection needs of a validated task file, in builtin types (kept in pytest's cache)."""
+    return {"name": task.name, "is_parent": task.is_parent, "subtasks": len(task.subtasks),
+            "leaves": [{"name": leaf.name, "path": leaf.path, "parent": leaf.parent,
+                        "produced": sorted(leaf.produced_metrics), "thresholds": {**task.thresholds, **leaf.thresholds},
+                        "marks": list(dict.fromkeys(task.marks + leaf.marks)), "keywords": list(leaf.keywords)}
+                       for leaf in task.leaves()]}
+
+
+def _summary_key(path: str, parent_name: str | None) -> str:
+    """Changes whenever the file, or for a parent any subtask file, changes (size or modification time)."""
+    files = [path]
+    if "examples" not in _head(path):  # maybe a parent: its subtasks are part of it
+        files += subtask_files(os.path.dirname(os.path.abspath(path)), os.path.basename(path))
+    stats = [(os.path.abspath(f), os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
+    digest = hashlib.sha256(repr((SUMMARY_VERSION, parent_name, stats)).encode()).hexdigest()[:32]
+    return f"lmbench/tasks/{digest}"
+
+
+def _head(path: str, size: int = 65536) -> str:
+    """The start of a file: a parent task file is small and has no "examples" key; a leaf says "examples"
+    early or is large (a false "maybe a parent" only costs a directory listing)."""
+    with open(path, "rb") as fh:
+        return fh.read(size).decode("utf-8", "replace")
+
+
 class TaskFile(pytest.File):
     """A BIG-bench ``task.json`` (leaf or parent)."""
+
+    def _summary(self, parent_name: str | None) -> dict[str, Any]:
+        """The task's summary: from pytest's cache when the file (and its subtask files) did not change since
+        a run that validated it, else by loading and validating it (``TaskFormatError`` when it is bad)."""
+        cache = getattr(self.config, "cache", None)
+        key = None
+        if cache is not None:
+            try:
+                key = _summary_key(str(self.path), parent_name)
+            except OSError:
+                key = None
+            cached = cache.get(key, None) if key else None
+            if isinstance(cached, dict) and "leaves" in cached:
+                return cached
+        summary = task_summary(load_task(self.path, parent=parent_name))
+        if cache is not None and key:
+            cache.set(key, summary)
+        return summary
 
     def collect(self):
         from pytest_lmbench.plugin import get_state
@@ -69,7 +117,7 @@ class TaskFile(pytest.File):
         state = get_state(self.config)
         try:
             parent_name = parent_task_name(self.path)
-            task = load_task(self.path, parent=parent_name)
+            summary = self._summary(parent_name)
         except TaskFormatError as exc:
             exc.path = _display_path(exc.path, str(self.config.invocation_params.dir))
             # One error for this file; pytest would stop the whole session on a collection error.
@@ -77,32 +125,30 @@ class TaskFile(pytest.File):
             item.add_marker("lmbench")
             yield item
             return
-        leaves = task.leaves()
+        leaves = summary["leaves"]
         if parent_name is not None:  # a subtask named on the command line: its parent's aggregate is partial
             siblings = subtask_files(os.path.dirname(os.path.dirname(os.path.abspath(self.path))), self.path.name)
             state.parents.setdefault(parent_name, [f"{parent_name}:{load_task_name(f)}" for f in siblings])
-        if task.is_parent:
-            state.parents[task.name] = [t.name for t in leaves]
+        if summary["is_parent"]:
+            state.parents[summary["name"]] = [leaf["name"] for leaf in leaves]
         try:
-            max_examples = split_max_examples(task, state.max_examples)
+            max_examples = per_subtask(state.max_examples, summary["subtasks"], summary["name"])
         except ValueError:
             raise TaskFormatError(str(self.path), None,
                                   f"--lm-max-examples {state.max_examples} is less than the number of subtasks "
                                   f"({len(leaves)})", f"use --lm-max-examples {len(leaves)} or more") from None
         for leaf in leaves:
-            produced = leaf.produced_metrics | {"normalized_aggregate_score"}
-            own = dict(task.thresholds)
-            own.update(leaf.thresholds)
-            thresholds = resolve_thresholds(leaf.name, produced, own, state.rules)
-            marks = list(dict.fromkeys(task.marks + leaf.marks))
+            produced = set(leaf["produced"]) | {"normalized_aggregate_score"}
+            thresholds = resolve_thresholds(leaf["name"], produced, dict(leaf["thresholds"]), state.rules)
+            marks = leaf["marks"]
             for mark in marks:
                 self.config.addinivalue_line("markers", f"{mark}: set in a task file's lmbench.marks")
-            keywords = [re.sub(r"\W+", "_", k.strip()).strip("_") for k in leaf.keywords]
+            keywords = [re.sub(r"\W+", "_", k.strip()).strip("_") for k in leaf["keywords"]]
             for spec, label in zip(state.specs, state.labels):
                 for shots in state.shots:
                     item = TaskItem.from_parent(
-                        self, name=f"{leaf.name}[{label}-{shots}shot]", leaf_path=leaf.path,
-                        task_name=leaf.name, parent_name=leaf.parent, spec=spec, label=label, shots=shots,
+                        self, name=f"{leaf['name']}[{label}-{shots}shot]", leaf_path=leaf["path"],
+                        task_name=leaf["name"], parent_name=leaf["parent"], spec=spec, label=label, shots=shots,
                         max_examples=max_examples, thresholds=thresholds)
                     item.add_marker("lmbench")
                     for mark in marks:
