@@ -12,23 +12,13 @@ import argparse
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from pytest_timing import timed_pytest
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(args: list[str], cwd: Path) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], cwd=cwd,
-                          capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if proc.returncode not in (0, 1):
-        sys.exit(proc.stdout[-3000:] + proc.stderr[-3000:])
-    return elapsed
 
 
 def stripped(path: Path) -> dict:
@@ -51,8 +41,8 @@ def main() -> None:
         for i in range(args.runs):
             cache = work / f"cache{i}"
             common = ["example_tasks", f"--lm-cache-dir={cache}", "-n", args.n]
-            cold.append(run([*common, f"--lm-report=cold{i}.json"], work))
-            warm.append(run([*common, f"--lm-report=warm{i}.json"], work))
+            cold.append(timed_pytest([*common, f"--lm-report=cold{i}.json"], work))
+            warm.append(timed_pytest([*common, f"--lm-report=warm{i}.json"], work))
             same = stripped(work / f"cold{i}.json") == stripped(work / f"warm{i}.json")
             print(f"run {i + 1}: cold {cold[-1]:.1f} s, warm {warm[-1]:.2f} s, "
                   f"speed-up {cold[-1] / warm[-1]:.0f}x, identical report: {same}", flush=True)
