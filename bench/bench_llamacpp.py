@@ -58,8 +58,9 @@ def main() -> int:
     print(f"{len(files)} tasks, {len(items)} examples, {n_options} options")
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     raw_cmd = [sys.executable, os.path.join(HERE, "raw_llama.py"), prompts, raw_out]
-    plugin_cmd = [sys.executable, "-m", "pytest", *files, "--lm-model=smollm2", "-p", "no:cacheprovider", "-q",
-                  f"--lm-report={report}", "--rootdir", tmp]
+    # --lm-no-cache: every repeat must ask the model (a warm answer cache would make the plugin's side free)
+    plugin_cmd = [sys.executable, "-m", "pytest", *files, "--lm-model=smollm2", "--lm-no-cache", "-p",
+                  "no:cacheprovider", "-q", f"--lm-report={report}", "--rootdir", tmp]
     raw_t, plugin_t, raw_inner, pre_t, pre_inner = [], [], [], [], []
     env_prefix = dict(env, RAW_REUSE_PREFIX="1")
     for _ in range(args.repeat):  # interleaved, so drift in machine load hits all alike
