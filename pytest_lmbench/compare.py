@@ -56,6 +56,7 @@ class Comparison:
     n_newly_passing: int = 0
     verdict: str = "not compared"  # gate: "regressed" | "no regression"; else "worse" | "better" | "no difference"
     message: str | None = None
+    gating: bool = True  # a --lm-baseline comparison (can fail the run), not an informative --lm-compare one
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -87,11 +88,11 @@ def margin_for(metric: str, max_regression: float) -> float:
 
 
 def compare(candidate: TaskResult, baseline: TaskResult, *, against: str, max_regression: float = 0.0,
-            seed: int = 0) -> Comparison:
+            seed: int = 0, gating: bool = True) -> Comparison:
     """The paired comparison of ``candidate`` with ``baseline`` on their shared examples (p-values unadjusted)."""
     metric = candidate.preferred_score
     out = Comparison(task=candidate.task, model=candidate.model, shots=candidate.shots, against=against,
-                     metric=metric, candidate=candidate.scores.get(metric), baseline=baseline.scores.get(metric),
+                     gating=gating, metric=metric, candidate=candidate.scores.get(metric), baseline=baseline.scores.get(metric),
                      margin=margin_for(metric, max_regression))
     if baseline.preferred_score != metric:
         out.message = f"the baseline's preferred score is {baseline.preferred_score}, not {metric}"
@@ -266,7 +267,7 @@ def compare_models(results: list[TaskResult], reference: str, *, alpha: float) -
         base = ref.get((r.task, r.shots))
         if base is None:
             continue
-        comparisons.append(compare(r, base, against=f"model {reference}"))
+        comparisons.append(compare(r, base, against=f"model {reference}", gating=False))
     apply_holm(comparisons, alpha, gate=False)
     _attach(results, comparisons)
     return comparisons

@@ -78,7 +78,7 @@ def _summary_key(path: str, parent_name: str | None) -> str:
     files = [path]
     if "examples" not in _head(path):  # maybe a parent: its subtasks are part of it
         files += subtask_files(os.path.dirname(os.path.abspath(path)), os.path.basename(path))
-    stats = [(os.path.abspath(f), os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
+    stats = [(os.path.abspath(f), st.st_size, st.st_mtime_ns) for f, st in ((f, os.stat(f)) for f in files)]
     digest = hashlib.sha256(repr((SUMMARY_VERSION, parent_name, stats)).encode()).hexdigest()[:32]
     return f"lmbench/tasks/{digest}"
 

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from pytest_lmbench.aggregates import ALL, GroupScore
-from pytest_lmbench.report.terminal import OUTCOME_ORDER, SHORT_METRIC, _fmt, _threshold_text, model_order
+from pytest_lmbench.report.terminal import (SHORT_METRIC, _fmt, _threshold_text, baseline_comparison, explained,
+                                            model_order, outcome_counts, row_order)
 from pytest_lmbench.results import TaskResult
 
 PALETTE = ["#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2", "#97bbf5"]
@@ -180,7 +181,7 @@ def _table(rows: list[TaskResult]) -> str:
                  f'<td class="outcome" style="color:{OUTCOME_COLOR.get(r.outcome, "#222")}">{_e(r.outcome)}</td>',
                  f"<td>{_e(_threshold_text(r))}</td>"]
         if baseline:
-            comp = next((c for c in r.comparisons if not c["against"].startswith("model ")), None)
+            comp = baseline_comparison(r)
             delta = comp.get("delta") if comp else None
             p_adj = comp.get("p_adjusted") if comp else None
             cells += [f'<td class="num">{"-" if delta is None else format(delta, "+.3f")}</td>',
@@ -206,11 +207,7 @@ def render_html(results: list[TaskResult], aggregates: list[GroupScore], *, titl
     """The whole page as one string. ``models``: the order of the x axis of the score-against-model plots
     (default: as the results come)."""
     models = [m for m in model_order(results, models) if m != "-"]
-    counts: dict[str, int] = {}
-    for r in results:
-        if not r.aggregate:
-            counts[r.outcome] = counts.get(r.outcome, 0) + 1
-    ordered = sorted(counts.items(), key=lambda kv: OUTCOME_ORDER.get(kv[0], 9))
+    ordered = outcome_counts(results)
     when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     body = [f"<h1>{_e(title)}</h1>",
             f'<p class="meta">{_e(when)} · models: {_e(", ".join(models) or "-")} · items: '
@@ -218,7 +215,7 @@ def render_html(results: list[TaskResult], aggregates: list[GroupScore], *, titl
             + (" · incomplete run" if meta and meta.get("complete") is False else "") + "</p>"]
     for model in models + (["-"] if any(r.model == "-" for r in results) else []):
         rows = sorted((r for r in results if r.model == model),
-                      key=lambda r: (r.aggregate, OUTCOME_ORDER.get(r.outcome, 9), r.task, r.shots))
+                      key=row_order)
         body.append(f"<h2>{'invalid task files' if model == '-' else 'model ' + _e(model)}</h2>{_table(rows)}")
         groups = [g for g in aggregates if g.model == model]
         if any(g.group == ALL and g.n_tasks >= 2 for g in groups):
@@ -256,9 +253,9 @@ def render_html(results: list[TaskResult], aggregates: list[GroupScore], *, titl
             body.append(f'<figure class="plot">{reliability_svg(bins, f"{r.task} {r.model} {kind}")}'
                         f"<figcaption>{caption}</figcaption></figure>")
         body.append("</div>")
-    explained = [r for r in results if r.message and r.outcome in ("failed", "regressed", "inconclusive", "error")]
-    if explained:
-        body.append("<h2>Why</h2><pre>" + _e("\n\n".join(r.message for r in explained)) + "</pre>")
+    reasons = explained(results)
+    if reasons:
+        body.append("<h2>Why</h2><pre>" + _e("\n\n".join(r.message for r in reasons)) + "</pre>")
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'
             f"<body>{''.join(body)}</body></html>\n")

@@ -8,7 +8,8 @@ baseline; why items are inconclusive or regressed.
 from __future__ import annotations
 
 from pytest_lmbench.aggregates import ALL, GroupScore
-from pytest_lmbench.report.terminal import OUTCOME_ORDER, SHORT_METRIC, _fmt, _pm, _threshold_text
+from pytest_lmbench.report.terminal import (SHORT_METRIC, _fmt, _pm, _threshold_text, explained, outcome_counts,
+                                            row_order)
 from pytest_lmbench.results import TaskResult
 
 ICON = {"passed": "✅", "failed": "❌", "regressed": "❌", "error": "💥", "inconclusive": "⚠️", "skipped": "⏭️",
@@ -21,15 +22,9 @@ def _cell(text: object) -> str:
 
 
 def render_markdown(results: list[TaskResult], aggregates: list[GroupScore]) -> str:
-    counts: dict[str, int] = {}
-    for r in results:
-        if not r.aggregate:
-            counts[r.outcome] = counts.get(r.outcome, 0) + 1
-    ordered = sorted(counts.items(), key=lambda kv: OUTCOME_ORDER.get(kv[0], 9))
-    lines = ["## lmbench summary", "", "items: " + ", ".join(f"{n} {k}" for k, n in ordered), ""]
+    lines = ["## lmbench summary", "", "items: " + ", ".join(f"{n} {k}" for k, n in outcome_counts(results)), ""]
     for model in dict.fromkeys(r.model for r in results):
-        rows = sorted((r for r in results if r.model == model),
-                      key=lambda r: (r.aggregate, OUTCOME_ORDER.get(r.outcome, 9), r.task, r.shots))
+        rows = sorted((r for r in results if r.model == model), key=row_order)
         lines += [f"### model `{_cell(model)}`", "", "| task | shots | n | metric | score | ±95% | outcome | threshold |",
                   "|---|---:|---:|---|---:|---|---|---|"]
         for r in rows:
@@ -57,9 +52,9 @@ def render_markdown(results: list[TaskResult], aggregates: list[GroupScore]) -> 
                          f"| {_fmt(c.get('baseline'))} | {_fmt(c.get('candidate'))} | {delta} | {ci} | {p} | "
                          f"{c['verdict']}{' (' + _cell(c['message']) + ')' if c.get('message') else ''} |")
         lines.append("")
-    explained = [r for r in results if r.message and r.outcome in ("failed", "regressed", "inconclusive", "error")]
-    if explained:
+    reasons = explained(results)
+    if reasons:
         lines += ["<details><summary>why items failed, regressed or are inconclusive</summary>", "", "```"]
-        lines += [r.message for r in explained]
+        lines += [r.message for r in reasons]
         lines += ["```", "", "</details>", ""]
     return "\n".join(lines)

@@ -71,6 +71,30 @@ SHORT_METRIC = {
 }
 
 
+def row_order(result: TaskResult) -> tuple:
+    """How a model's rows are listed: items before aggregates, worst outcome first, then by name."""
+    return (result.aggregate, OUTCOME_ORDER.get(result.outcome, 9), result.task, result.shots)
+
+
+def outcome_counts(results: list[TaskResult]) -> list[tuple[str, int]]:
+    """(outcome, number of items), worst outcome first; aggregates are not items."""
+    counts: dict[str, int] = {}
+    for r in results:
+        if not r.aggregate:
+            counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    return sorted(counts.items(), key=lambda kv: OUTCOME_ORDER.get(kv[0], 9))
+
+
+def explained(results: list[TaskResult]) -> list[TaskResult]:
+    """Results whose message says why they need attention."""
+    return [r for r in results if r.message and r.outcome in ("failed", "regressed", "inconclusive", "error")]
+
+
+def baseline_comparison(result: TaskResult) -> dict | None:
+    """The result's comparison with --lm-baseline (not an informative --lm-compare one), if any."""
+    return next((c for c in result.comparisons if c.get("gating", True)), None)
+
+
 def model_order(results: list[TaskResult], given: Sequence[str]) -> list[str]:
     """The models of ``results`` in the order given on the command line, others (e.g. "-") after."""
     present = list(dict.fromkeys(r.model for r in results))
@@ -90,12 +114,7 @@ def render_summary(results: list[TaskResult], *, width: int = 100, color: bool =
     if verbose > -2:
         for model in models:
             _print_model(console, [r for r in results if r.model == model], model, width, color, verbose)
-    counts: dict[str, int] = {}
-    for r in results:
-        if not r.aggregate:
-            counts[r.outcome] = counts.get(r.outcome, 0) + 1
-    ordered_counts = sorted(counts.items(), key=lambda kv: OUTCOME_ORDER.get(kv[0], 9))
-    console.print(Text("items: " + ", ".join(f"{n} {k}" for k, n in ordered_counts)))
+    console.print(Text("items: " + ", ".join(f"{n} {k}" for k, n in outcome_counts(results))))
     if verbose <= -2:
         return buffer.getvalue()
     _print_comparisons(console, results, width, color, quiet)
@@ -148,7 +167,7 @@ def _print_model(console: Console, rows: list[TaskResult], model: str, width: in
         if not rows:
             return
     show_threshold = any(r.threshold for r in rows)
-    show_delta = width >= 100 and any(c for r in rows for c in r.comparisons if not c["against"].startswith("model "))
+    show_delta = width >= 100 and any(baseline_comparison(r) for r in rows)
     show_ece = width >= 110 and any("expected_calibration_error" in r.scores for r in rows)
     show_spark = width >= 125 and any(r.reliability for r in rows)
     title = "invalid task files" if model == "-" else f"model {model}"
@@ -168,7 +187,7 @@ def _print_model(console: Console, rows: list[TaskResult], model: str, width: in
     for name, justify in columns:
         wraps = name == "threshold"  # the least important cell gives way when space is short
         table.add_column(name, justify=justify, no_wrap=not wraps, overflow="fold", min_width=len(name))
-    rows.sort(key=lambda r: (r.aggregate, OUTCOME_ORDER.get(r.outcome, 9), r.task, r.shots))
+    rows.sort(key=row_order)
     for r in rows:
         task = r.task + (" (aggregate)" if r.aggregate else "") + (" (partial)" if not r.complete else "")
         cells = [Text(task)] + ([Text(str(r.shots))] if show_shots else []) + [
@@ -177,7 +196,7 @@ def _print_model(console: Console, rows: list[TaskResult], model: str, width: in
         if width >= 100:
             cells.append(Text(_fmt(r.normalized_preferred_score) if r.preferred_value is not None else "-"))
         if show_delta:
-            comp = next((c for c in r.comparisons if not c["against"].startswith("model ")), None)
+            comp = baseline_comparison(r)
             cells.append(Text(_signed(comp.get("delta")) if comp else "-"))
         if show_ece:
             cells.append(Text(_fmt(r.scores.get("expected_calibration_error"))))
@@ -255,16 +274,17 @@ def _print_comparisons(console: Console, results: list[TaskResult], width: int, 
     """One table per model and baseline (an earlier report, or another model of this run): delta with its 95%
     interval, the one-sided p-value of "worse" after Holm's correction, and the verdict; then what could not
     be compared as it should."""
-    groups: dict[tuple[str, str], list[dict]] = {}
+    groups: dict[tuple[str, bool], list[dict]] = {}
     for r in results:
         for comp in r.comparisons:
-            groups.setdefault((comp["model"], comp["against"]), []).append(comp)
+            groups.setdefault((comp["model"], comp.get("gating", True)), []).append(comp)
     if quiet:  # -q: only what needs attention
         groups = {k: [c for c in v if c["verdict"] in ("regressed", "worse") or c.get("message")]
                   for k, v in groups.items()}
         groups = {k: v for k, v in groups.items() if v}
-    for (model, against), comps in groups.items():
-        gating = not against.startswith("model ")
+    for (model, gating), comps in groups.items():
+        # what the rows were compared with (rows that found nothing to compare name only the report)
+        against = next((c["against"] for c in comps if c["n_matched"]), comps[0]["against"])
         title = f"model {model} vs {against}" + ("" if gating else " (informative: does not gate)")
         table = Table(title=Text(title, style="bold" if color else ""), title_justify="left", box=box.SIMPLE_HEAD,
                       show_edge=False, pad_edge=False, header_style="bold" if color else "")
@@ -285,7 +305,7 @@ def _print_comparisons(console: Console, results: list[TaskResult], width: int, 
             if c.get("message"):
                 console.print(Text(f"* {c['task']}: {c['message']}"))
         console.print()
-    kinds = {not against.startswith("model ") for _model, against in groups}
+    kinds = {gating for _model, gating in groups}
     if True in kinds:
         console.print(Text("vs a baseline report, p is the one-sided p-value that the candidate is worse"
                            + (" by more than the allowed drop" if any(c.get("margin") for cs in groups.values()
