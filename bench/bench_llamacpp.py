@@ -1,4 +1,5 @@
-"""Plugin vs a raw llama-cpp-python loop on the same multiple-choice prompts (SmolLM2, 0-shot, CPU).
+"""Plugin vs a raw llama-cpp-python loop on the same prompts (SmolLM2, 0-shot, CPU): multiple choice by default,
+``--generative`` for greedy generation of up to 64 tokens per example.
 
 Three timings per run, each in a fresh process so both sides pay interpreter start-up and model load:
 - raw:     bench/raw_llama.py scoring the prompts pytest-lmbench builds, in task order (each example's prompt
@@ -8,9 +9,10 @@ Three timings per run, each in a fresh process so both sides pay interpreter sta
 - plugin:  ``pytest TASKS --lm-model=smollm2`` — collection, prompting, scoring, metrics, summary, report;
 - engine:  the plugin's evaluate() in-process, without pytest and start-up (for where the time goes).
 
-    python bench/bench_llamacpp.py [--repeat 3] [TASK.json ...]
+    python bench/bench_llamacpp.py [--repeat 3] [--generative] [TASK.json ...]
 
-Default tasks: five multiple-choice-only tasks of ../shared/bigbench-tasks (324 examples).
+Default tasks: five multiple-choice-only tasks of ../shared/bigbench-tasks (324 examples), or with
+--generative five generation-only ones (167 examples).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ from pytest_lmbench.tasks.prompts import build_queries  # noqa: E402
 
 SHARED = os.path.join(ROOT, "..", "shared", "bigbench-tasks")
 DEFAULT = ["analytic_entailment", "english_proverbs", "known_unknowns", "logical_args", "fact_checker/covid19_scientific"]
+GENERATIVE = ["auto_debugging", "linguistic_mappings/plural_irregular_json", "repeat_copy_logic", "simple_arithmetic_json",
+              "sufficient_information"]
+MAX_TOKENS = 64  # the plugin's default generation budget
 
 
 def wall(cmd: list[str], env: dict | None = None) -> float:
@@ -45,17 +50,25 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("tasks", nargs="*")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--generative", action="store_true", help="default to generation-only tasks")
     args = ap.parse_args()
-    files = args.tasks or [os.path.join(SHARED, t, "task.json") for t in DEFAULT]
+    files = args.tasks or [os.path.join(SHARED, t, "task.json") for t in (GENERATIVE if args.generative else DEFAULT)]
     items = []
     for f in files:
-        items += [[q.prompt, q.choices] for q in build_queries(load_task(f), 0) if q.choices]
+        task = load_task(f)
+        for q in build_queries(task, 0):
+            if task.multiple_choice_metrics and q.choices:
+                items.append([q.prompt, q.choices])
+            if task.generative_metrics:
+                items.append([q.prompt, MAX_TOKENS])
     tmp = tempfile.mkdtemp(prefix="lmbench-bench-")
     prompts, raw_out, report = (os.path.join(tmp, n) for n in ("prompts.json", "raw.json", "report.json"))
     with open(prompts, "w") as fh:
         json.dump(items, fh)
-    n_options = sum(len(c) for _, c in items)
-    print(f"{len(files)} tasks, {len(items)} examples, {n_options} options")
+    n_options = sum(len(c) for _, c in items if isinstance(c, list))
+    n_gen = sum(isinstance(c, int) for _, c in items)
+    print(f"{len(files)} tasks, {len(items) - n_gen} multiple-choice examples ({n_options} options), "
+          f"{n_gen} generations of up to {MAX_TOKENS} tokens")
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     raw_cmd = [sys.executable, os.path.join(HERE, "raw_llama.py"), prompts, raw_out]
     # --lm-no-cache: every repeat must ask the model (a warm answer cache would make the plugin's side free)
@@ -83,18 +96,26 @@ def main() -> int:
         for f in files:
             evaluate(load_task(f), model, shots=0)
         engine_t.append(time.perf_counter() - t0)
-    # the same answers? mc grade from the raw log-probs (plain argmax) next to the plugin's report
+    # the same answers? mc grade from the raw log-probs (plain argmax) next to the plugin's report, and the
+    # raw generations next to the plugin's raw responses
     with open(report) as fh:
-        ours = {r["task"]: r["scores"].get("multiple_choice_grade") for r in json.load(fh)["results"]}
-    scores, i, raw_grades = raw_inner[-1]["scores"], 0, {}
+        rows = json.load(fh)["results"]
+    ours = {r["task"]: r["scores"].get("multiple_choice_grade") for r in rows}
+    generated = {ex["prompt"]: ex.get("raw_response") for r in rows for ex in r["examples"]}
+    answers, i, raw_grades, same_text = raw_inner[-1]["scores"], 0, {}, 0
     for f in files:
         task = load_task(f)
         grades = []
-        for q in (q for q in build_queries(task, 0) if q.choices):
-            best = max(range(len(q.choices)), key=lambda k: scores[i][k])
-            grades.append(float(q.example.target_scores.get(q.choices[best], 0.0)))
-            i += 1
-        raw_grades[task.name] = round(sum(grades) / len(grades), 4)
+        for q in build_queries(task, 0):
+            if task.multiple_choice_metrics and q.choices:
+                best = max(range(len(q.choices)), key=lambda k: answers[i][k])
+                grades.append(float(q.example.target_scores.get(q.choices[best], 0.0)))
+                i += 1
+            if task.generative_metrics:
+                same_text += answers[i] == generated.get(q.prompt)
+                i += 1
+        if grades:
+            raw_grades[task.name] = round(sum(grades) / len(grades), 4)
     med = statistics.median
     score_med = med(r["score_seconds"] for r in raw_inner)
     print(f"raw loop, whole process:   {med(raw_t):6.2f} s  (model load {med(r['load_seconds'] for r in raw_inner):.2f} s, "
@@ -107,8 +128,11 @@ def main() -> int:
           f"scoring, {(med(engine_t) / pre_med - 1) * 100:+.1f}% vs raw+prefix scoring)")
     print("runs (s): raw", [round(x, 1) for x in raw_t], "raw+prefix", [round(x, 1) for x in pre_t],
           "plugin", [round(x, 1) for x in plugin_t], "engine", [round(x, 1) for x in engine_t])
-    print("mc grade, plugin:", {k: round(v, 4) for k, v in ours.items() if v is not None})
-    print("mc grade, raw:   ", raw_grades)
+    if raw_grades:
+        print("mc grade, plugin:", {k: round(v, 4) for k, v in ours.items() if v is not None})
+        print("mc grade, raw:   ", raw_grades)
+    if n_gen:
+        print(f"generations identical to the plugin's: {same_text} of {n_gen}")
     return 0
 
 

@@ -70,8 +70,14 @@ class RawLlama:
     def greedy(self, prompt: str, max_tokens: int) -> str:
         tokens = self._tok(prompt) or [self.llm.token_bos()]
         tokens = tokens[-(self.n_ctx - max_tokens):]
-        self.llm.reset()
-        self.llm.eval(tokens)
+        keep = 0
+        if self.reuse_prefix:
+            limit = min(len(tokens) - 1, len(self._ctx))
+            while keep < limit and tokens[keep] == self._ctx[keep]:
+                keep += 1
+        self.llm.n_tokens = keep  # 0: start afresh
+        self.llm.eval(tokens[keep:])
+        self._ctx = list(tokens)
         new: list[int] = []
         for _ in range(max_tokens):
             token = int(np.argmax(self.llm.scores[self.llm.n_tokens - 1]))
@@ -79,6 +85,7 @@ class RawLlama:
                 break
             new.append(token)
             self.llm.eval([token])
+            self._ctx.append(token)
         return self.llm.detokenize(new).decode("utf-8", errors="ignore")
 
 
@@ -107,9 +114,10 @@ class BigBenchModel:
 
 
 def main(argv: list[str]) -> int:
-    """``python bench/raw_llama.py PROMPTS.json OUT.json``: score [[prompt, [options…]], …] and write the
-    log-probs and the time spent (model load separately). ``RAW_REUSE_PREFIX=1`` keeps the KV cache of the
-    prefix shared with the previous example (what the plugin does)."""
+    """``python bench/raw_llama.py PROMPTS.json OUT.json``: for each [prompt, [options…]] the options'
+    log-probs, for each [prompt, N] the greedy generation of up to N tokens; writes them and the time spent
+    (model load separately). ``RAW_REUSE_PREFIX=1`` keeps the KV cache of the prefix shared with the previous
+    example (what the plugin does)."""
     import json
     import time
 
@@ -119,7 +127,8 @@ def main(argv: list[str]) -> int:
     raw = RawLlama(smollm2_file(), n_ctx=2048, n_threads=int(os.environ.get("RAW_THREADS", "2")),
                    reuse_prefix=os.environ.get("RAW_REUSE_PREFIX") == "1")
     t1 = time.perf_counter()
-    scores = [raw.score_options(prompt, options) for prompt, options in items]
+    scores = [raw.greedy(prompt, what) if isinstance(what, int) else raw.score_options(prompt, what)
+              for prompt, what in items]
     t2 = time.perf_counter()
     with open(argv[1], "w") as fh:
         json.dump({"scores": scores, "load_seconds": t1 - t0, "score_seconds": t2 - t1}, fh)

@@ -81,7 +81,7 @@ def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_to
             k = len(q.choices or ())
             absolute.append([float(x) for x in flat[pos:pos + k]])
             pos += k
-        normalized = [list(np.asarray(a) - M._logsumexp(a)) for a in absolute]
+        normalized = M.normalize_log_probs(absolute)
         used = absolute if task.absolute_normalization else normalized
         for ex, lp in zip(examples, used):
             ex.log_probs = [float(x) for x in lp]

@@ -202,4 +202,4 @@ def attach_function_result(item: pytest.Item, report: pytest.TestReport, call: p
         return
     result = item.stash.get(RESULT_KEY, None)
     if result is not None:
-        report.lmbench_result = result.to_dict()
+        report.lmbench_result = result

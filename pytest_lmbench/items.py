@@ -106,7 +106,8 @@ class TaskFile(pytest.File):
             cached = cache.get(key, None) if key else None
             if isinstance(cached, dict) and "leaves" in cached:
                 return cached
-        summary = task_summary(load_task(self.path, parent=parent_name))
+        # through the run-time cache: in a process that also runs the items (no xdist), setup reads it once
+        summary = task_summary(load_task_cached(str(self.path), parent_name))
         if cache is not None and key:
             cache.set(key, summary)
         return summary
@@ -220,19 +221,20 @@ class TaskItem(pytest.Item):
         return self.path, None, f"lmbench task {self.task_name} [{self.label}, {self.shots}-shot]"
 
     def attach_result(self, report: pytest.TestReport, call: pytest.CallInfo[None]) -> None:
-        """Put the result (builtin types only) on the report, and keep setup errors free of tracebacks."""
+        """Put the result on the report (converted to builtin types only if the report is serialised, e.g. sent
+        from an xdist worker), and keep setup errors free of tracebacks."""
         if report.when == "setup" and report.failed and call.excinfo is not None:
             if isinstance(call.excinfo.value, LmbenchError):
                 report.longrepr = str(call.excinfo.value)
-            report.lmbench_result = self._placeholder("error", str(call.excinfo.value)).to_dict()
+            report.lmbench_result = self._placeholder("error", str(call.excinfo.value))
         elif report.when == "setup" and report.skipped:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-            report.lmbench_result = self._placeholder("skipped", reason).to_dict()
+            report.lmbench_result = self._placeholder("skipped", reason)
         elif report.when == "call" and self.result is not None:
             if report.failed and self.result.outcome not in ("failed", "inconclusive"):
                 self.result.outcome = "error"
                 self.result.message = str(call.excinfo.value) if call.excinfo else None
-            report.lmbench_result = self.result.to_dict()
+            report.lmbench_result = self.result
 
     def _live_progress(self) -> Any:
         """A progress line on the terminal while this item waits on its model; None when the output is not a
@@ -286,4 +288,4 @@ class InvalidTaskFile(pytest.Item):
             report.lmbench_result = TaskResult(
                 task=os.path.basename(os.path.dirname(self.error.path)) or self.error.path, model="-", shots=0,
                 n_examples=0, scores={}, preferred_score="", low_score=0.0, high_score=1.0, nodeid=self.nodeid,
-                path=self.error.path, outcome="error", message=str(self.error)).to_dict()
+                path=self.error.path, outcome="error", message=str(self.error))

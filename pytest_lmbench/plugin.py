@@ -1,7 +1,8 @@
 """The pytest layer: options, collection of task files, result hand-off and the end-of-run report.
 
-Only this module, ``items`` and ``report/`` know pytest. Results travel from items (possibly on xdist
-workers) to the controller as a builtin-typed dict attached to the test report (``lmbench_result``).
+Only this module, ``items`` and ``report/`` know pytest. Results travel from items to the summary on the test
+report (``lmbench_result``): the ``TaskResult`` itself within one process, and as its builtin-typed dict when
+the report is serialised (sent from an xdist worker to the controller, or written by a report-log plugin).
 """
 
 from __future__ import annotations
@@ -160,7 +161,9 @@ class LmbenchState:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Gather results on the process that writes the summary (the xdist controller, or the only one)."""
         data = getattr(report, "lmbench_result", None)
-        if data is not None:
+        if isinstance(data, TaskResult):  # run in this process
+            self.results.append(data)
+        elif data is not None:  # from an xdist worker
             self.results.append(TaskResult.from_dict(data))
         elif report.when == "???":  # pytest-xdist: the worker running this item crashed
             from pytest_lmbench.distributed import crashed_item_result
@@ -294,6 +297,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     return report
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_report_to_serializable(config: pytest.Config, report: Any):
+    """A result crosses process boundaries (xdist's execnet, report logs) as builtin types only: converted
+    here, when a report is serialised, so that a run in one process never pays for it."""
+    data = yield
+    if isinstance(data, dict) and isinstance(data.get("lmbench_result"), TaskResult):
+        data = dict(data)
+        data["lmbench_result"] = data["lmbench_result"].to_dict()
+    return data
+
+
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
@@ -350,7 +364,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         meta = {"models": [s.public for s in state.specs], "shots": state.shots,
                 "max_examples": state.max_examples, "aggregates": [g.to_dict() for g in aggregates]}
         write_json_atomic(os.path.join(str(config.invocation_params.dir), path), build_report(
-            results, complete=complete, meta=meta))
+            results, complete=complete, meta=meta, builtin=False))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -97,14 +97,17 @@ class TaskResult:
             return None
         return normalized_score(value, self.low_score, self.high_score)
 
-    def to_dict(self) -> dict[str, Any]:
-        # Shallow field copies; _builtin below makes the new containers (asdict's deep copy doubled the cost
-        # for large tasks).
+    def to_dict(self, *, builtin: bool = True) -> dict[str, Any]:
+        """The result as a dict of builtin types (what crosses from xdist workers). ``builtin=False``: a shallow
+        view sharing this result's containers, for writing JSON at once (``write_json_atomic`` converts what
+        json cannot encode itself)."""
+        # Shallow field copies; _builtin makes the new containers (asdict's deep copy doubled the cost for
+        # large tasks).
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        data["examples"] = [dict(ex.__dict__) for ex in self.examples]
+        data["examples"] = [ex.__dict__ for ex in self.examples]
         data["preferred_value"] = self.preferred_value
         data["normalized_preferred_score"] = self.normalized_preferred_score
-        return _builtin(data)
+        return _builtin(data) if builtin else data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskResult:
@@ -114,20 +117,41 @@ class TaskResult:
         return cls(**data)
 
 
+_SCALARS = frozenset({str, float, int, bool, type(None)})
+
+
 def _builtin(value: Any) -> Any:
-    """Deep-convert to builtin JSON types (numpy scalars and tuples included)."""
+    """Deep-convert to builtin JSON types (numpy scalars and tuples included). Containers that already hold
+    only builtin scalars are copied at C speed (a report can hold tens of thousands of examples)."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict:
+        if set(map(type, value.values())) <= _SCALARS and set(map(type, value)) <= {str}:
+            return dict(value)
+        return {k if type(k) is str else str(k): _builtin(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        if set(map(type, value)) <= _SCALARS:
+            return list(value)
+        return [_builtin(v) for v in value]
+    return _builtin_other(value)
+
+
+def _builtin_other(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _builtin(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_builtin(v) for v in value]
-    if value is None or isinstance(value, (bool, str)):
-        return value
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str):
+        return str(value)
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
         return float(value)
-    if hasattr(value, "item"):  # numpy scalar
-        return _builtin(value.item())
+    if hasattr(value, "tolist"):  # numpy scalar or array
+        return _builtin(value.tolist())
     return str(value)
 
 
@@ -165,9 +189,11 @@ def _aggregate_outcome(results: list[TaskResult]) -> str:
     return "passed" if outcomes == {"passed"} else "scored"
 
 
-def build_report(results: list[TaskResult], *, complete: bool = True, meta: dict[str, Any] | None = None) -> dict:
+def build_report(results: list[TaskResult], *, complete: bool = True, meta: dict[str, Any] | None = None,
+                 builtin: bool = True) -> dict:
+    """The JSON report's content; ``builtin=False`` shares the results' containers (to be written at once)."""
     return {"schema_version": SCHEMA_VERSION, "complete": complete, **(meta or {}),
-            "results": [r.to_dict() for r in results]}
+            "results": [r.to_dict(builtin=builtin) for r in results]}
 
 
 def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
@@ -177,7 +203,10 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
     and every line is written by json's C encoder (``indent`` switches to the pure-Python one, 10x slower
     on reports with tens of thousands of examples)."""
     def dump(value: Any) -> str:
-        return json.dumps(value, ensure_ascii=False, allow_nan=True)
+        try:
+            return json.dumps(value, ensure_ascii=False, allow_nan=True, default=_json_default)
+        except TypeError:  # e.g. a dict key json cannot encode: convert everything first
+            return json.dumps(_builtin(value), ensure_ascii=False, allow_nan=True)
 
     if not isinstance(data, dict):
         write_text_atomic(path, dump(data) + "\n")
@@ -190,6 +219,18 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
         else:
             lines.append(f"{dump(key)}: {dump(value)}")
     write_text_atomic(path, "{\n" + ",\n".join(lines) + "\n}\n")
+
+
+def _json_default(value: Any) -> Any:
+    """What json's encoder cannot write itself (numpy scalars and arrays, sets): as ``_builtin`` converts it."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    converted = _builtin_other(value)
+    if converted is value:
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    return converted
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:

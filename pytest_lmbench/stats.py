@@ -82,28 +82,41 @@ def bootstrap_weighted(statistic: Callable[[np.ndarray], np.ndarray], n: int, *,
     """``bootstrap`` for statistics that take every resample at once: ``statistic(W)`` gets a (resamples x n)
     matrix of how often each example was drawn and returns one value per row. Same draws, same seeds, far
     fewer Python calls (used for the calibration errors, whose point estimates are weighted sums)."""
+    out = bootstrap_weighted_many({"": statistic}, n, clusters=clusters, resamples=resamples, seed=seed, alpha=alpha)
+    return out[""]
+
+
+def bootstrap_weighted_many(statistics: dict[str, Callable[[np.ndarray], np.ndarray]], n: int, *,
+                            clusters: Sequence[Hashable] | None = None, resamples: int = 1000, seed: int = 0,
+                            alpha: float = 0.05) -> dict[str, tuple[float, float, float] | None]:
+    """``bootstrap_weighted`` of several statistics of the same examples on the same resamples (each gets the
+    numbers it would get alone: same seed, same draws), drawing the weights once."""
     if n < 2:
-        return None
+        return dict.fromkeys(statistics)
     rng = np.random.default_rng(seed)
     ids = {g: k for k, g in enumerate(dict.fromkeys(clusters))} if clusters is not None else {}
     if clusters is not None and len(ids) < n:
         if len(ids) < 2:
-            return None
+            return dict.fromkeys(statistics)
         membership = np.zeros((len(ids), n))
         membership[[ids[g] for g in clusters], np.arange(n)] = 1.0
     # resamples in blocks of about 4 million weights: large tasks stay within tens of megabytes
     block = max(1, min(resamples, 4_000_000 // max(1, n)))
-    values = []
+    values: dict[str, list[np.ndarray]] = {name: [] for name in statistics}
     for start in range(0, resamples, block):
         rows = min(block, resamples - start)
         if clusters is not None and len(ids) < n:
             weights = _row_counts(rng.integers(0, len(ids), size=(rows, len(ids))), len(ids)) @ membership
         else:
             weights = _row_counts(rng.integers(0, n, size=(rows, n)), n)
-        values.append(np.asarray(statistic(weights), dtype=np.float64))
-    arr = np.concatenate(values)
-    lo, hi = np.quantile(arr, [alpha / 2, 1 - alpha / 2])
-    return float(np.std(arr, ddof=1)), float(lo), float(hi)
+        for name, statistic in statistics.items():
+            values[name].append(np.asarray(statistic(weights), dtype=np.float64))
+    out: dict[str, tuple[float, float, float] | None] = {}
+    for name, parts in values.items():
+        arr = np.concatenate(parts)
+        lo, hi = np.quantile(arr, [alpha / 2, 1 - alpha / 2])
+        out[name] = (float(np.std(arr, ddof=1)), float(lo), float(hi))
+    return out
 
 
 def _row_counts(draws: np.ndarray, n: int) -> np.ndarray:

@@ -91,14 +91,20 @@ def _stated(result: TaskResult) -> tuple[np.ndarray, np.ndarray]:
     return np.array([c for c, _ in kept]), np.array([s for _, s in kept])
 
 
-def weighted_statistic(result: TaskResult, metric: str) -> Callable[[np.ndarray], np.ndarray] | None:
+def weighted_statistic(result: TaskResult, metric: str, memo: dict[str, Any] | None = None
+                       ) -> Callable[[np.ndarray], np.ndarray] | None:
     """metric(W) for a matrix of resampling weights (see ``stats.bootstrap_weighted``), for the corpus metrics
-    that are ratios of weighted sums: the Brier scores and the ECEs. None for the others."""
+    that are ratios of weighted sums: the Brier scores and the ECEs. None for the others. ``memo`` shares the
+    per-example parts between the metrics of one result."""
     ex = result.examples
-    mc = all(e.choices is not None and e.log_probs is not None and e.target_scores for e in ex)
-    if mc and metric in ("calibration_multiple_choice_brier_score", "expected_calibration_error"):
-        parts = M.mc_calibration_parts([e.choices for e in ex], [e.target_scores for e in ex],
-                                       [e.log_probs for e in ex])
+    MC_CALIBRATION = ("calibration_multiple_choice_brier_score", "expected_calibration_error")
+    if metric in MC_CALIBRATION and all(e.choices is not None and e.log_probs is not None and e.target_scores
+                                        for e in ex):
+        memo = {} if memo is None else memo
+        if "mc_parts" not in memo:
+            memo["mc_parts"] = M.mc_calibration_parts([e.choices for e in ex], [e.target_scores for e in ex],
+                                                      [e.log_probs for e in ex])
+        parts = memo["mc_parts"]
         if metric == "expected_calibration_error":
             return lambda w: M.ece_from_weights(w, parts["confidence"], parts["correct"])
         return lambda w: (w @ parts["brier"]) / (w @ parts["options"])
@@ -117,6 +123,15 @@ def attach_errors(result: TaskResult, *, seed: int = 0) -> TaskResult:
         else None
     if clusters is not None:
         clusters = [c if c is not None else f"#{i}" for i, c in enumerate(clusters)]
+    memo: dict[str, Any] = {}
+    weighted_all = {}  # the weighted metrics of all examples share one set of resampling weights
+    for metric in result.scores:
+        if metric not in CONFIDENCE_METRICS and _per_example(result.examples, metric) is None:
+            weighted = weighted_statistic(result, metric, memo)
+            if weighted is not None:
+                weighted_all[metric] = weighted
+    shared = S.bootstrap_weighted_many(weighted_all, result.n_examples, clusters=clusters,
+                                       resamples=BOOTSTRAP_RESAMPLES, seed=seed) if weighted_all else {}
     for metric in result.scores:
         if metric == "normalized_aggregate_score":
             continue
@@ -126,8 +141,10 @@ def attach_errors(result: TaskResult, *, seed: int = 0) -> TaskResult:
             continue
         n = result.n_examples if metric not in CONFIDENCE_METRICS else len(_stated(result)[0])
         groups = clusters if n == result.n_examples else None
-        weighted = weighted_statistic(result, metric)
-        if weighted is not None:
+        weighted = None if metric in shared else weighted_statistic(result, metric, memo)
+        if metric in shared:
+            boot = shared[metric]
+        elif weighted is not None:
             boot = S.bootstrap_weighted(weighted, n, clusters=groups, resamples=BOOTSTRAP_RESAMPLES, seed=seed)
         else:
             stat = corpus_statistic(result, metric)

@@ -157,3 +157,43 @@ def test_rouge_does_not_import_nltk_until_used() -> None:
             "print(tokenizers.porter.PorterStemmer().stem('running'), 'nltk' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["60.0", "False", "run", "True"]
+
+
+def test_hashed_argmax_fast_path_agrees_with_numpy() -> None:
+    """Plain float lists with one maximum skip numpy; ties, ints, -0.0/0.0 and infinities take the numpy road.
+    Both give what BIG-bench's argmax gives."""
+    import hashlib
+
+    import numpy as np
+
+    def reference(values):
+        a = np.asarray(values, dtype=np.float64)
+        best = np.flatnonzero(a == np.max(a))
+        return int(best[int(hashlib.sha256(a.tobytes()).hexdigest(), 16) % len(best)])
+
+    rng = np.random.default_rng(0)
+    cases = [[float(x) for x in rng.normal(size=int(rng.integers(1, 9)))] for _ in range(500)]
+    cases += [[1.0, 1.0, 0.5], [0.0, -0.0], [-0.0, 0.0, -1.0], [float("-inf"), -1.0], [-1.0, float("inf")],
+              [2, 1], (0.1, 0.3), [-1e308, -1e308, -1.0], [0.5, 0.5, 0.5, 0.5]]
+    assert [M.hashed_argmax(c) for c in cases] == [reference(c) for c in cases]
+
+
+def test_normalized_log_probs_equal_one_example_at_a_time() -> None:
+    """The row-wise normalisation gives bit for bit what log_probs - logsumexp(log_probs) gives per example,
+    with -inf options, all -inf rows and mixed option counts."""
+    import math
+    import warnings
+
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    data = [[float(x) for x in rng.normal(-5, 3, size=int(rng.integers(1, 9)))] for _ in range(2000)]
+    data += [[float("-inf"), -1.0], [float("-inf"), float("-inf")], [-1e308, -1e308], [float("inf"), 1.0]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = [[float(x) for x in np.asarray(a) - M._logsumexp(a)] for a in data]
+    got = M.normalize_log_probs(data)
+    assert len(got) == len(expected)
+    for e, g in zip(expected, got):
+        assert len(e) == len(g)
+        assert all(x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(e, g)), (e, g)

@@ -44,3 +44,51 @@ def test_github_step_summary_gets_markdown(pytester: pytest.Pytester, monkeypatc
     assert "| all tasks | 0 | 2 | 100.0 |" in text
     assert "about 11 examples would settle it" in text
 
+
+
+def test_serialised_reports_carry_results_as_builtin_types(pytester: pytest.Pytester) -> None:
+    """In the process that runs an item the report carries the TaskResult itself; whenever pytest serialises
+    the report (xdist, report logs) it becomes a dict that plain json (and execnet) can write."""
+    write_task(pytester.path, "colors/task.json", mc_task(n=6))
+    pytester.makeconftest("""
+        import json
+
+        def pytest_runtest_logreport(report):
+            if getattr(report, "lmbench_result", None) is not None:
+                REPORTS.append(report)
+
+        REPORTS = []
+
+        def pytest_sessionfinish(session):
+            for report in REPORTS:
+                data = session.config.hook.pytest_report_to_serializable(config=session.config, report=report)
+                back = json.loads(json.dumps(data["lmbench_result"]))  # no default=: builtin types only
+                assert back["task"] == "colors" and len(back["examples"]) == 6
+                print("SERIALISED", type(report.lmbench_result).__name__, type(data["lmbench_result"]).__name__)
+    """)
+    result = pytester.runpytest_subprocess("--lm-model=dummy:oracle", "-p", "no:cacheprovider", "-s")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*SERIALISED TaskResult dict*"])
+
+
+def test_report_values_json_cannot_write_itself_are_converted(tmp_path) -> None:
+    import json
+
+    import numpy as np
+
+    from pytest_lmbench.results import ExampleResult, TaskResult, _builtin, build_report, write_json_atomic
+
+    value = {"a": np.float64(1.5), "b": (np.int64(2), np.float32(0.5)), 3: [True, np.bool_(False)],
+             "s": np.str_("x"), "arr": np.arange(2)}
+    converted = _builtin(value)
+    assert converted == {"a": 1.5, "b": [2, 0.5], "3": [True, False], "s": "x", "arr": [0, 1]}
+    assert [type(v) for v in converted["b"]] == [int, float] and type(converted["s"]) is str
+    assert type(converted["3"][1]) is bool
+    result = TaskResult(task="t", model="m", shots=0, n_examples=1, scores={"x": np.float64(0.25)},
+                        preferred_score="x", low_score=0.0, high_score=1.0,
+                        examples=[ExampleResult(id="e", index=0, prompt="p", targets=["t"],
+                                                scores={"x": np.float32(0.25)}, log_probs=[np.float64(-1.0)])])
+    write_json_atomic(tmp_path / "r.json", build_report([result], builtin=False))
+    row = json.loads((tmp_path / "r.json").read_text())["results"][0]
+    assert row["scores"] == {"x": 0.25} and row["examples"][0]["scores"] == {"x": 0.25}
+    assert row == json.loads(json.dumps(result.to_dict()))

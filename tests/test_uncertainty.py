@@ -128,3 +128,18 @@ def test_weighted_bootstrap_equals_the_resampling_loop() -> None:
             loop = S.bootstrap(corpus_statistic(result, metric), 30, clusters=clusters, seed=0)
             fast = S.bootstrap_weighted(weighted_statistic(result, metric), 30, clusters=clusters, seed=0)
             assert fast == pytest.approx(loop, rel=1e-12), (metric, clusters)
+
+
+def test_metrics_sharing_one_set_of_resamples_get_what_each_gets_alone() -> None:
+    import numpy as np
+
+    from pytest_lmbench import stats as S
+
+    rng = np.random.default_rng(5)
+    x, y = rng.random(40), rng.random(40) + 1
+    stats = {"ratio": lambda w: (w @ x) / (w @ y), "mean": lambda w: (w @ x) / w.sum(axis=1)}
+    for clusters in (None, [i // 4 for i in range(40)]):
+        together = S.bootstrap_weighted_many(stats, 40, clusters=clusters, seed=2)
+        for name, fn in stats.items():
+            assert together[name] == S.bootstrap_weighted(fn, 40, clusters=clusters, seed=2)
+    assert S.bootstrap_weighted_many(stats, 1) == {"ratio": None, "mean": None}

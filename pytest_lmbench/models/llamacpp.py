@@ -164,7 +164,6 @@ class LlamaCppModel(BaseModel):
         self._eval_from(tokens)
         generated: list[int] = []
         eos = self._llm.token_eos()
-        text = ""
         for _ in range(max_tokens):
             row = self._llm.scores[self._llm.n_tokens - 1]
             if rng is None:
@@ -178,9 +177,11 @@ class LlamaCppModel(BaseModel):
             generated.append(token)
             self._llm.eval([token])
             self._kv.append(token)
-            text = self._llm.detokenize(generated).decode("utf-8", errors="ignore")
-            if stop and any(s and s in text for s in stop):
-                break
+            if stop:  # decoded as it grows only when a stop string must be looked for
+                text = self._llm.detokenize(generated).decode("utf-8", errors="ignore")
+                if any(s and s in text for s in stop):
+                    break
+        text = self._llm.detokenize(generated).decode("utf-8", errors="ignore")
         return cut_at_stop(text, stop)
 
     def close(self) -> None:

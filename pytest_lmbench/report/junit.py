@@ -8,28 +8,27 @@ report and the summary, not here.
 
 from __future__ import annotations
 
-from typing import Any
+from pytest_lmbench.results import TaskResult
 
 
-def junit_properties(result: dict[str, Any]) -> list[tuple[str, str]]:
-    """``lmbench.*`` name/value pairs (strings) for one result dict (``TaskResult.to_dict()``)."""
-    props = [("lmbench.task", result["task"]), ("lmbench.model", result["model"]),
-             ("lmbench.shots", str(result["shots"])), ("lmbench.n_examples", str(result["n_examples"])),
-             ("lmbench.outcome", result["outcome"])]
-    metric = result.get("preferred_score")
-    value = result.get("scores", {}).get(metric) if metric else None
+def junit_properties(result: TaskResult) -> list[tuple[str, str]]:
+    """``lmbench.*`` name/value pairs (strings) for one result."""
+    props = [("lmbench.task", result.task), ("lmbench.model", result.model), ("lmbench.shots", str(result.shots)),
+             ("lmbench.n_examples", str(result.n_examples)), ("lmbench.outcome", result.outcome)]
+    metric = result.preferred_score
+    value = result.scores.get(metric) if metric else None
     if value is not None:
         props += [("lmbench.metric", metric), ("lmbench.score", repr(float(value)))]
-        entry = result.get("errors", {}).get(metric) or {}
+        entry = result.errors.get(metric) or {}
         if entry.get("stderr") is not None:
             props.append(("lmbench.stderr", repr(float(entry["stderr"]))))
         if entry.get("ci95"):
-            props.append(("lmbench.ci95", f"{entry['ci95'][0]!r} {entry['ci95'][1]!r}"))
-        if result.get("normalized_preferred_score") is not None:
-            props.append(("lmbench.normalized_score", repr(float(result["normalized_preferred_score"]))))
+            props.append(("lmbench.ci95", f"{float(entry['ci95'][0])!r} {float(entry['ci95'][1])!r}"))
+        if result.normalized_preferred_score is not None:
+            props.append(("lmbench.normalized_score", repr(float(result.normalized_preferred_score))))
     for name in ("expected_calibration_error", "confidence_ece"):
-        if name in result.get("scores", {}):
-            props.append((f"lmbench.{name}", repr(float(result["scores"][name]))))
-    for name, threshold in sorted(result.get("threshold", {}).items()):
+        if name in result.scores:
+            props.append((f"lmbench.{name}", repr(float(result.scores[name]))))
+    for name, threshold in sorted(result.threshold.items()):
         props.append((f"lmbench.threshold.{name}", repr(float(threshold))))
     return props

@@ -94,6 +94,10 @@ class MetricValues:
 
 def hashed_argmax(values: Sequence[float]) -> int:
     """BIG-bench's argmax: ties broken by a hash of the float64 bytes (deterministic, not first-index)."""
+    if type(values) is list and values and all(type(v) is float and v == v for v in values):
+        top = max(values)  # the common case, a plain list of floats with one maximum: no numpy needed
+        if values.count(top) == 1:
+            return values.index(top)
     a = np.asarray(values, dtype=np.float64)
     best = np.flatnonzero(a == np.max(a))
     if len(best) == 1:  # hash % 1 == 0: no need to hash
@@ -361,6 +365,30 @@ def generative(targets: Sequence[Sequence[str]], responses: Sequence[str], metri
 
 
 # --------------------------------------------------------------------------- scoring
+
+def normalize_log_probs(log_probs: Sequence[Sequence[float]]) -> list[list[float]]:
+    """Each example's option log-probs minus their logsumexp (BIG-bench's normalisation across options),
+    computed row-wise for all examples with as many options at once; same numbers as one example at a time."""
+    out: list[list[float]] = [[] for _ in log_probs]
+    by_size: dict[int, list[int]] = {}
+    for i, lp in enumerate(log_probs):
+        by_size.setdefault(len(lp), []).append(i)
+    for size, rows in by_size.items():
+        if size == 0:
+            continue
+        a = np.array([log_probs[i] for i in rows], dtype=np.float64)
+        top = a.max(axis=1)
+        safe = np.where(np.isfinite(top), top, 0.0)
+        with np.errstate(invalid="ignore", over="ignore"):
+            sums = np.exp(a - safe[:, None]).sum(axis=1).tolist()
+        # math.log as _logsumexp uses it (numpy's log differs in the last bit now and then)
+        lse = np.array([m + math.log(z) if not math.isinf(m) else m for m, z in zip(top.tolist(), sums)])
+        with np.errstate(invalid="ignore"):
+            normalized = (a - lse[:, None]).tolist()
+        for i, row in zip(rows, normalized):
+            out[i] = row
+    return out
+
 
 def _logsumexp(values: Sequence[float]) -> float:
     a = np.asarray(values, dtype=np.float64)
