@@ -3,7 +3,8 @@
 lm-evaluation-harness runs in its own virtual environment (``python -m venv V && V/bin/pip install
 torch==2.13.0 'lm_eval[hf]' gguf``), fed by task configs this script writes: every example's prompt exactly as
 pytest-lmbench builds it (0-shot, BIG-bench's format), its options or targets, nothing left to either tool's
-own templates. Two of the ways lm-evaluation-harness can run a GGUF:
+own templates. (For multiple choice the prompt's trailing space is moved to the front of each option, as
+lm-evaluation-harness expects: context + option is the same text.) Two of the ways lm-evaluation-harness can run a GGUF:
 
 - ``--backend hf``: its Hugging Face backend loading the GGUF itself (``pretrained=DIR,gguf_file=FILE``;
   transformers dequantises the weights to float32 and runs them with torch on the CPU);
@@ -12,7 +13,7 @@ own templates. Two of the ways lm-evaluation-harness can run a GGUF:
   default of 16 tokens applies), so it is used for multiple choice only.
 
 Each side is one whole process, timed from start to exit (interpreter start, model load, everything); our side is
-``pytest TASKS --lm-model=smollm2 --lm-no-cache``. Accuracy is compared example by example: the option each picks
+``pytest TASKS --lm-model=smollm2 --lm-no-cache`` (``--ours SPEC`` for another spec of the same GGUF). Accuracy is compared example by example: the option each picks
 (multiple choice, graded with BIG-bench's target scores) and the text each generates (exact_str_match after
 BIG-bench's post-processing, applied to both).
 
@@ -62,7 +63,12 @@ def lm_eval_task(task_file: Path, name: str, out: Path, generative: bool) -> str
             rows.append({"prompt": q.prompt, "target": q.targets[0] if q.targets else ""})
         else:
             scores = [float(q.example.target_scores.get(c, 0.0)) for c in q.choices]
-            rows.append({"prompt": q.prompt, "choices": list(q.choices), "label": scores.index(max(scores))})
+            # lm-evaluation-harness's convention: the context's trailing spaces go with the option (its hf
+            # backend moves them itself; its gguf backend fails on an option token that starts in the context)
+            context = q.prompt.rstrip(" ")
+            space = q.prompt[len(context):]
+            rows.append({"prompt": context, "choices": [space + c for c in q.choices],
+                         "label": scores.index(max(scores)), "bigbench_prompt": q.prompt})
     data = out / f"{name}.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     lines = [f"task: {name}", "dataset_path: json", "dataset_kwargs:", "  data_files:",
@@ -73,7 +79,7 @@ def lm_eval_task(task_file: Path, name: str, out: Path, generative: bool) -> str
                   "  until: ['<|im_end|>']", f"  max_gen_toks: {MAX_TOKENS}", "  do_sample: false",
                   "metric_list:", "  - metric: exact_match"]
     else:
-        # target_delimiter "": BIG-bench's prompt already ends with "A: " and the option follows it directly
+        # target_delimiter "": the option follows the prompt directly (context + option is BIG-bench's text)
         lines += ["output_type: multiple_choice", "doc_to_choice: choices", "doc_to_target: label",
                   'target_delimiter: ""', "metric_list:", "  - metric: acc"]
     (out / f"{name}.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -107,6 +113,9 @@ def main() -> int:
     ap.add_argument("--batch-size", default="16", help="lm_eval's --batch_size (hf backend)")
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--keep", default=None, help="work in this directory and keep it")
+    ap.add_argument("--ours", default="smollm2", metavar="SPEC",
+                    help="our model spec, e.g. 'smollm2?tokenize=joint' to tokenize context and option together "
+                         "as lm-evaluation-harness does")
     args = ap.parse_args()
     if args.backend == "gguf" and args.generative:
         sys.exit("the gguf backend sends no generation length (the server's 16 tokens apply): use --backend hf")
@@ -124,7 +133,7 @@ def main() -> int:
                TOKENIZERS_PARALLELISM="false", PYTHONDONTWRITEBYTECODE="1")
     lm_eval = [str(Path(args.venv) / "bin" / "lm_eval"), "--tasks", ",".join(names), "--include_path",
                str(conf_dir), "--log_samples", "--output_path", str(work / "lm_eval_out")]
-    ours = [sys.executable, "-m", "pytest", *map(str, files), "--lm-model=smollm2", "--lm-no-cache", "-p",
+    ours = [sys.executable, "-m", "pytest", *map(str, files), f"--lm-model={args.ours}", "--lm-no-cache", "-p",
             "no:cacheprovider", "-q", f"--lm-report={work / 'ours.json'}", "--rootdir", str(work)]
     theirs_t, ours_t = [], []
     server = None
@@ -146,7 +155,7 @@ def main() -> int:
             server.__exit__(None, None, None)
     report = {r["task"]: r for r in json.loads((work / "ours.json").read_text())["results"]}
     print(f"work directory: {work}")
-    print(f"| task | examples | ours: score | lm-eval: score | same answer |")
+    print("| task | examples | ours: score | lm-eval: score | same answer |")
     print("|---|---|---|---|---|")
     total_n = total_same = 0
     for f, name in zip(files, names):
@@ -164,7 +173,7 @@ def main() -> int:
                 answers.append(postprocess(text, stop_string=task.stop_string, output_regex=task.output_regex))
                 same += text.strip() == (ex["raw_response"] or "").strip()
             else:
-                lls = [r[0][0] if isinstance(r[0], list) else r[0] for r in s["resps"]]
+                lls = [float(r[0][0] if isinstance(r[0], list) else r[0]) for r in s["resps"]]  # logged as strings
                 pick = max(range(len(lls)), key=lambda k: lls[k])
                 theirs_scores.append(float(q.example.target_scores.get(q.choices[pick], 0.0)))
                 ours_pick = max(range(len(ex["log_probs"])), key=lambda k: ex["log_probs"][k])
@@ -178,7 +187,7 @@ def main() -> int:
     med = statistics.median
     print(f"same answer on {total_same} of {total_n} examples")
     print(f"lm-evaluation-harness ({args.backend}): {med(theirs_t):.1f} s  runs {[round(x, 1) for x in theirs_t]}")
-    print(f"pytest-lmbench (smollm2):           {med(ours_t):.1f} s  runs {[round(x, 1) for x in ours_t]}  "
+    print(f"pytest-lmbench ({args.ours}): {med(ours_t):.1f} s  runs {[round(x, 1) for x in ours_t]}  "
           f"({med(theirs_t) / med(ours_t):.2f}x faster)")
     return 0
 

@@ -11,7 +11,6 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
-import numpy as np
 
 from pytest_lmbench.errors import BackendError
 from pytest_lmbench.models.base import Model
@@ -137,7 +136,8 @@ def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_to
         keywords=list(task.keywords), examples=examples, reliability=list(values.extra.get("reliability", [])),
         confidence_reliability=confidence_bins, notes=notes,
     )
-    attach_errors(result)
+    # the calibration parts of the log-probs the examples carry, computed once for the scores and their errors
+    attach_errors(result, memo={"mc_parts": values.extra["mc_parts"]} if "mc_parts" in values.extra else None)
     result.eval_seconds = time.perf_counter() - start
     return result
 

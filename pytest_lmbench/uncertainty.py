@@ -116,14 +116,16 @@ def weighted_statistic(result: TaskResult, metric: str, memo: dict[str, Any] | N
     return None
 
 
-def attach_errors(result: TaskResult, *, seed: int = 0) -> TaskResult:
-    """Fill ``result.errors`` ({metric: {stderr, ci95, method}}) for every score of a leaf result."""
+def attach_errors(result: TaskResult, *, seed: int = 0, memo: dict[str, Any] | None = None) -> TaskResult:
+    """Fill ``result.errors`` ({metric: {stderr, ci95, method}}) for every score of a leaf result. ``memo``:
+    what is already computed of the examples (``mc_parts``: ``metrics.mc_calibration_parts`` of their
+    ``log_probs``)."""
     errors: dict[str, dict[str, Any]] = {}
     clusters = [ex.cluster for ex in result.examples] if any(ex.cluster is not None for ex in result.examples) \
         else None
     if clusters is not None:
         clusters = [c if c is not None else f"#{i}" for i, c in enumerate(clusters)]
-    memo: dict[str, Any] = {}
+    memo = dict(memo or {})
     weighted_all = {}  # the weighted metrics of all examples share one set of resampling weights
     for metric in result.scores:
         if metric not in CONFIDENCE_METRICS and _per_example(result.examples, metric) is None:

@@ -175,6 +175,7 @@ def multiple_choice(choices: Sequence[Sequence[str]], target_scores: Sequence[di
     n = len(choices)
     picks = [hashed_argmax(lp) for lp in log_probs]
     parts = mc_calibration_parts(choices, target_scores, log_probs)
+    out.extra["mc_parts"] = parts  # for the error bars of the calibration scores (uncertainty.attach_errors)
     if "multiple_choice_grade" in metrics:
         grades = [float(s[c[p]]) for c, s, p in zip(choices, target_scores, picks)]
         out.scores["multiple_choice_grade"] = sum(grades) / n
