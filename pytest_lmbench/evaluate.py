@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 
+from pytest_lmbench import gcpause
 from pytest_lmbench.errors import BackendError
 from pytest_lmbench.models.base import Model
 from pytest_lmbench.results import ExampleResult, TaskResult
@@ -42,16 +43,17 @@ def evaluate(task: Task, model: Model, *, shots: int = 0, max_examples: int | No
     finished request from backends that report them (``BaseModel.progress``)."""
     if task.is_parent:
         raise ValueError(f"{task.name} is a parent task: evaluate its subtasks and aggregate them")
-    queries = build_queries(task, shots, max_examples, seed)
-    if progress is None or not hasattr(model, "progress"):
-        return _evaluate(task, model, queries, shots, max_tokens, model_name)
-    progress.start(_request_count(task, queries))
-    model.progress = progress.advance  # type: ignore[attr-defined]
-    try:
-        return _evaluate(task, model, queries, shots, max_tokens, model_name)
-    finally:
-        model.progress = None  # type: ignore[attr-defined]
-        progress.finish()
+    with gcpause.paused():  # model calls run with the collector as usual (_call)
+        queries = build_queries(task, shots, max_examples, seed)
+        if progress is None or not hasattr(model, "progress"):
+            return _evaluate(task, model, queries, shots, max_tokens, model_name)
+        progress.start(_request_count(task, queries))
+        model.progress = progress.advance  # type: ignore[attr-defined]
+        try:
+            return _evaluate(task, model, queries, shots, max_tokens, model_name)
+        finally:
+            model.progress = None  # type: ignore[attr-defined]
+            progress.finish()
 
 
 def _request_count(task: Task, queries: list[Query]) -> int:
@@ -182,7 +184,8 @@ def _merge(into: M.MetricValues, other: M.MetricValues) -> None:
 def _call(fn, requests: Sequence, what: str, expected: int) -> list:
     """Call the backend; anything it raises becomes a BackendError, and a wrong answer count is caught."""
     try:
-        out = list(fn(list(requests)))
+        with gcpause.resumed():
+            out = list(fn(list(requests)))
     except BackendError:
         raise
     except Exception as exc:

@@ -164,7 +164,10 @@ class LmbenchState:
         if isinstance(data, TaskResult):  # run in this process
             self.results.append(data)
         elif data is not None:  # from an xdist worker
-            self.results.append(TaskResult.from_dict(data))
+            from pytest_lmbench import gcpause
+
+            with gcpause.paused():
+                self.results.append(TaskResult.from_dict(data))
         elif report.when == "???":  # pytest-xdist: the worker running this item crashed
             from pytest_lmbench.distributed import crashed_item_result
 
@@ -233,11 +236,19 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if not config.pluginmanager.is_registered(functions):
         config.pluginmanager.register(functions, "lmbench-functions")
-    if config.pluginmanager.has_plugin("xdist") and not _is_worker(config):
+    if config.pluginmanager.has_plugin("xdist") and not _is_worker(config) and _distributed(config):
         from pytest_lmbench import distributed
 
         if not config.pluginmanager.is_registered(distributed):
             config.pluginmanager.register(distributed, "lmbench-distributed")
+
+
+def _distributed(config: pytest.Config) -> bool:
+    """Whether this run hands items to xdist workers (its scheduler hook is registered only then: importing
+    xdist's schedulers costs every other run start-up time)."""
+    option = config.option
+    return (getattr(option, "dist", "no") != "no" or bool(getattr(option, "numprocesses", None))
+            or bool(getattr(option, "tx", None)))
 
 
 def _stop_cleanly_on_sigterm(state: LmbenchState) -> None:
@@ -303,8 +314,11 @@ def pytest_report_to_serializable(config: pytest.Config, report: Any):
     here, when a report is serialised, so that a run in one process never pays for it."""
     data = yield
     if isinstance(data, dict) and isinstance(data.get("lmbench_result"), TaskResult):
+        from pytest_lmbench import gcpause
+
         data = dict(data)
-        data["lmbench_result"] = data["lmbench_result"].to_dict()
+        with gcpause.paused():
+            data["lmbench_result"] = data["lmbench_result"].to_dict()
     return data
 
 
@@ -336,6 +350,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if _is_worker(config):
         return
+    from pytest_lmbench import gcpause
+
+    with gcpause.paused():  # the reports of every example: many objects, no cycles
+        _finish(session, config, exitstatus)
+
+
+def _finish(session: pytest.Session, config: pytest.Config, exitstatus: int) -> None:
     state = get_state(config)
     results = final_results(state)
     state.final = results  # type: ignore[attr-defined]

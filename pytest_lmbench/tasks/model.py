@@ -118,10 +118,15 @@ class Task:
         return list(self.subtasks) if self.subtasks else [self]
 
 
+# one encoder (json.dumps with options builds a new one per call); the same text as
+# json.dumps(raw, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+_UID_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def example_uid(task_name: str, raw: dict[str, Any]) -> str:
     """A stable id for an example: hash of the task name and the example's content.
 
     Independent of the example's position, so baselines still match after examples are reordered.
     """
-    payload = json.dumps(raw, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    payload = _UID_ENCODER.encode(raw)
     return hashlib.sha256(f"{task_name}\x00{payload}".encode()).hexdigest()[:16]
