@@ -117,6 +117,9 @@ def main() -> int:
                     help="our model spec, e.g. 'smollm2?tokenize=joint' to tokenize context and option together "
                          "as lm-evaluation-harness does")
     args = ap.parse_args()
+    if not (Path(args.venv) / "bin" / "lm_eval").exists():
+        sys.exit(f"{args.venv}/bin/lm_eval not found: python -m venv {args.venv} && "
+                 f"{args.venv}/bin/pip install torch==2.13.0 'lm_eval[hf]' gguf")
     if args.backend == "gguf" and args.generative:
         sys.exit("the gguf backend sends no generation length (the server's 16 tokens apply): use --backend hf")
     work = Path(args.keep or tempfile.mkdtemp(prefix="lmbench-lmeval-"))

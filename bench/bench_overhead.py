@@ -46,13 +46,15 @@ def main() -> None:
         write_tasks(root, args.examples)
         base = statistics.median(timed_pytest(["empty"], root, ok=(5,)) for _ in range(args.runs))
         print(f"pytest start-up (empty run): {base:.2f} s")
-        print(f"| task | examples | wall (median of {args.runs}) | examples/s | examples/s beyond start-up |")
-        print("|---|---|---|---|---|")
+        print(f"| task | examples | wall (median of {args.runs}) | range | examples/s | examples/s beyond start-up |")
+        print("|---|---|---|---|---|---|")
         for task in ("mc", "gen"):
-            wall = statistics.median(timed_pytest(["--lm-model=dummy:oracle", "--lm-report=r.json", task], root, ok=(0,))
-                                     for _ in range(args.runs))
+            walls = [timed_pytest(["--lm-model=dummy:oracle", "--lm-report=r.json", task], root, ok=(0,))
+                     for _ in range(args.runs)]
+            wall = statistics.median(walls)
             beyond = f"{args.examples / (wall - base):,.0f}" if wall - base > 0.05 else "- (within start-up noise)"
-            print(f"| {task} | {args.examples} | {wall:.2f} s | {args.examples / wall:,.0f} | {beyond} |", flush=True)
+            print(f"| {task} | {args.examples} | {wall:.2f} s | {min(walls):.2f}-{max(walls):.2f} s | "
+                  f"{args.examples / wall:,.0f} | {beyond} |", flush=True)
 
 
 if __name__ == "__main__":
