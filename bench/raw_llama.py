@@ -39,6 +39,17 @@ class RawLlama:
     def _tok(self, text: str) -> list[int]:
         return list(self.llm.tokenize(text.encode(), add_bos=False, special=False)) if text else []
 
+    def _eval_prompt(self, tokens: list[int]) -> None:
+        """Put ``tokens`` in the KV cache: afresh, or (reuse_prefix) after the prefix shared with the last prompt."""
+        keep = 0
+        if self.reuse_prefix:
+            limit = min(len(tokens) - 1, len(self._ctx))
+            while keep < limit and tokens[keep] == self._ctx[keep]:
+                keep += 1
+        self.llm.n_tokens = keep  # 0: start afresh
+        self.llm.eval(tokens[keep:])
+        self._ctx = list(tokens)
+
     def score_options(self, context: str, options: list[str]) -> list[float]:
         """log P(option | context) for each option; the context is evaluated once."""
         ctx = self._tok(context) or [self.llm.token_bos()]
@@ -46,14 +57,7 @@ class RawLlama:
         longest = max((len(c) for c in conts), default=0)
         if len(ctx) + longest > self.n_ctx:
             ctx = ctx[-(self.n_ctx - longest):]
-        keep = 0
-        if self.reuse_prefix:
-            limit = min(len(ctx) - 1, len(self._ctx))
-            while keep < limit and ctx[keep] == self._ctx[keep]:
-                keep += 1
-        self.llm.n_tokens = keep  # 0: start afresh
-        self.llm.eval(ctx[keep:])
-        self._ctx = list(ctx)
+        self._eval_prompt(ctx)
         out = []
         for cont in conts:
             if not cont:
@@ -70,14 +74,7 @@ class RawLlama:
     def greedy(self, prompt: str, max_tokens: int) -> str:
         tokens = self._tok(prompt) or [self.llm.token_bos()]
         tokens = tokens[-(self.n_ctx - max_tokens):]
-        keep = 0
-        if self.reuse_prefix:
-            limit = min(len(tokens) - 1, len(self._ctx))
-            while keep < limit and tokens[keep] == self._ctx[keep]:
-                keep += 1
-        self.llm.n_tokens = keep  # 0: start afresh
-        self.llm.eval(tokens[keep:])
-        self._ctx = list(tokens)
+        self._eval_prompt(tokens)
         new: list[int] = []
         for _ in range(max_tokens):
             token = int(np.argmax(self.llm.scores[self.llm.n_tokens - 1]))
