@@ -29,7 +29,8 @@ _TASK_CACHE_SIZE = 4
 
 
 def load_task_cached(path: str, parent: str | None) -> Task:
-    """Tasks are re-read at run time (collection keeps no examples); items of one file share one read."""
+    """The last few tasks read (collection and setup share them): items of one file share one read, and a
+    process that collects and runs (no xdist) reads a file once; other tasks are read again at run time."""
     st = os.stat(path)
     key = (path, parent, st.st_mtime, st.st_size)
     task = _TASK_CACHE.get(key)

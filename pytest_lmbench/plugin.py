@@ -362,8 +362,11 @@ def _finish(session: pytest.Session, config: pytest.Config, exitstatus: int) -> 
     state.final = results  # type: ignore[attr-defined]
     if any(r.outcome == "regressed" for r in results) and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    for r in results:
-        config.hook.pytest_lmbench_result(result=r)
+    from pytest_lmbench import gcpause
+
+    with gcpause.resumed():  # other plugins' code runs with the collector as usual
+        for r in results:
+            config.hook.pytest_lmbench_result(result=r)
     from pytest_lmbench.aggregates import model_aggregates
 
     aggregates = model_aggregates(results)
