@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from pytest_lmbench import hookspecs
+from pytest_lmbench import gcpause, hookspecs
 from pytest_lmbench.errors import ConfigError
 from pytest_lmbench.gates import ThresholdRule, parse_threshold
 from pytest_lmbench.models.registry import ModelSpec, Registry, parse_spec, unique_labels
@@ -164,8 +164,6 @@ class LmbenchState:
         if isinstance(data, TaskResult):  # run in this process
             self.results.append(data)
         elif data is not None:  # from an xdist worker
-            from pytest_lmbench import gcpause
-
             with gcpause.paused():
                 self.results.append(TaskResult.from_dict(data))
         elif report.when == "???":  # pytest-xdist: the worker running this item crashed
@@ -314,8 +312,6 @@ def pytest_report_to_serializable(config: pytest.Config, report: Any):
     here, when a report is serialised, so that a run in one process never pays for it."""
     data = yield
     if isinstance(data, dict) and isinstance(data.get("lmbench_result"), TaskResult):
-        from pytest_lmbench import gcpause
-
         data = dict(data)
         with gcpause.paused():
             data["lmbench_result"] = data["lmbench_result"].to_dict()
@@ -350,8 +346,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if _is_worker(config):
         return
-    from pytest_lmbench import gcpause
-
     with gcpause.paused():  # the reports of every example: many objects, no cycles
         _finish(session, config, exitstatus)
 
@@ -362,8 +356,6 @@ def _finish(session: pytest.Session, config: pytest.Config, exitstatus: int) -> 
     state.final = results  # type: ignore[attr-defined]
     if any(r.outcome == "regressed" for r in results) and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    from pytest_lmbench import gcpause
-
     with gcpause.resumed():  # other plugins' code runs with the collector as usual
         for r in results:
             config.hook.pytest_lmbench_result(result=r)

@@ -25,6 +25,7 @@ from pytest_lmbench.scoring import metrics as M
 from pytest_lmbench.scoring.confidence import CONFIDENCE_METRICS, confidence_calibration
 
 BOOTSTRAP_RESAMPLES = 1000
+MC_CALIBRATION = ("calibration_multiple_choice_brier_score", "expected_calibration_error")
 BLEU_RESAMPLES = 200  # sacrebleu is slow; 200 resamples keep a 1000-example task under seconds
 NO_INTERVAL = "n <= 1: no interval"
 
@@ -97,7 +98,6 @@ def weighted_statistic(result: TaskResult, metric: str, memo: dict[str, Any] | N
     that are ratios of weighted sums: the Brier scores and the ECEs. None for the others. ``memo`` shares the
     per-example parts between the metrics of one result."""
     ex = result.examples
-    MC_CALIBRATION = ("calibration_multiple_choice_brier_score", "expected_calibration_error")
     if metric in MC_CALIBRATION and all(e.choices is not None and e.log_probs is not None and e.target_scores
                                         for e in ex):
         memo = {} if memo is None else memo
@@ -116,6 +116,15 @@ def weighted_statistic(result: TaskResult, metric: str, memo: dict[str, Any] | N
     return None
 
 
+def _groups(clusters: list[Any] | None, n: int, result: TaskResult) -> list[Any] | None:
+    """The clusters to resample by: the examples' own, when the statistic is over all of them."""
+    return clusters if n == result.n_examples else None
+
+
+def _boot_entry(boot: tuple[float, float, float] | None) -> dict[str, Any]:
+    return _entry(*(boot[0], (boot[1], boot[2])) if boot else (None, None), "bootstrap")
+
+
 def attach_errors(result: TaskResult, *, seed: int = 0, memo: dict[str, Any] | None = None) -> TaskResult:
     """Fill ``result.errors`` ({metric: {stderr, ci95, method}}) for every score of a leaf result. ``memo``:
     what is already computed of the examples (``mc_parts``: ``metrics.mc_calibration_parts`` of their
@@ -126,14 +135,8 @@ def attach_errors(result: TaskResult, *, seed: int = 0, memo: dict[str, Any] | N
     if clusters is not None:
         clusters = [c if c is not None else f"#{i}" for i, c in enumerate(clusters)]
     memo = dict(memo or {})
-    weighted_all = {}  # the weighted metrics of all examples share one set of resampling weights
-    for metric in result.scores:
-        if metric not in CONFIDENCE_METRICS and _per_example(result.examples, metric) is None:
-            weighted = weighted_statistic(result, metric, memo)
-            if weighted is not None:
-                weighted_all[metric] = weighted
-    shared = S.bootstrap_weighted_many(weighted_all, result.n_examples, clusters=clusters,
-                                       resamples=BOOTSTRAP_RESAMPLES, seed=seed) if weighted_all else {}
+    # weighted statistics of the same examples share one set of resampling weights (same draws as alone)
+    weighted: dict[int, dict[str, Callable[[np.ndarray], np.ndarray]]] = {}
     for metric in result.scores:
         if metric == "normalized_aggregate_score":
             continue
@@ -142,19 +145,21 @@ def attach_errors(result: TaskResult, *, seed: int = 0, memo: dict[str, Any] | N
             errors[metric] = _mean_errors(metric, values, clusters)
             continue
         n = result.n_examples if metric not in CONFIDENCE_METRICS else len(_stated(result)[0])
-        groups = clusters if n == result.n_examples else None
-        weighted = None if metric in shared else weighted_statistic(result, metric, memo)
-        if metric in shared:
-            boot = shared[metric]
-        elif weighted is not None:
-            boot = S.bootstrap_weighted(weighted, n, clusters=groups, resamples=BOOTSTRAP_RESAMPLES, seed=seed)
-        else:
-            stat = corpus_statistic(result, metric)
-            if stat is None:
-                continue  # e.g. log_likelihood sums: no per-example breakdown to resample
-            resamples = BLEU_RESAMPLES if metric == "bleu" else BOOTSTRAP_RESAMPLES
-            boot = S.bootstrap(stat, n, clusters=groups, resamples=resamples, seed=seed)
-        errors[metric] = _entry(*(boot[0], (boot[1], boot[2])) if boot else (None, None), "bootstrap")
+        statistic = weighted_statistic(result, metric, memo)
+        if statistic is not None:
+            weighted.setdefault(n, {})[metric] = statistic
+            continue
+        stat = corpus_statistic(result, metric)
+        if stat is None:
+            continue  # e.g. log_likelihood sums: no per-example breakdown to resample
+        resamples = BLEU_RESAMPLES if metric == "bleu" else BOOTSTRAP_RESAMPLES
+        errors[metric] = _boot_entry(S.bootstrap(stat, n, clusters=_groups(clusters, n, result), resamples=resamples,
+                                                 seed=seed))
+    for n, statistics in weighted.items():
+        boots = S.bootstrap_weighted_many(statistics, n, clusters=_groups(clusters, n, result),
+                                          resamples=BOOTSTRAP_RESAMPLES, seed=seed)
+        errors.update((metric, _boot_entry(boot)) for metric, boot in boots.items())
+    errors = {metric: errors[metric] for metric in result.scores if metric in errors}  # in the scores' order
     preferred = errors.get(result.preferred_score)
     if preferred is not None and "normalized_aggregate_score" in result.scores:
         span = result.high_score - result.low_score

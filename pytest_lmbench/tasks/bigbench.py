@@ -17,6 +17,7 @@ import os
 import re
 from typing import Any
 
+from pytest_lmbench import gcpause
 from pytest_lmbench.errors import TaskFormatError
 from pytest_lmbench.scoring.metrics import (
     ALL_METRICS,
@@ -101,8 +102,6 @@ def subtask_files(directory: str | os.PathLike[str], file_name: str = "task.json
 
 def load_task(path: str | os.PathLike[str], *, parent: str | None = None) -> Task:
     """Load and validate a task file; a parent task comes back with its subtasks loaded."""
-    from pytest_lmbench import gcpause
-
     path = str(path)
     with gcpause.paused():  # a large file is hundreds of thousands of objects, none in a cycle
         data = read_json(path)
