@@ -5,7 +5,10 @@ Tasks are counted as BIG-bench counts them: a parent task is one task (its aggre
 again. A task's normalized score is 0 at chance (or the task's low score) and 100 at its high score, so tasks
 with different metrics can be averaged. The error bar is the sampling error of the examples with the set of
 tasks held fixed: se = sqrt(sum se_i^2) / k over the k tasks (tasks are independent samples). It does not
-include the variation from choosing other tasks.
+include the variation from choosing other tasks. A normalized score can only take values between its
+preferred metric's bounds, normalized; the group's mean lies between the means of those, and its interval is
+on the logit scale between them (``stats.logit_interval``), so it never leaves what the mean can take. When a
+task's preferred metric is unbounded (log-likelihood, say) the group's interval is mean +/- 1.96 se.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_lmbench import stats as S
 from pytest_lmbench.results import TaskResult
-from pytest_lmbench.stats import Z95
+from pytest_lmbench.scoring.metrics import normalized_score
 
 ALL = "all tasks"
 
@@ -35,6 +39,8 @@ class GroupScore:
     ci95: list[float] | None
     tasks: list[str] = field(default_factory=list)
     note: str | None = None
+    method: str | None = None  # "logit" between ``bounds``, or "normal" (an unbounded member)
+    bounds: list[float] | None = None  # the range the mean normalized score can take
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -46,6 +52,17 @@ def normalized_stderr(result: TaskResult) -> float | None:
     if not entry or entry.get("stderr") is None or result.high_score == result.low_score:
         return None
     return float(entry["stderr"]) * 100.0 / abs(result.high_score - result.low_score)
+
+
+def normalized_bounds(result: TaskResult) -> tuple[float, float] | None:
+    """The range of a result's normalized preferred score: its preferred metric's bounds (the ``bounds`` of
+    its error entry) normalized; None when the metric is unbounded."""
+    entry = result.errors.get(result.preferred_score) if result.errors else None
+    bounds = entry.get("bounds") if entry else None
+    if bounds is None or result.high_score == result.low_score:
+        return None
+    ends = sorted(normalized_score(float(b), result.low_score, result.high_score) for b in bounds)
+    return ends[0], ends[1]
 
 
 def top_level(results: list[TaskResult]) -> list[TaskResult]:
@@ -63,8 +80,15 @@ def _group(model: str, shots: int, group: str, members: list[TaskResult]) -> Gro
         return GroupScore(model, shots, group, len(members), mean, None, None, [r.task for r in members],
                           note=f"no interval: {', '.join(missing)} has none")
     se = math.sqrt(sum(e * e for e in errors)) / len(errors)  # type: ignore[operator]
-    return GroupScore(model, shots, group, len(members), mean, se, [mean - Z95 * se, mean + Z95 * se],
-                      [r.task for r in members])
+    ranges = [normalized_bounds(r) for r in members]
+    if any(b is None for b in ranges):
+        return GroupScore(model, shots, group, len(members), mean, se, [mean - S.Z95 * se, mean + S.Z95 * se],
+                          [r.task for r in members], method="normal")
+    low = sum(b[0] for b in ranges) / len(ranges)  # type: ignore[index]
+    high = sum(b[1] for b in ranges) / len(ranges)  # type: ignore[index]
+    lo, hi = S.logit_interval(mean, se, low, high)
+    return GroupScore(model, shots, group, len(members), mean, se, [lo, hi], [r.task for r in members],
+                      method="logit", bounds=[low, high])
 
 
 def model_aggregates(results: list[TaskResult]) -> list[GroupScore]:

@@ -70,9 +70,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return ModelGroupScheduling(config, log, labels)
 
 
-def crashed_item_result(report: pytest.TestReport, labels: list[str]) -> TaskResult | None:
+def crashed_item_result(report: pytest.TestReport, labels: list[str], cached: bool = False) -> TaskResult | None:
     """An error result for an lmbench item whose worker crashed (xdist reports it with ``when == "???"``),
-    so that the report and summary show it instead of silently dropping it."""
+    so that the report and summary show it instead of silently dropping it. ``cached``: the answer cache is on
+    (what the model answered before the crash was committed chunk by chunk)."""
     if report.when != "???":
         return None
     model = model_of(report.nodeid, labels)
@@ -83,5 +84,7 @@ def crashed_item_result(report: pytest.TestReport, labels: list[str]) -> TaskRes
     text = str(report.longrepr).strip().splitlines()
     return TaskResult(task=name, model=model, shots=int(shots.group(1)) if shots else 0, n_examples=0, scores={},
                       preferred_score="", low_score=0.0, high_score=1.0, nodeid=report.nodeid, outcome="error",
-                      message=f"{report.nodeid}: the worker running it crashed"
-                              + (f" ({text[0]})" if text else ""))
+                      message=f"{report.nodeid}: the worker running it crashed" + (f" ({text[0]})" if text else "")
+                              + f"; model {model} may have crashed natively (see docs/models.md)"
+                              + ("; the answers it gave before are cached and a rerun resumes from them" if cached
+                                 else ""))

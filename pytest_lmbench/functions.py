@@ -10,34 +10,22 @@ and an ``assert`` in the body fails it as in any test.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_lmbench.errors import BackendError, ConfigError, LmbenchError
-from pytest_lmbench.gates import judge, resolve_thresholds
-from pytest_lmbench.lm import DEFAULT_MAX_TOKENS, LM
-from pytest_lmbench.models.cache import CacheCounter
-from pytest_lmbench.recorder import Recorder
-from pytest_lmbench.results import TaskResult
-from pytest_lmbench.tasks.data import load_examples
 
-RECORDER_KEY = pytest.StashKey[Recorder]()
-RESULT_KEY = pytest.StashKey[TaskResult]()
-CACHE_KEY = pytest.StashKey[CacheCounter]()
+if TYPE_CHECKING:  # the evaluation core is imported when a test uses the fixtures, not with the plugin
+    from pytest_lmbench.lm import LM
+    from pytest_lmbench.models.cache import CacheCounter  # noqa: F401 (named in CACHE_KEY)
+    from pytest_lmbench.recorder import Recorder, TaskRecorder
+    from pytest_lmbench.results import TaskResult
+
+RECORDER_KEY = pytest.StashKey["Recorder"]()
+RESULT_KEY = pytest.StashKey["TaskResult"]()
+CACHE_KEY = pytest.StashKey["CacheCounter"]()
 MARKER_KEYS = {"metric", "threshold", "keywords", "name"}
-
-
-class TaskRecorder(Recorder):
-    """The ``lmbench`` fixture: a :class:`Recorder` that also loads data files next to the test file."""
-
-    def __init__(self, *args: Any, base_dir: str, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.base_dir = base_dir
-
-    def data(self, path: str, *, required: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-        """Examples from a JSON/JSONL/CSV file (relative paths start at the test file's directory)."""
-        return load_examples(os.path.join(self.base_dir, path), required=required)
 
 
 def _state(config: pytest.Config):
@@ -65,7 +53,7 @@ def task_name(item: pytest.Item) -> str:
     if name:
         return str(name)
     original = getattr(item, "originalname", item.name)
-    name = original[5:] if original.startswith("test_") else original
+    name = original.removeprefix("test_")
     callspec = getattr(item, "callspec", None)
     if callspec is not None:  # the author's own parameters (not the model) name variants of the task
         extra = [str(v) for k, v in callspec.params.items() if k != "lm"]
@@ -106,6 +94,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture
 def lm(request: pytest.FixtureRequest) -> LM:
     """The model under test (one item per configured model)."""
+    from pytest_lmbench.lm import DEFAULT_MAX_TOKENS, LM
+    from pytest_lmbench.models.cache import CacheCounter
+
     state = _state(request.config)
     index = getattr(request, "param", 0)
     if isinstance(index, str):  # the author parametrized lm with spec strings
@@ -123,6 +114,8 @@ def lm(request: pytest.FixtureRequest) -> LM:
 @pytest.fixture
 def lmbench(request: pytest.FixtureRequest) -> TaskRecorder:
     """Records per-example results; the item is scored, judged and reported like a JSON task."""
+    from pytest_lmbench.recorder import TaskRecorder
+
     item = request.node
     options = _marker_options(item)
     label = request.getfixturevalue("lm").label if "lm" in item.fixturenames else "-"
@@ -138,6 +131,10 @@ def lmbench(request: pytest.FixtureRequest) -> TaskRecorder:
 def _finish(item: pytest.Item, recorder: Recorder, body_error: BaseException | None) -> TaskResult | None:
     """Score the records, judge them, keep the result on the item. Returns it (None if nothing was recorded
     and the body failed anyway)."""
+    from pytest_lmbench.gates import judge, resolve_thresholds
+    from pytest_lmbench.lm import LM
+    from pytest_lmbench.models.registry import model_info
+
     state = _state(item.config)
     if not recorder.records:
         if body_error is not None:
@@ -157,6 +154,7 @@ def _finish(item: pytest.Item, recorder: Recorder, body_error: BaseException | N
         if spec is not None:
             result.model_spec = spec.public
             result.model_load_seconds = state.registry.load_seconds.get(spec.raw)
+            result.model_info = model_info(spec)
     if body_error is None:
         result.outcome, result.message = judge(result, thresholds, state.gate)
     else:

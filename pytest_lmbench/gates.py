@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pytest_lmbench.errors import ConfigError
-from pytest_lmbench.results import ExampleResult, TaskResult
-from pytest_lmbench.tasks.model import LOWER_IS_BETTER
+
+if TYPE_CHECKING:  # imported where used: the plugin parses thresholds in runs that never score anything
+    from pytest_lmbench.results import ExampleResult, TaskResult
 
 MAX_FAILING_EXAMPLES = 3
 
@@ -58,6 +60,8 @@ def resolve_thresholds(task_name: str, produced: set[str], from_file: dict[str, 
 
 
 def meets(metric: str, value: float, threshold: float) -> bool:
+    from pytest_lmbench.tasks.model import LOWER_IS_BETTER
+
     return value <= threshold if metric in LOWER_IS_BETTER else value >= threshold
 
 
@@ -71,6 +75,7 @@ def judge(result: TaskResult, thresholds: dict[str, float], gate: str = "point")
     to clear the threshold; a score that clears it when its bound does not is *inconclusive*: noise could have
     put it there, and the message says about how many examples would settle it.
     """
+    from pytest_lmbench.tasks.model import LOWER_IS_BETTER
     from pytest_lmbench.uncertainty import examples_to_settle, one_sided_bound
 
     if not thresholds:

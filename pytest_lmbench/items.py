@@ -18,7 +18,7 @@ from pytest_lmbench.errors import LmbenchError, TaskFormatError
 from pytest_lmbench.models.cache import CacheCounter
 from pytest_lmbench.evaluate import DEFAULT_MAX_TOKENS, evaluate, per_subtask
 from pytest_lmbench.gates import judge, resolve_thresholds
-from pytest_lmbench.models.registry import ModelSpec
+from pytest_lmbench.models.registry import ModelSpec, model_info
 from pytest_lmbench.results import TaskResult
 from pytest_lmbench.scoring.metrics import MetricUnavailable
 from pytest_lmbench.tasks.bigbench import is_parent_task_file, load_task, load_task_name, subtask_files
@@ -199,6 +199,7 @@ class TaskItem(pytest.Item):
         result.cache = counter.counts()
         result.model_spec = self.spec.public
         result.model_load_seconds = state.registry.load_seconds.get(self.spec.raw)
+        result.model_info = model_info(self.spec)
         result.threshold = dict(self.thresholds)
         self.result = result
 

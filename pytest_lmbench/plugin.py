@@ -1,5 +1,9 @@
 """The pytest layer: options, collection of task files, result hand-off and the end-of-run report.
 
+pytest imports this module (the ``pytest11`` entry point) in every run of an environment where the package is
+installed, so it imports only what every run needs; the evaluation core (numpy and all) is imported by the
+hooks that meet a task file or a result (measured by bench/bench_import.py, guarded by tests/test_lazy_import.py).
+
 Only this module, ``items`` and ``report/`` know pytest. Results travel from items to the summary on the test
 report (``lmbench_result``): the ``TaskResult`` itself within one process, and as its builtin-typed dict when
 the report is serialised (sent from an xdist worker to the controller, or written by a report-log plugin).
@@ -10,10 +14,11 @@ from __future__ import annotations
 import fnmatch
 import os
 import signal
+import sys
 import threading
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -21,8 +26,9 @@ from pytest_lmbench import gcpause, hookspecs
 from pytest_lmbench.errors import ConfigError
 from pytest_lmbench.gates import ThresholdRule, parse_threshold
 from pytest_lmbench.models.registry import ModelSpec, Registry, parse_spec, unique_labels
-from pytest_lmbench.results import TaskResult, aggregate, build_report, write_json_atomic, write_text_atomic
-from pytest_lmbench.uncertainty import aggregate_errors
+
+if TYPE_CHECKING:
+    from pytest_lmbench.results import TaskResult
 
 DEFAULT_MODEL = "smollm2"
 DEFAULT_TASK_FILES = ["task.json"]
@@ -161,29 +167,32 @@ class LmbenchState:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Gather results on the process that writes the summary (the xdist controller, or the only one)."""
         data = getattr(report, "lmbench_result", None)
-        if isinstance(data, TaskResult):  # run in this process
-            self.results.append(data)
-        elif data is not None:  # from an xdist worker
-            with gcpause.paused():
-                self.results.append(TaskResult.from_dict(data))
+        if data is not None:
+            from pytest_lmbench.results import TaskResult
+
+            if isinstance(data, TaskResult):  # run in this process
+                self.results.append(data)
+            else:  # from an xdist worker
+                with gcpause.paused():
+                    self.results.append(TaskResult.from_dict(data))
         elif report.when == "???":  # pytest-xdist: the worker running this item crashed
             from pytest_lmbench.distributed import crashed_item_result
 
-            lost = crashed_item_result(report, self.labels)
+            lost = crashed_item_result(report, self.labels, cached=self.cache_path is not None)
             if lost is not None:
                 self.results.append(lost)
 
 
 def _load_baseline(config: pytest.Config) -> Any:
     """The --lm-baseline report, indexed; a usage error naming the file and what is wrong with it."""
-    from pytest_lmbench.compare import BaselineIndex
-    from pytest_lmbench.results import ReportError, load_report
-
     path = config.getoption("lm_baseline")
     if not path:
         if config.getoption("lm_baseline_model"):
             raise pytest.UsageError("--lm-baseline-model needs --lm-baseline PATH")
         return None
+    from pytest_lmbench.compare import BaselineIndex
+    from pytest_lmbench.results import ReportError, load_report
+
     full = os.path.join(str(config.invocation_params.dir), path)
     try:
         results = load_report(full, path)
@@ -290,9 +299,8 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     report = yield
-    from pytest_lmbench.items import InvalidTaskFile, TaskItem
-
-    if isinstance(item, (TaskItem, InvalidTaskFile)):
+    items = sys.modules.get("pytest_lmbench.items")  # not imported: no task file was collected
+    if items is not None and isinstance(item, (items.TaskItem, items.InvalidTaskFile)):
         item.attach_result(report, call)
     else:
         from pytest_lmbench.functions import attach_function_result
@@ -311,7 +319,8 @@ def pytest_report_to_serializable(config: pytest.Config, report: Any):
     """A result crosses process boundaries (xdist's execnet, report logs) as builtin types only: converted
     here, when a report is serialised, so that a run in one process never pays for it."""
     data = yield
-    if isinstance(data, dict) and isinstance(data.get("lmbench_result"), TaskResult):
+    if isinstance(data, dict) and data.get("lmbench_result") is not None \
+            and not isinstance(data["lmbench_result"], dict):  # a TaskResult
         data = dict(data)
         with gcpause.paused():
             data["lmbench_result"] = data["lmbench_result"].to_dict()
@@ -325,7 +334,11 @@ def _is_worker(config: pytest.Config) -> bool:
 def final_results(state: LmbenchState) -> list[TaskResult]:
     """Item results (compared with the baseline and the --lm-compare model) plus one aggregate per
     (parent, model, shots), in a stable order."""
+    if not state.results:
+        return []
     from pytest_lmbench.compare import compare_models, compare_with_baseline
+    from pytest_lmbench.results import aggregate
+    from pytest_lmbench.uncertainty import aggregate_errors
 
     items = sorted(state.results, key=lambda r: (r.parent or r.task, r.task, r.model, r.shots))
     if state.baseline is not None:
@@ -359,7 +372,11 @@ def _finish(session: pytest.Session, config: pytest.Config, exitstatus: int) -> 
     with gcpause.resumed():  # other plugins' code runs with the collector as usual
         for r in results:
             config.hook.pytest_lmbench_result(result=r)
+    html_path, path = config.getoption("lm_html"), config.getoption("lm_report")
+    if not results and not html_path and not path:
+        return  # nothing was evaluated and nothing is to be written: the core is never imported
     from pytest_lmbench.aggregates import model_aggregates
+    from pytest_lmbench.results import build_report, write_json_atomic, write_text_atomic
 
     aggregates = model_aggregates(results)
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -369,13 +386,11 @@ def _finish(session: pytest.Session, config: pytest.Config, exitstatus: int) -> 
         with open(step_summary, "a", encoding="utf-8") as fh:
             fh.write(render_markdown(results, aggregates) + "\n")
     complete = exitstatus not in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
-    html_path = config.getoption("lm_html")
     if html_path:
         from pytest_lmbench.report.html import render_html
 
         write_text_atomic(os.path.join(str(config.invocation_params.dir), html_path),
                           render_html(results, aggregates, models=state.labels, meta={"complete": complete}))
-    path = config.getoption("lm_report")
     if path:
         meta = {"models": [s.public for s in state.specs], "shots": state.shots,
                 "max_examples": state.max_examples, "aggregates": [g.to_dict() for g in aggregates]}
@@ -403,6 +418,19 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         if not os.path.relpath(where).startswith(".."):
             where = os.path.relpath(where)
         terminalreporter.write_line(f"lmbench cache: {hits} answers from the cache, {misses} from the model ({where})")
+    for line in model_info_lines(results):
+        terminalreporter.write_line(line)
     for label, option in (("report", "lm_report"), ("html", "lm_html")):
         if config.getoption(option):
             terminalreporter.write_line(f"lmbench {label}: {config.getoption(option)}")
+
+
+def model_info_lines(results: list[TaskResult]) -> list[str]:
+    """One line per model that runs differently from its backend's default here (llama.cpp weight repacking
+    off, or forced on over AMX), so that a CI log says which code path produced its numbers."""
+    lines = []
+    for model, info in dict((r.model, r.model_info) for r in results if r.model_info).items():
+        reason = info.get("repack_reason", "")
+        if "repack" in info and reason != "auto: no AMX":
+            lines.append(f"lmbench model {model}: llama.cpp weight repacking {info['repack']} ({reason})")
+    return lines

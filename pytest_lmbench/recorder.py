@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from pytest_lmbench.lm import Choice
 from pytest_lmbench.results import ExampleResult, TaskResult
 from pytest_lmbench.scoring import metrics as M
 from pytest_lmbench.scoring.confidence import confidence_calibration
+from pytest_lmbench.tasks.data import load_examples
 from pytest_lmbench.uncertainty import attach_errors
 
 MC_METRICS = ("multiple_choice_grade", "calibration_multiple_choice_brier_score", "expected_calibration_error")
@@ -221,6 +223,19 @@ class Recorder:
         if r.confidence is not None:
             ex.scores["confidence"] = r.confidence
         return ex
+
+
+class TaskRecorder(Recorder):
+    """The ``lmbench`` fixture of test-function tasks: a :class:`Recorder` that also loads data files next to
+    the test file."""
+
+    def __init__(self, *args: Any, base_dir: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.base_dir = base_dir
+
+    def data(self, path: str, *, required: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """Examples from a JSON/JSONL/CSV file (relative paths start at the test file's directory)."""
+        return load_examples(os.path.join(self.base_dir, path), required=required)
 
 
 def _normalize(log_probs: Sequence[float]) -> list[float]:

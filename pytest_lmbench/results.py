@@ -79,6 +79,7 @@ class TaskResult:
     notes: list[str] = field(default_factory=list)
     eval_seconds: float | None = None
     model_load_seconds: float | None = None
+    model_info: dict[str, str] = field(default_factory=dict)  # how the model ran here (registry.model_info)
     aggregate: bool = False
     subtasks: list[str] = field(default_factory=list)
     complete: bool = True

@@ -48,7 +48,49 @@ def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, fl
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # at p = 0 or 1 one end is p itself, which centre -/+ half only reaches up to rounding (2.8e-17 for 0/12)
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
+
+
+def logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
+def expit(x: float) -> float:
+    """The inverse of ``logit``, without overflow for large |x|."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def logit_stderr(mean: float, se: float, low: float, high: float) -> float | None:
+    """Standard error of logit((mean - low) / (high - low)) by the delta method: se / ((high - low) z (1 - z));
+    None at a bound, where the logit is infinite."""
+    span = high - low
+    z = (mean - low) / span
+    if not 0.0 < z < 1.0:
+        return None
+    return se / (span * z * (1.0 - z))
+
+
+def logit_interval(mean: float, se: float, low: float, high: float, z: float = Z95) -> tuple[float, float]:
+    """Interval for a mean that lies in [low, high]: mean +/- z se on the logit scale of (mean - low) /
+    (high - low), mapped back (delta method). Unlike mean +/- z se it never leaves the bounds, and it is
+    lopsided towards the middle near a bound, as the sampling distribution is. se = 0: the point. A mean at a
+    bound with se > 0 (no logit; not a mean of values inside the bounds) gets mean +/- z se clipped to them."""
+    point = min(high, max(low, float(mean)))
+    if se == 0:
+        return point, point
+    se_logit = logit_stderr(point, se, low, high)
+    if se_logit is None:
+        return max(low, point - z * se), min(high, point + z * se)
+    span = high - low
+    centre = logit((point - low) / span)
+    lo = low + span * expit(centre - z * se_logit)
+    hi = low + span * expit(centre + z * se_logit)
+    # low + span * expit(...) can round past a bound, or past the mean when se is tiny
+    return max(low, min(lo, point)), min(high, max(hi, point))
 
 
 def bootstrap(statistic: Callable[[np.ndarray], float], n: int, *, clusters: Sequence[Hashable] | None = None,

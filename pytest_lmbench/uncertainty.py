@@ -2,11 +2,17 @@
 
 - means of per-example scores: CLT standard error (ddof=1); for 0/1 scores the interval is Wilson's;
 - clustered examples (repeated samples of one question, a ``cluster`` per example): cluster-robust (CR1)
-  standard error and a normal interval;
+  standard error;
 - corpus metrics (bleu, ECE, Brier scores, macro F1): seeded percentile bootstrap over examples;
 - ``normalized_aggregate_score``: the preferred score's error bars, rescaled;
 - a parent's aggregate (the mean of its subtasks' scores): the subtasks are independent samples, so
   se = sqrt(sum se_i^2) / k.
+
+Intervals stay inside what the score can take (``metrics.metric_bounds``): Wilson and the percentile
+bootstrap do by construction; the other intervals of a bounded score are normal on the logit scale of its
+position between the bounds (delta method, ``stats.logit_interval``), as are the one-sided bounds of the
+threshold gate. Unbounded scores (log-likelihoods, say) get mean +/- 1.96 se. Each entry carries its
+``bounds`` ([low, high], or None when unbounded).
 
 With one example or fewer there is no interval, and the result says so.
 """
@@ -30,11 +36,23 @@ BLEU_RESAMPLES = 200  # sacrebleu is slow; 200 resamples keep a 1000-example tas
 NO_INTERVAL = "n <= 1: no interval"
 
 
-def _entry(stderr: float | None, ci: tuple[float, float] | None, method: str) -> dict[str, Any]:
+def _entry(stderr: float | None, ci: tuple[float, float] | None, method: str,
+           bounds: tuple[float, float] | list[float] | None = None) -> dict[str, Any]:
     if stderr is None and ci is None:
         return {"stderr": None, "ci95": None, "method": method, "note": NO_INTERVAL}
     return {"stderr": None if stderr is None else float(stderr),
-            "ci95": None if ci is None else [float(ci[0]), float(ci[1])], "method": method}
+            "ci95": None if ci is None else [float(ci[0]), float(ci[1])], "method": method,
+            "bounds": None if bounds is None else [float(bounds[0]), float(bounds[1])]}
+
+
+def _normal_or_logit(mean: float, se: float, bounds: tuple[float, float] | list[float] | None, method: str,
+                     z: float = S.Z95) -> tuple[tuple[float, float], str]:
+    """The interval of a mean with standard error ``se``: on the logit scale between ``bounds`` (method
+    suffixed "-logit", or "logit" for plain CLT), else mean +/- z se."""
+    if bounds is None:
+        return (mean - z * se, mean + z * se), method
+    return S.logit_interval(mean, se, float(bounds[0]), float(bounds[1]), z), \
+        ("logit" if method == "clt" else f"{method}-logit")
 
 
 def _per_example(examples: list[ExampleResult], metric: str) -> list[float] | None:
@@ -50,16 +68,22 @@ def _is_proportion(metric: str, values: list[float]) -> bool:
     return high == 1.0 and S.is_binary(values)
 
 
-def _mean_errors(metric: str, values: list[float], clusters: list[Any] | None) -> dict[str, Any]:
+def _mean_errors(metric: str, values: list[float], clusters: list[Any] | None,
+                 default: tuple[float, float] | None = None) -> dict[str, Any]:
+    """Error bars of a mean of per-example values; ``default``: the range a metric of neither of metrics.py's
+    tables is bounded by when its values all lie inside it."""
     n = len(values)
     mean = sum(values) / n if n else 0.0
     clustered = clusters is not None and len(set(clusters)) < n
     se = S.mean_stderr(values, clusters if clustered else None)
     if se is None:
         return _entry(None, None, "clustered" if clustered else "clt")
-    if _is_proportion(metric, values) and not clustered:
-        return _entry(se, S.wilson_interval(sum(values), n), "wilson")
-    return _entry(se, (mean - S.Z95 * se, mean + S.Z95 * se), "clustered" if clustered else "clt")
+    proportion = _is_proportion(metric, values)
+    bounds = (0.0, 1.0) if proportion else M.metric_bounds(metric, values, default)
+    if proportion and not clustered:
+        return _entry(se, S.wilson_interval(sum(values), n), "wilson", bounds)
+    ci, method = _normal_or_logit(mean, se, bounds, "clustered" if clustered else "clt")
+    return _entry(se, ci, method, bounds)
 
 
 def corpus_statistic(result: TaskResult, metric: str) -> Callable[[np.ndarray], float] | None:
@@ -121,8 +145,12 @@ def _groups(clusters: list[Any] | None, n: int, result: TaskResult) -> list[Any]
     return clusters if n == result.n_examples else None
 
 
-def _boot_entry(boot: tuple[float, float, float] | None) -> dict[str, Any]:
-    return _entry(*(boot[0], (boot[1], boot[2])) if boot else (None, None), "bootstrap")
+def _boot_entry(boot: tuple[float, float, float] | None, bounds: tuple[float, float] | None) -> dict[str, Any]:
+    """The percentile interval stays in ``bounds`` (its ends are values of the statistic); they are recorded
+    for the one-sided bound and the parent's aggregate."""
+    if boot is None:
+        return _entry(None, None, "bootstrap")
+    return _entry(boot[0], (boot[1], boot[2]), "bootstrap", bounds)
 
 
 def attach_errors(result: TaskResult, *, seed: int = 0, memo: dict[str, Any] | None = None) -> TaskResult:
@@ -142,7 +170,10 @@ def attach_errors(result: TaskResult, *, seed: int = 0, memo: dict[str, Any] | N
             continue
         values = _per_example(result.examples, metric)
         if values is not None and len(values) == result.n_examples:
-            errors[metric] = _mean_errors(metric, values, clusters)
+            # a task author's own metric: bounded by the result's range if it is the preferred one, else by
+            # the (0, 1) the recorder would normalise it with, when its values lie inside
+            default = (result.low_score, result.high_score) if metric == result.preferred_score else (0.0, 1.0)
+            errors[metric] = _mean_errors(metric, values, clusters, default)
             continue
         n = result.n_examples if metric not in CONFIDENCE_METRICS else len(_stated(result)[0])
         statistic = weighted_statistic(result, metric, memo)
@@ -154,11 +185,12 @@ def attach_errors(result: TaskResult, *, seed: int = 0, memo: dict[str, Any] | N
             continue  # e.g. log_likelihood sums: no per-example breakdown to resample
         resamples = BLEU_RESAMPLES if metric == "bleu" else BOOTSTRAP_RESAMPLES
         errors[metric] = _boot_entry(S.bootstrap(stat, n, clusters=_groups(clusters, n, result), resamples=resamples,
-                                                 seed=seed))
+                                                 seed=seed), M.metric_bounds(metric, [result.scores[metric]]))
     for n, statistics in weighted.items():
         boots = S.bootstrap_weighted_many(statistics, n, clusters=_groups(clusters, n, result),
                                           resamples=BOOTSTRAP_RESAMPLES, seed=seed)
-        errors.update((metric, _boot_entry(boot)) for metric, boot in boots.items())
+        errors.update((metric, _boot_entry(boot, M.metric_bounds(metric, [result.scores[metric]])))
+                      for metric, boot in boots.items())
     errors = {metric: errors[metric] for metric in result.scores if metric in errors}  # in the scores' order
     preferred = errors.get(result.preferred_score)
     if preferred is not None and "normalized_aggregate_score" in result.scores:
@@ -170,13 +202,19 @@ def attach_errors(result: TaskResult, *, seed: int = 0, memo: dict[str, Any] | N
         if preferred.get("ci95") is not None:
             lo, hi = preferred["ci95"]
             norm["ci95"] = [(lo - result.low_score) * scale, (hi - result.low_score) * scale]
+        if preferred.get("bounds") is not None:  # the rescaled interval stays inside the rescaled bounds
+            ends = sorted((b - result.low_score) * scale for b in preferred["bounds"])
+            norm["bounds"] = [float(ends[0]), float(ends[1])]
         errors["normalized_aggregate_score"] = norm
     result.errors = errors
     return result
 
 
 def aggregate_errors(parent: TaskResult, subtasks: list[TaskResult]) -> TaskResult:
-    """Error bars of a parent's aggregate (unweighted mean over subtasks of each metric)."""
+    """Error bars of a parent's aggregate (unweighted mean over subtasks of each metric). The mean of values
+    each inside its subtask's bounds lies inside the mean of the bounds; when every subtask's entry has
+    bounds (for ``normalized_aggregate_score``, each its preferred score's bounds on the normalized scale),
+    the interval is on the logit scale between those ("subtasks-logit"), else normal ("subtasks")."""
     errors: dict[str, dict[str, Any]] = {}
     for metric, value in parent.scores.items():
         parts = [r.errors.get(metric) for r in subtasks if metric in r.scores]
@@ -185,7 +223,11 @@ def aggregate_errors(parent: TaskResult, subtasks: list[TaskResult]) -> TaskResu
         if not parts or any(p is None or p.get("stderr") is None for p in parts):
             continue
         se = math.sqrt(sum(p["stderr"] ** 2 for p in parts)) / len(parts)
-        errors[metric] = _entry(se, (value - S.Z95 * se, value + S.Z95 * se), "subtasks")
+        bounds = None
+        if all(p.get("bounds") is not None for p in parts):
+            bounds = (sum(p["bounds"][0] for p in parts) / len(parts), sum(p["bounds"][1] for p in parts) / len(parts))
+        ci, method = _normal_or_logit(value, se, bounds, "subtasks")
+        errors[metric] = _entry(se, ci, method, bounds)
     parent.errors = errors
     return parent
 
@@ -201,36 +243,67 @@ def half_width(result: TaskResult, metric: str | None = None) -> float | None:
     return max(value - lo, hi - value)
 
 
+def _rescaled_wilson(result: TaskResult, metric: str, entry: dict[str, Any]) -> bool:
+    """A leaf's ``normalized_aggregate_score`` whose error bars are its preferred score's Wilson ones."""
+    return (metric == "normalized_aggregate_score" and entry.get("method") == "wilson"
+            and result.preferred_score != metric and result.high_score != result.low_score)
+
+
 def one_sided_bound(result: TaskResult, metric: str, lower_is_better: bool = False) -> float | None:
     """The one-sided 95% bound of ``metric`` on the side a threshold is judged: the lower bound, or the upper
-    bound for calibration errors. Wilson for 0/1 scores, else value -/+ 1.645 se. None without an interval."""
+    bound for calibration errors. Wilson for 0/1 scores; for a bounded score value -/+ 1.645 se on the logit
+    scale between its bounds (so the bound stays inside them), as its interval; else value -/+ 1.645 se.
+    None without an interval."""
     entry = result.errors.get(metric) if result.errors else None
     value = result.scores.get(metric)
     if not entry or entry.get("stderr") is None or value is None:
         return None
+    if _rescaled_wilson(result, metric, entry):
+        inner = one_sided_bound(result, result.preferred_score, lower_is_better)
+        if inner is not None:
+            return M.normalized_score(inner, result.low_score, result.high_score)
     if entry.get("method") == "wilson":
         values = _per_example(result.examples, metric)
         if values:
             interval = S.wilson_interval(sum(values), len(values), z=S.Z95_ONE_SIDED)
             if interval is not None:
                 return interval[1] if lower_is_better else interval[0]
-    step = S.Z95_ONE_SIDED * entry["stderr"]
-    return value + step if lower_is_better else value - step
+    (lo, hi), _ = _normal_or_logit(value, entry["stderr"], entry.get("bounds"), "clt", z=S.Z95_ONE_SIDED)
+    return hi if lower_is_better else lo
 
 
 def examples_to_settle(result: TaskResult, metric: str, threshold: float, lower_is_better: bool = False
                        ) -> int | None:
-    """About how many examples would make the one-sided bound clear ``threshold`` at today's mean and spread."""
+    """About how many examples would make the one-sided bound clear ``threshold`` at today's mean and spread
+    (of the per-example values on the logit scale, for a bounded score). None when no number of examples
+    would: the mean does not clear it, or the threshold lies at or beyond the bound it must be inside of."""
     entry = result.errors.get(metric) if result.errors else None
     value = result.scores.get(metric)
     if not entry or entry.get("stderr") is None or value is None or result.n_examples < 2:
         return None
-    if entry.get("method") == "wilson" and not lower_is_better:
+    if _rescaled_wilson(result, metric, entry):
+        span = result.high_score - result.low_score
+        return examples_to_settle(result, result.preferred_score, result.low_score + threshold * span / 100.0,
+                                  lower_is_better)
+    if entry.get("method") == "wilson":
+        if lower_is_better:  # the upper bound of p is 1 - the lower bound of 1 - p
+            return _wilson_examples(1.0 - value, 1.0 - threshold)
         return _wilson_examples(value, threshold)
-    sd = entry["stderr"] * math.sqrt(result.n_examples)
-    if lower_is_better:
-        return S.examples_needed(-value, sd, -threshold)
-    return S.examples_needed(value, sd, threshold)
+    sign = -1.0 if lower_is_better else 1.0  # judge "higher is better" throughout
+    root_n = math.sqrt(result.n_examples)
+    bounds = entry.get("bounds")
+    if bounds is not None:
+        low, high = float(bounds[0]), float(bounds[1])
+        far, near = (low, high) if lower_is_better else (high, low)  # the bound can never clear `far`
+        if sign * (threshold - far) >= 0:
+            return None
+        if sign * (threshold - near) <= 0:
+            return 2 if sign * (value - threshold) >= 0 else None  # any interval clears it
+        se_logit = S.logit_stderr(value, entry["stderr"], low, high)
+        if se_logit is not None:
+            return S.examples_needed(sign * S.logit((value - low) / (high - low)), se_logit * root_n,
+                                     sign * S.logit((threshold - low) / (high - low)))
+    return S.examples_needed(sign * value, entry["stderr"] * root_n, sign * threshold)
 
 
 def _wilson_examples(p: float, threshold: float, limit: int = 10_000_000) -> int | None:

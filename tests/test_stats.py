@@ -33,6 +33,8 @@ def test_wilson_matches_the_formula_and_statsmodels_values() -> None:
     lo, hi = S.wilson_interval(0, 20)
     assert lo == 0.0 and hi == pytest.approx(0.1611252, abs=1e-6)
     assert S.wilson_interval(0, 0) is None
+    for n in range(1, 60):  # the ends at 0/n and n/n are exactly the point, not off by rounding
+        assert S.wilson_interval(0, n)[0] == 0.0 and S.wilson_interval(n, n)[1] == 1.0
 
 
 def test_t_distribution_and_betainc_match_scipy() -> None:

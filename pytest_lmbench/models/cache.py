@@ -35,7 +35,7 @@ CACHED_BACKENDS = frozenset({"smollm2", "llamacpp", "hf", "openai"})
 SAMPLING_BACKENDS = frozenset({"smollm2", "llamacpp", "openai"})
 #: Options that do not change a model's answers: left out of the identity.
 NEUTRAL_OPTIONS = frozenset({"name", "concurrency", "timeout", "max_retries", "backoff", "check_echo", "n_threads",
-                             "batch_size", "device"})
+                             "batch_size", "device", "repack"})  # repack: its resolved value is added instead
 
 
 class ResponseCache:

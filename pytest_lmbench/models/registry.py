@@ -219,12 +219,24 @@ def model_identity(spec: ModelSpec, cache: Any) -> str:
 
         path = smollm2_path() if backend == "smollm2" else os.path.expanduser(spec.target)
         backend, model = "llamacpp", f"sha256:{cache.file_digest(path)}" if os.path.isfile(path) else path
+        if model_info(spec).get("repack") == "off":  # what was used, however it was asked for (see docs/models.md)
+            options = sorted(options + [("repack", "off")])
     elif backend == "hf" and os.path.isdir(os.path.expanduser(spec.target)):
         root = os.path.expanduser(spec.target)
         listing = sorted((os.path.relpath(os.path.join(d, f), root), os.path.getsize(os.path.join(d, f)),
                           os.stat(os.path.join(d, f)).st_mtime_ns) for d, _dirs, files in os.walk(root) for f in files)
         model = "dir:" + hashlib.sha256(repr(listing).encode()).hexdigest()
     return repr((backend, model, options))
+
+
+def model_info(spec: ModelSpec) -> dict[str, str]:
+    """Facts about how a spec's model runs on this machine, known without loading it (llama.cpp: whether its
+    weights are repacked, and why); shown in reports. Empty for backends that have none."""
+    if spec.backend in ("smollm2", "llamacpp"):
+        from pytest_lmbench.models.llamacpp import repack_info
+
+        return repack_info(spec.options.get("repack", "auto"))
+    return {}
 
 
 def spec_options(spec: ModelSpec, *, ints: Sequence[str] = (), floats: Sequence[str] = (),

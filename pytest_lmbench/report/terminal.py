@@ -7,6 +7,7 @@ colour follows pytest's own decision (``--color``, ``NO_COLOR``, a tty or not).
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 
 from rich import box
@@ -161,7 +162,8 @@ def sparkline(bins: list[dict]) -> str:
 
 def _print_model(console: Console, rows: list[TaskResult], model: str, width: int, color: bool, verbose: int) -> None:
     """One model's table. Columns join as the terminal widens: norm and delta vs baseline from 100 columns,
-    ECE from 110, the reliability sparkline from 125. -q keeps only rows that need attention."""
+    ECE from 110, the reliability sparkline from 125; at any width, a calibration block under it (ECE and
+    Brier score with 95% intervals) for the items that have one. -q keeps only rows that need attention."""
     if verbose < 0:
         rows = [r for r in rows if r.outcome not in ("passed", "scored")]
         if not rows:
@@ -213,6 +215,7 @@ def _print_model(console: Console, rows: list[TaskResult], model: str, width: in
                            "climbs to the right"))
     if verbose >= 0:
         _print_aggregates(console, rows, verbose, color)
+    _print_calibration(console, rows, color)  # -q: of the rows kept above; -qq prints no model table at all
     console.print()
 
 
@@ -257,6 +260,68 @@ def _print_aggregates(console: Console, rows: list[TaskResult], verbose: int, co
                         + [Text(str(g.n_tasks)), Text(_fmt(g.normalized_score)), Text(pm)]))
     console.print()
     console.print(table)
+
+
+#: The calibration block's kinds: (label, ECE metric, Brier metric).
+CALIBRATION_KINDS = (("log-prob", "expected_calibration_error", "calibration_multiple_choice_brier_score"),
+                     ("stated", "confidence_ece", "confidence_brier_score"))
+CALIBRATION_LEGEND = "ECE, Brier: lower is better (0 = calibrated); 95% CI: bootstrap over examples"
+
+
+def calibration_rows(result: TaskResult) -> list[tuple[str, int | None, str, str]]:
+    """(kind, n, ECE metric, Brier metric) for each calibration an item has: "log-prob" (the option
+    probabilities of a multiple-choice task) and "stated" (the confidence the model put into words). n is the
+    number of examples each is computed over (None when the result carries no examples to count)."""
+    if result.aggregate:
+        return []
+    out = []
+    for kind, ece, brier in CALIBRATION_KINDS:
+        if ece not in result.scores and brier not in result.scores:
+            continue
+        if not result.examples:
+            n = None if kind == "stated" else result.n_examples
+        elif kind == "stated":
+            n = sum(1 for e in result.examples if "confidence" in e.scores)
+        else:
+            n = sum(1 for e in result.examples if e.choices is not None)
+        out.append((kind, n, ece, brier))
+    return out
+
+
+def _calib_value(value: float | None) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.2f}"
+
+
+def _calib_ci(result: TaskResult, metric: str, n: int | None) -> str:
+    """The metric's 95% interval; "n<2" where there are too few examples for one, "-" where none was computed."""
+    ci = (result.errors.get(metric) or {}).get("ci95")
+    if ci and len(ci) == 2 and None not in ci:
+        return f"[{_calib_value(ci[0])}, {_calib_value(ci[1])}]"
+    return "n<2" if n is not None and n <= 1 else "-"
+
+
+def _print_calibration(console: Console, rows: list[TaskResult], color: bool) -> None:
+    """Under a model's table, at any width: per item, the ECE and Brier score of its multiple-choice
+    probabilities ("log-prob") and of its stated confidence ("stated"), each with its 95% interval. Narrow
+    enough for 80 columns (CI logs), where the table has no room for an ece or calib column."""
+    found = [(r, calib) for r in sorted(rows, key=row_order) for calib in calibration_rows(r)]
+    if not found:
+        return
+    table = Table(box=None, show_header=True, show_edge=False, pad_edge=False, header_style="bold" if color else "")
+    shots = any(r.shots for r, _ in found)
+    tasks = [r.task + (f" ({r.shots}-shot)" if shots else "") + (" (partial)" if not r.complete else "")
+             for r, _ in found]
+    table.add_column("calibration", overflow="fold", min_width=min(len("calibration"), max(map(len, tasks))))
+    for name in ("n", "kind", "ECE", "95% CI", "Brier", "95% CI"):  # intervals wrap at their space when narrow
+        table.add_column(name, justify="right" if name in ("n", "ECE", "Brier") else "left",
+                         no_wrap=name != "95% CI", overflow="fold")
+    for task, (r, (kind, n, ece, brier)) in zip(tasks, found):
+        table.add_row(Text(task), Text("-" if n is None else str(n)), Text(kind),
+                      Text(_calib_value(r.scores.get(ece))), Text(_calib_ci(r, ece, n)),
+                      Text(_calib_value(r.scores.get(brier))), Text(_calib_ci(r, brier, n)))
+    console.print()
+    console.print(table)
+    console.print(Text(CALIBRATION_LEGEND, style="dim" if color else ""))
 
 
 def _signed(value: float | None) -> str:

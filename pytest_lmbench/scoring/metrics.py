@@ -58,6 +58,60 @@ SCORE_RANGES: dict[str, tuple[float, float]] = {
     "macro_f1": (0.0, 1.0),
 }
 
+#: The values a metric can actually take, for intervals that stay inside them (pytest_lmbench/uncertainty.py).
+#: Not SCORE_RANGES, which is BIG-bench's normalisation range: log-likelihoods, weighted log-probabilities and
+#: bleurt only have nominal ranges there and are unbounded here. Each entry is what the code above computes:
+#: bleu (sacrebleu), sequence_f1 and rouge are percentages; the string and numeric matches are 0/1; the grade
+#: is the picked option's target score (in [0, 1] for the usual 0/1 scores; ``metric_bounds`` checks the
+#: values); macro F1 is a mean of F1s; the multiple-choice Brier score sums (p - t)^2 + t (1 - t) over an
+#: example's options, at most 2 (1 for a single option) when target scores are >= 0, and divides by the
+#: number of options (>= 2); ECEs and MAD are weighted means of |accuracy - confidence|; the stated-confidence
+#: metrics (scoring/confidence.py's CONFIDENCE_METRICS, not imported: it imports this module) and the
+#: per-example "confidence" and "correct" they are made of are probabilities and 0/1.
+METRIC_BOUNDS: dict[str, tuple[float, float]] = {
+    "bleu": (0.0, 100.0),
+    "sequence_f1": (0.0, 100.0),
+    "rouge1": (0.0, 100.0),
+    "rouge2": (0.0, 100.0),
+    "rougeLsum": (0.0, 100.0),
+    "exact_str_match": (0.0, 1.0),
+    "case_insensitive_str_match": (0.0, 1.0),
+    "numeric_match_with_0_1_relative_error": (0.0, 1.0),
+    "multiple_choice_grade": (0.0, 1.0),
+    "macro_f1": (0.0, 1.0),
+    "calibration_multiple_choice_brier_score": (0.0, 1.0),
+    "expected_calibration_error": (0.0, 1.0),
+    "confidence_brier_score": (0.0, 1.0),
+    "confidence_ece": (0.0, 1.0),
+    "confidence_mad": (0.0, 1.0),
+    "confidence": (0.0, 1.0),
+    "correct": (0.0, 1.0),
+}
+
+#: BIG-bench's own score names that are unbounded (or bounded on one side only): no default range for them.
+_UNBOUNDED_KNOWN = frozenset({*SCORE_RANGES, "log_likelihood_per_word", "log_likelihood_per_char",
+                              "normalized_aggregate_score"}) - set(METRIC_BOUNDS)
+
+
+def metric_bounds(metric: str, values: Sequence[float] | None = None,
+                  default: tuple[float, float] | None = None) -> tuple[float, float] | None:
+    """(low, high) that ``metric``'s values lie in, or None when it is unbounded: an interval of a bounded
+    metric must stay inside its bounds. A metric of METRIC_BOUNDS is bounded unless one of ``values`` falls
+    outside (a grade over target scores above 1, say). A metric of neither table (a task author's own, e.g.
+    "accuracy") is bounded by ``default`` (the result's low and high scores) only when ``values`` are given
+    and all lie inside it: nothing else says what it can take."""
+    if metric in METRIC_BOUNDS:
+        low, high = METRIC_BOUNDS[metric]
+    elif metric in _UNBOUNDED_KNOWN or default is None or values is None:
+        return None
+    else:
+        low, high = float(default[0]), float(default[1])
+    if not low < high:
+        return None
+    if values is not None and not all(low <= float(v) <= high for v in values):  # NaN lies outside
+        return None
+    return low, high
+
 ECE_BUCKETS = 15
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeLsum")
 
