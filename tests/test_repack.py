@@ -97,6 +97,28 @@ def test_this_machine_is_read(plain_cpu: None) -> None:
                                    "cpu_flags_from": "test"}
 
 
+def test_without_proc_cpuinfo_llama_cpp_system_info_decides(monkeypatch: pytest.MonkeyPatch) -> None:
+    """macOS and Windows have no /proc/cpuinfo: llama.cpp's own "AMX_INT8 = 1" is read instead."""
+    import builtins
+    import sys
+    import types
+
+    real_open = builtins.open
+
+    def no_cpuinfo(path, *args, **kwargs):
+        if path == "/proc/cpuinfo":
+            raise FileNotFoundError(path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", no_cpuinfo)
+    for info, want in ((b"AVX512 = 1 | AMX_INT8 = 1 | LLAMAFILE = 1", ["amx_int8"]), (b"AVX2 = 1 | AMX_INT8 = 0", [])):
+        fake = types.SimpleNamespace(llama_print_system_info=lambda info=info: info)
+        monkeypatch.setitem(sys.modules, "llama_cpp", fake)
+        assert llamacpp.this_cpu_amx.__wrapped__() == (want, "llama.cpp system info")
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # not installed
+    assert llamacpp.this_cpu_amx.__wrapped__() == ([], "unknown")
+
+
 def test_the_real_cpuinfo_is_parsed() -> None:
     flags, source = llamacpp.this_cpu_amx()
     if os.path.exists("/proc/cpuinfo"):
