@@ -128,11 +128,12 @@ class TaskFile(pytest.File):
             yield item
             return
         leaves = summary["leaves"]
+        family: list[str] = []  # every subtask of the leaves' parent, whether its items run or not
         if parent_name is not None:  # a subtask named on the command line: its parent's aggregate is partial
             siblings = subtask_files(os.path.dirname(os.path.dirname(os.path.abspath(self.path))), self.path.name)
-            state.parents.setdefault(parent_name, [f"{parent_name}:{load_task_name(f)}" for f in siblings])
-        if summary["is_parent"]:
-            state.parents[summary["name"]] = [leaf["name"] for leaf in leaves]
+            family = [f"{parent_name}:{load_task_name(f)}" for f in siblings]
+        elif summary["is_parent"]:
+            family = [leaf["name"] for leaf in leaves]
         try:
             max_examples = per_subtask(state.max_examples, summary["subtasks"], summary["name"])
         except ValueError:
@@ -151,7 +152,7 @@ class TaskFile(pytest.File):
                     item = TaskItem.from_parent(
                         self, name=f"{leaf['name']}[{label}-{shots}shot]", leaf_path=leaf["path"],
                         task_name=leaf["name"], parent_name=leaf["parent"], spec=spec, label=label, shots=shots,
-                        max_examples=max_examples, thresholds=thresholds)
+                        max_examples=max_examples, thresholds=thresholds, family=family)
                     item.add_marker("lmbench")
                     for mark in marks:
                         item.add_marker(mark)
@@ -168,8 +169,10 @@ class TaskItem(pytest.Item):
     """One leaf task evaluated on one model with one shot count."""
 
     def __init__(self, *, leaf_path: str, task_name: str, parent_name: str | None, spec: ModelSpec, label: str,
-                 shots: int, max_examples: int | None, thresholds: dict[str, float], **kwargs: Any) -> None:
+                 shots: int, max_examples: int | None, thresholds: dict[str, float], family: list[str],
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.family = family
         self.leaf_path = leaf_path
         self.task_name = task_name
         self.parent_name = parent_name
@@ -200,6 +203,7 @@ class TaskItem(pytest.Item):
         result.model_spec = self.spec.public
         result.model_load_seconds = state.registry.load_seconds.get(self.spec.raw)
         result.model_info = model_info(self.spec)
+        result.parent_subtasks = list(self.family)
         result.threshold = dict(self.thresholds)
         self.result = result
 
@@ -265,7 +269,8 @@ class TaskItem(pytest.Item):
         return TaskResult(task=self.task_name, model=self.label, shots=self.shots, n_examples=0, scores={},
                           preferred_score="", low_score=0.0, high_score=1.0, nodeid=self.nodeid,
                           path=self.leaf_path, model_spec=self.spec.public, parent=self.parent_name,
-                          threshold=dict(self.thresholds), outcome=outcome, message=message)
+                          parent_subtasks=list(self.family), threshold=dict(self.thresholds), outcome=outcome,
+                          message=message)
 
 
 class InvalidTaskFile(pytest.Item):

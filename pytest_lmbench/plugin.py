@@ -137,7 +137,6 @@ class LmbenchState:
         self.registry = Registry(cache=self._open_cache if self.cache_path else None)
         self._plugin_backends_loaded = False
         self.results: list[TaskResult] = []
-        self.parents: dict[str, list[str]] = {}  # parent name -> all its subtask names
 
     def _open_cache(self) -> Any:
         from pytest_lmbench.models.cache import ResponseCache
@@ -351,7 +350,8 @@ def final_results(state: LmbenchState) -> list[TaskResult]:
             by_parent[(r.parent, r.model, r.shots)].append(r)
     out = list(items)
     for (parent, _model, _shots), subs in sorted(by_parent.items()):
-        out.append(aggregate_errors(aggregate(parent, subs, state.parents.get(parent)), subs))
+        family = sorted({name for r in subs for name in r.parent_subtasks})  # known from collection
+        out.append(aggregate_errors(aggregate(parent, subs, family or None), subs))
     return out
 
 

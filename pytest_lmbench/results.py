@@ -69,6 +69,9 @@ class TaskResult:
     path: str | None = None
     model_spec: str | None = None
     parent: str | None = None
+    #: every subtask of ``parent``, run or not (set at collection): what makes a parent's aggregate complete.
+    #: Carried on each result so that the process that aggregates (an xdist controller never collects) knows.
+    parent_subtasks: list[str] = field(default_factory=list)
     keywords: list[str] = field(default_factory=list)
     threshold: dict[str, float] = field(default_factory=dict)
     outcome: str = "scored"

@@ -250,6 +250,15 @@ def test_xdist_gives_the_same_report(pytester: pytest.Pytester, tasks_dir) -> No
         return data
 
     assert strip("serial.json") == strip("parallel.json")
+    # one subtask of a parent deselected: the parent's aggregate is partial in both (the xdist controller,
+    # which never collects, knows the parent's subtasks from the results)
+    for name, workers in (("serial-k.json", "0"), ("parallel-k.json", "2")):
+        pytester.runpytest_subprocess(*RUN, "--lm-model=dummy:oracle", "-k", "not two", f"--lm-report={name}",
+                                      "-n", workers).assert_outcomes(passed=3)
+    assert strip("serial-k.json") == strip("parallel-k.json")
+    family = next(r for r in strip("parallel-k.json")["results"] if r["task"] == "family")
+    assert family["complete"] is False and family["subtasks"] == ["family:one"]
+    assert family["notes"] == ["aggregate over 1 of 2 subtasks (others were not run)"]
 
 
 def test_noise_aware_gate_inconclusive_strict_and_point(pytester: pytest.Pytester) -> None:
