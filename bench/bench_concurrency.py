@@ -15,7 +15,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from pytest_lmbench.models.openai import OpenAIModel
+from pytest_lmbench.core.models.openai import OpenAIModel
 
 
 def serve(latency: float) -> ThreadingHTTPServer:

@@ -30,8 +30,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path[:0] = [HERE, ROOT]
 
-from pytest_lmbench.tasks.bigbench import load_task  # noqa: E402
-from pytest_lmbench.tasks.prompts import build_queries  # noqa: E402
+from pytest_lmbench.core.tasks.bigbench import load_task  # noqa: E402
+from pytest_lmbench.core.tasks.prompts import build_queries  # noqa: E402
 
 SHARED = os.path.join(ROOT, "..", "shared", "bigbench-tasks")
 DEFAULT = ["analytic_entailment", "english_proverbs", "known_unknowns", "logical_args", "fact_checker/covid19_scientific"]
@@ -85,8 +85,8 @@ def main() -> int:
             pre_inner.append(json.load(fh))
         plugin_t.append(wall(plugin_cmd, env))
     # the engine alone, in this process
-    from pytest_lmbench.evaluate import evaluate
-    from pytest_lmbench.models.llamacpp import LlamaCppModel
+    from pytest_lmbench.core.evaluate import evaluate
+    from pytest_lmbench.core.models.llamacpp import LlamaCppModel
     from raw_llama import smollm2_file
 
     model = LlamaCppModel(smollm2_file(), n_ctx=2048, n_threads=2)

@@ -37,10 +37,10 @@ ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT), str(ROOT / "tests")]
 
 from bench_llamacpp import DEFAULT, GENERATIVE, MAX_TOKENS, SHARED  # noqa: E402
-from pytest_lmbench.scoring.metrics import generative  # noqa: E402
-from pytest_lmbench.scoring.postprocess import postprocess  # noqa: E402
-from pytest_lmbench.tasks.bigbench import load_task  # noqa: E402
-from pytest_lmbench.tasks.prompts import build_queries  # noqa: E402
+from pytest_lmbench.core.scoring.metrics import generative  # noqa: E402
+from pytest_lmbench.core.scoring.postprocess import postprocess  # noqa: E402
+from pytest_lmbench.core.tasks.bigbench import load_task  # noqa: E402
+from pytest_lmbench.core.tasks.prompts import build_queries  # noqa: E402
 from raw_llama import smollm2_file  # noqa: E402
 
 

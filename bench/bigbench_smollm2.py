@@ -28,9 +28,9 @@ sys.path[:0] = [HERE, os.path.join(ROOT, "tests"), ROOT]
 from bigbench_reference import reference_scores, reference_source  # noqa: E402
 from raw_llama import BigBenchModel, RawLlama, smollm2_file  # noqa: E402
 
-from pytest_lmbench.evaluate import evaluate_all  # noqa: E402
-from pytest_lmbench.models.llamacpp import LlamaCppModel  # noqa: E402
-from pytest_lmbench.tasks.bigbench import is_parent_task_file, load_task  # noqa: E402
+from pytest_lmbench.core.evaluate import evaluate_all  # noqa: E402
+from pytest_lmbench.core.models.llamacpp import LlamaCppModel  # noqa: E402
+from pytest_lmbench.core.tasks.bigbench import is_parent_task_file, load_task  # noqa: E402
 
 SHARED = os.path.join(ROOT, "..", "shared", "bigbench-tasks")
 

@@ -1,7 +1,7 @@
 """How often does the baseline gate (--lm-baseline) fail a run by chance, and how often does it catch a real drop?
 
 Simulates pairs of runs on the same examples and feeds them through the plugin's own comparison code
-(pytest_lmbench.compare: example matching by id, the paired test, Holm across items, the verdict):
+(pytest_lmbench.core.compare: example matching by id, the paired test, Holm across items, the verdict):
 
 - false alarms: two runs of the *same* model. A greedy model gives identical runs (trivially no alarm), so
   the model here samples: example i is right with probability p_i in every run, and p_i varies over examples
@@ -22,9 +22,9 @@ import zlib
 
 import numpy as np
 
-from pytest_lmbench import stats as S
-from pytest_lmbench.compare import apply_holm, compare
-from pytest_lmbench.results import ExampleResult, TaskResult
+from pytest_lmbench.core import stats as S
+from pytest_lmbench.core.compare import apply_holm, compare
+from pytest_lmbench.core.results import ExampleResult, TaskResult
 
 
 def _result(correct: np.ndarray, task: str) -> TaskResult:

@@ -1,4 +1,4 @@
-"""Mean normalized scores per model over tasks and per BIG-bench keyword (pytest_lmbench.aggregates)."""
+"""Mean normalized scores per model over tasks and per BIG-bench keyword (pytest_lmbench.core.aggregates)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import math
 import pytest
 
 from conftest import arith_task, mc_task, write_task
-from pytest_lmbench.aggregates import ALL, model_aggregates
-from pytest_lmbench.results import TaskResult
+from pytest_lmbench.core.aggregates import ALL, model_aggregates
+from pytest_lmbench.core.results import TaskResult
 
 
 def _r(task: str, score: float, se: float | None, *, low: float = 0.0, high: float = 1.0, keywords=(),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import arith_task, mc_task, write_task
-from pytest_lmbench.errors import TaskFormatError
-from pytest_lmbench.tasks.bigbench import load_task
+from pytest_lmbench.core.errors import TaskFormatError
+from pytest_lmbench.core.tasks.bigbench import load_task
 
 CASES = {
     "bad_json": ('{"name": "x", "examples": [', "invalid JSON at line 1", "fix the JSON syntax"),
@@ -77,7 +77,7 @@ def test_duplicate_subtask_names(tmp_path) -> None:
 
 
 def test_old_prefix_keys_are_accepted_and_unused_as_in_bigbench(tmp_path) -> None:
-    from pytest_lmbench.tasks.prompts import build_queries
+    from pytest_lmbench.core.tasks.prompts import build_queries
 
     path = write_task(tmp_path, "t/task.json", arith_task(prefix="OLD ", input_prefix="IN "))
     task = load_task(path)
@@ -87,7 +87,7 @@ def test_old_prefix_keys_are_accepted_and_unused_as_in_bigbench(tmp_path) -> Non
 def test_catastrophic_output_regex_is_stopped() -> None:
     import time
 
-    from pytest_lmbench.scoring.postprocess import RegexTimeout, postprocess
+    from pytest_lmbench.core.scoring.postprocess import RegexTimeout, postprocess
 
     start = time.monotonic()
     with pytest.raises(RegexTimeout, match=r"output_regex '\(a\+\)\+\$' took more than 0.2 s .*simplify the pattern"):

@@ -48,8 +48,8 @@ def test_lm_eval_task_configs_hold_our_prompts(tmp_path: Path) -> None:
         from bench_lm_eval import lm_eval_task
     finally:
         sys.path.remove(str(BENCH))
-    from pytest_lmbench.tasks.bigbench import load_task
-    from pytest_lmbench.tasks.prompts import build_queries
+    from pytest_lmbench.core.tasks.bigbench import load_task
+    from pytest_lmbench.core.tasks.prompts import build_queries
 
     mc = write_task(tmp_path, "colors/task.json", mc_task(n=5))
     gen = write_task(tmp_path, "arith/task.json", arith_task(n=4))

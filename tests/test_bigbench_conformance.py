@@ -12,8 +12,8 @@ import os
 import pytest
 
 from bigbench_reference import reference_scores, reference_source
-from pytest_lmbench.evaluate import evaluate_all
-from pytest_lmbench.tasks.bigbench import is_parent_task_file, load_task
+from pytest_lmbench.core.evaluate import evaluate_all
+from pytest_lmbench.core.tasks.bigbench import is_parent_task_file, load_task
 from scripted_model import ScriptedModel
 
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "bigbench-tasks")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import arith_task, mc_task, write_task
-from pytest_lmbench.models.cache import CHUNK, CachedModel, ResponseCache
+from pytest_lmbench.core.models.cache import CHUNK, CachedModel, ResponseCache
 from test_openai import KEY, echo_completion, fake_server, ok_completion
 
 # ------------------------------------------------------------------------------------------- the core

@@ -1,4 +1,4 @@
-"""Paired comparisons (pytest_lmbench.compare) and the --lm-baseline / --lm-compare options end to end."""
+"""Paired comparisons (pytest_lmbench.core.compare) and the --lm-baseline / --lm-compare options end to end."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from conftest import write_task
-from pytest_lmbench import stats as S
-from pytest_lmbench.compare import BaselineIndex, apply_holm, compare, compare_with_baseline
-from pytest_lmbench.results import ExampleResult, TaskResult
+from pytest_lmbench.core import stats as S
+from pytest_lmbench.core.compare import BaselineIndex, apply_holm, compare, compare_with_baseline
+from pytest_lmbench.core.results import ExampleResult, TaskResult
 
 # ----------------------------------------------------------------------------------------- pure core
 
@@ -89,7 +89,7 @@ def test_corpus_metric_uses_the_paired_bootstrap() -> None:
     def bleu_result(responses: list[str]) -> TaskResult:
         ex = [ExampleResult(id=f"e{i}", index=i, prompt="p", targets=[t], response=r)
               for i, (t, r) in enumerate(zip(refs * 5, responses))]
-        from pytest_lmbench.scoring.metrics import bleu
+        from pytest_lmbench.core.scoring.metrics import bleu
 
         return TaskResult(task="t", model="m", shots=0, n_examples=len(ex),
                           scores={"bleu": bleu([e.targets for e in ex], responses)}, preferred_score="bleu",

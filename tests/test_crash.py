@@ -14,14 +14,14 @@ import sqlite3
 import pytest
 from conftest import arith_task, write_task
 
-from pytest_lmbench.models.cache import CHUNK
+from pytest_lmbench.core.models.cache import CHUNK
 
 ABORT_AT = 60  # the crash comes in the 2nd chunk of 16 of the 2nd task (examples 17-32 of t1)
 KEPT = 40 + CHUNK  # t0 whole and t1's first chunk were committed as they returned; the chunk in flight is lost
 
 CONFTEST = f'''
 import os
-from pytest_lmbench.models import registry
+from pytest_lmbench.core.models import registry
 
 class AbortingModel:
     """Answers generate() requests and logs them; aborts the process at request {ABORT_AT + 1}, once."""

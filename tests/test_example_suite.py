@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_lmbench.scoring.metrics import METRIC_BOUNDS
+from pytest_lmbench.core.scoring.metrics import METRIC_BOUNDS
 
 EXAMPLES = Path(__file__).parent.parent / "example_tasks"
 

@@ -13,7 +13,7 @@ pytest.importorskip("llama_cpp")
 EXAMPLES = Path(__file__).parent.parent / "example_tasks"
 
 try:
-    from pytest_lmbench.models.llamacpp import smollm2_path
+    from pytest_lmbench.core.models.llamacpp import smollm2_path
 
     smollm2_path()
 except Exception:  # pragma: no cover - depends on the environment

@@ -7,10 +7,10 @@ import gc
 
 import pytest
 
-from pytest_lmbench import gcpause
-from pytest_lmbench.evaluate import evaluate
-from pytest_lmbench.models.base import BaseModel
-from pytest_lmbench.tasks.bigbench import task_from_dict
+from pytest_lmbench.core import gcpause
+from pytest_lmbench.core.evaluate import evaluate
+from pytest_lmbench.core.models.base import BaseModel
+from pytest_lmbench.core.tasks.bigbench import task_from_dict
 
 
 @pytest.fixture(autouse=True)

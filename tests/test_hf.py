@@ -10,9 +10,9 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
-from pytest_lmbench.errors import ConfigError  # noqa: E402
-from pytest_lmbench.models.hf import HFModel, make_hf  # noqa: E402
-from pytest_lmbench.models.registry import parse_spec  # noqa: E402
+from pytest_lmbench.core.errors import ConfigError  # noqa: E402
+from pytest_lmbench.core.models.hf import HFModel, make_hf  # noqa: E402
+from pytest_lmbench.core.models.registry import parse_spec  # noqa: E402
 
 CORPUS = ["Q: What is the capital of France?\nA: Paris", "The child hurt their knee. The child started crying.",
           "1 + 1 = 2, 2 + 3 = 5, 7 + 8 = 15", "Berlin London Oslo Rome Madrid choice: option:"] * 20

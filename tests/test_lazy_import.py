@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-HEAVY = ["numpy", "rich", "pytest_lmbench.evaluate", "pytest_lmbench.results", "pytest_lmbench.scoring.metrics",
-         "pytest_lmbench.items", "pytest_lmbench.lm", "xdist.scheduler"]
+HEAVY = ["numpy", "rich", "pytest_lmbench.core.evaluate", "pytest_lmbench.core.results", "pytest_lmbench.core.scoring.metrics",
+         "pytest_lmbench.plugin.items", "pytest_lmbench.core.lm", "xdist.scheduler"]
 
 
 def _imported_after(code: str) -> list[str]:
@@ -27,8 +27,8 @@ def test_importing_the_plugin_imports_no_numpy_and_no_core() -> None:
 def test_the_public_api_is_still_there_when_asked_for() -> None:
     assert _imported_after("import pytest_lmbench") == []
     assert "numpy" in _imported_after("from pytest_lmbench import Recorder")
-    code = "import pytest_lmbench.items\nfrom pytest_lmbench import evaluate\nassert callable(evaluate), evaluate"
-    assert "pytest_lmbench.evaluate" in _imported_after(code)  # the function, although its module was imported
+    code = "import pytest_lmbench.plugin.items\nfrom pytest_lmbench import evaluate\nassert callable(evaluate), evaluate"
+    assert "pytest_lmbench.core.evaluate" in _imported_after(code)  # the function, although its module was imported
 
 
 def test_a_run_without_task_files_imports_no_core(pytester: pytest.Pytester) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 llama_cpp = pytest.importorskip("llama_cpp")
 
-from pytest_lmbench.models.llamacpp import LlamaCppModel, smollm2_path  # noqa: E402
+from pytest_lmbench.core.models.llamacpp import LlamaCppModel, smollm2_path  # noqa: E402
 
 try:
     MODEL_PATH = smollm2_path()

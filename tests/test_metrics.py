@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_lmbench.results import TaskResult, aggregate
-from pytest_lmbench.scoring import metrics as M
-from pytest_lmbench.scoring.postprocess import postprocess
-from pytest_lmbench.tasks.bigbench import DEFAULT_OUTPUT_REGEX
+from pytest_lmbench.core.results import TaskResult, aggregate
+from pytest_lmbench.core.scoring import metrics as M
+from pytest_lmbench.core.scoring.postprocess import postprocess
+from pytest_lmbench.core.tasks.bigbench import DEFAULT_OUTPUT_REGEX
 
 MC_ALL = ["multiple_choice_grade", "calibration_multiple_choice_brier_score", "expected_calibration_error",
           "weighted_log_probabilities", "weighted_probabilities"]
@@ -150,7 +150,7 @@ def test_rouge_does_not_import_nltk_until_used() -> None:
     import sys
 
     pytest.importorskip("rouge_score")
-    code = ("import sys; from pytest_lmbench.scoring import metrics as M\n"
+    code = ("import sys; from pytest_lmbench.core.scoring import metrics as M\n"
             "r = M.rouge([['the cat sat on the mat']], ['the cat sat on a mat'])\n"
             "print(round(r['rouge2'][0], 6), 'nltk' in sys.modules)\n"
             "from rouge_score import tokenizers\n"

@@ -14,9 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pytest_lmbench.errors import BackendError, ConfigError
-from pytest_lmbench.models.openai import OpenAIModel, backoff_delay, make_openai, parse_retry_after
-from pytest_lmbench.models.registry import parse_spec
+from pytest_lmbench.core.errors import BackendError, ConfigError
+from pytest_lmbench.core.models.openai import OpenAIModel, backoff_delay, make_openai, parse_retry_after
+from pytest_lmbench.core.models.registry import parse_spec
 
 KEY = "sk-test-PLANTED-0123456789abcdef"
 

@@ -76,7 +76,7 @@ def test_report_values_json_cannot_write_itself_are_converted(tmp_path) -> None:
 
     import numpy as np
 
-    from pytest_lmbench.results import ExampleResult, TaskResult, _builtin, build_report, write_json_atomic
+    from pytest_lmbench.core.results import ExampleResult, TaskResult, _builtin, build_report, write_json_atomic
 
     value = {"a": np.float64(1.5), "b": (np.int64(2), np.float32(0.5)), 3: [True, np.bool_(False)],
              "s": np.str_("x"), "arr": np.arange(2)}

@@ -9,10 +9,10 @@ import sys
 import pytest
 
 from conftest import arith_task, mc_task, write_task
-from pytest_lmbench.evaluate import evaluate
-from pytest_lmbench.models.base import BaseModel
+from pytest_lmbench.core.evaluate import evaluate
+from pytest_lmbench.core.models.base import BaseModel
 from pytest_lmbench.report.progress import LiveProgress
-from pytest_lmbench.tasks.bigbench import load_task
+from pytest_lmbench.core.tasks.bigbench import load_task
 
 
 class Clock:
@@ -81,7 +81,7 @@ def test_evaluate_reports_every_request(tmp_path, task: dict, total: int) -> Non
 
 SLOW = '''
 import time
-from pytest_lmbench.models.base import BaseModel
+from pytest_lmbench.core.models.base import BaseModel
 class Slow(BaseModel):
     def loglikelihood(self, requests):
         return [self._one() for _ in requests]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_lmbench.evaluate import evaluate
-from pytest_lmbench.models.base import BaseModel
-from pytest_lmbench.tasks.bigbench import task_from_dict
-from pytest_lmbench.tasks.prompts import build_queries
+from pytest_lmbench.core.evaluate import evaluate
+from pytest_lmbench.core.models.base import BaseModel
+from pytest_lmbench.core.tasks.bigbench import task_from_dict
+from pytest_lmbench.core.tasks.prompts import build_queries
 
 TASK = {
     "name": "t", "task_prefix": "Answer the question.\n", "metrics": ["multiple_choice_grade"],

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_lmbench import stats as S
-from pytest_lmbench.scoring import metrics as M
-from pytest_lmbench.scoring.confidence import (confidence_calibration, quantile_calibration_error,
+from pytest_lmbench.core import stats as S
+from pytest_lmbench.core.scoring import metrics as M
+from pytest_lmbench.core.scoring.confidence import (confidence_calibration, quantile_calibration_error,
                                                selective_accuracy_area)
 
 CONF = [.95, .9, .85, .8, .7, .65, .6, .55, .5, .3]

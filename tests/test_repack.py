@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_lmbench.errors import ConfigError
-from pytest_lmbench.models import llamacpp
-from pytest_lmbench.models.llamacpp import cpu_amx_flags, repack_info, resolve_repack
-from pytest_lmbench.models.registry import model_identity, model_info, parse_spec
+from pytest_lmbench.core.errors import ConfigError
+from pytest_lmbench.core.models import llamacpp
+from pytest_lmbench.core.models.llamacpp import cpu_amx_flags, repack_info, resolve_repack
+from pytest_lmbench.core.models.registry import model_identity, model_info, parse_spec
 
 SAPPHIRE_RAPIDS = """processor\t: 0
 vendor_id\t: GenuineIntel

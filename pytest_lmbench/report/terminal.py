@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pytest_lmbench.results import TaskResult
-from pytest_lmbench.stats import Z95
-from pytest_lmbench.tasks.model import LOWER_IS_BETTER
+from pytest_lmbench.core.results import TaskResult
+from pytest_lmbench.core.stats import Z95
+from pytest_lmbench.core.tasks.model import LOWER_IS_BETTER
 
 OUTCOME_STYLE = {"error": "bold magenta", "failed": "bold red", "regressed": "bold red", "inconclusive": "yellow",
                  "skipped": "yellow", "passed": "green", "scored": "cyan"}
@@ -36,7 +36,7 @@ def _fmt(value: float | None) -> str:
 
 def _pm(result: TaskResult) -> str:
     """± half-width of the preferred score's 95% interval; "n<2" when there is none."""
-    from pytest_lmbench.uncertainty import half_width
+    from pytest_lmbench.core.uncertainty import half_width
 
     if result.preferred_value is None:
         return ""
@@ -221,7 +221,7 @@ def _print_model(console: Console, rows: list[TaskResult], model: str, width: in
 
 def _print_wrong_examples(console: Console, results: list[TaskResult], verbose: int) -> None:
     """-v: the first 5 wrong examples of every item; -vv: all of them."""
-    from pytest_lmbench.gates import describe_example, example_failed
+    from pytest_lmbench.core.gates import describe_example, example_failed
 
     limit = None if verbose >= 2 else 5
     for r in results:
@@ -240,7 +240,7 @@ def _print_wrong_examples(console: Console, results: list[TaskResult], verbose: 
 def _print_aggregates(console: Console, rows: list[TaskResult], verbose: int, color: bool) -> None:
     """Mean normalized score over the model's tasks (all, and per BIG-bench keyword shared by 2+ tasks; every
     keyword with -v), per shot count."""
-    from pytest_lmbench.aggregates import ALL, model_aggregates
+    from pytest_lmbench.core.aggregates import ALL, model_aggregates
 
     groups = model_aggregates(rows)
     if all(g.n_tasks < 2 for g in groups if g.group == ALL):

@@ -2,7 +2,7 @@
 
 ``load_examples(path)`` returns a list of dicts: a JSON list of objects, a BIG-bench task file (its
 ``examples``), one JSON object per line (JSONL), or CSV rows with a header. Bad files raise
-:class:`~pytest_lmbench.errors.TaskFormatError` naming the file, the line or field, and the fix.
+:class:`~pytest_lmbench.core.errors.TaskFormatError` naming the file, the line or field, and the fix.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import os
 from typing import Any
 
-from pytest_lmbench.errors import TaskFormatError
+from pytest_lmbench.core.errors import TaskFormatError
 
 
 def load_examples(path: str | os.PathLike[str], *, required: tuple[str, ...] = ()) -> list[dict[str, Any]]:

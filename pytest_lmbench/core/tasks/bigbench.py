@@ -17,15 +17,15 @@ import os
 import re
 from typing import Any
 
-from pytest_lmbench import gcpause
-from pytest_lmbench.errors import TaskFormatError
-from pytest_lmbench.scoring.metrics import (
+from pytest_lmbench.core import gcpause
+from pytest_lmbench.core.errors import TaskFormatError
+from pytest_lmbench.core.scoring.metrics import (
     ALL_METRICS,
     MULTIPLE_CHOICE_METRICS,
     SCORE_RANGES,
     produced_metric_names,
 )
-from pytest_lmbench.tasks.model import CORRECTNESS_SCORES, Example, Task, VerbalizedConfidence
+from pytest_lmbench.core.tasks.model import CORRECTNESS_SCORES, Example, Task, VerbalizedConfidence
 
 DEFAULT_OUTPUT_REGEX = r"[^\.\?\!\;\n]+"
 

@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
-from pytest_lmbench.results import TaskResult
+from pytest_lmbench.core.results import TaskResult
+from pytest_lmbench.plugin.state import get_state
 
 
 def model_of(nodeid: str, labels: list[str]) -> str | None:
@@ -62,8 +63,6 @@ def dist_chosen(config: pytest.Config) -> bool:
 
 @pytest.hookimpl(trylast=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    from pytest_lmbench.plugin import get_state
-
     labels = get_state(config).labels
     if config.option.dist != "load" or dist_chosen(config) or len(labels) < 2:
         return None  # xdist's own choice

@@ -12,9 +12,9 @@ import os
 import sys
 from typing import Any
 
-from pytest_lmbench.errors import ConfigError
-from pytest_lmbench.models.base import Model
-from pytest_lmbench.models.registry import ModelSpec
+from pytest_lmbench.core.errors import ConfigError
+from pytest_lmbench.core.models.base import Model
+from pytest_lmbench.core.models.registry import ModelSpec
 
 
 def _convert(value: str) -> Any:

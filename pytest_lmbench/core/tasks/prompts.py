@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from pytest_lmbench.tasks.model import Example, Task
+from pytest_lmbench.core.tasks.model import Example, Task
 
 BIGBENCH_SEED = 42
 

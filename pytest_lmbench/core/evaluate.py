@@ -12,16 +12,16 @@ from collections.abc import Sequence
 from typing import Protocol
 
 
-from pytest_lmbench import gcpause
-from pytest_lmbench.errors import BackendError
-from pytest_lmbench.models.base import Model
-from pytest_lmbench.results import ExampleResult, TaskResult
-from pytest_lmbench.scoring import metrics as M
-from pytest_lmbench.scoring.confidence import confidence_calibration, parse_confidence
-from pytest_lmbench.scoring.postprocess import postprocess
-from pytest_lmbench.tasks.model import Task, VerbalizedConfidence
-from pytest_lmbench.uncertainty import aggregate_errors, attach_errors
-from pytest_lmbench.tasks.prompts import BIGBENCH_SEED, Query, build_queries
+from pytest_lmbench.core import gcpause
+from pytest_lmbench.core.errors import BackendError
+from pytest_lmbench.core.models.base import Model
+from pytest_lmbench.core.results import ExampleResult, TaskResult
+from pytest_lmbench.core.scoring import metrics as M
+from pytest_lmbench.core.scoring.confidence import confidence_calibration, parse_confidence
+from pytest_lmbench.core.scoring.postprocess import postprocess
+from pytest_lmbench.core.tasks.model import Task, VerbalizedConfidence
+from pytest_lmbench.core.uncertainty import aggregate_errors, attach_errors
+from pytest_lmbench.core.tasks.prompts import BIGBENCH_SEED, Query, build_queries
 
 DEFAULT_MAX_TOKENS = 64
 
@@ -196,7 +196,7 @@ def _call(fn, requests: Sequence, what: str, expected: int) -> list:
 
 
 def _show_answers(model: Model, queries: list[Query]) -> None:
-    from pytest_lmbench.models.dummy import AnswerKey
+    from pytest_lmbench.core.models.dummy import AnswerKey
 
     key = AnswerKey()
     for q in queries:
@@ -226,7 +226,7 @@ def per_subtask(max_examples: int | None, subtasks: int, name: str) -> int | Non
 def evaluate_all(task: Task, model: Model, *, shots: Sequence[int] = (0,), max_examples: int | None = None,
                  **kwargs) -> list[TaskResult]:
     """Every leaf of ``task`` for every shot count, then the parent's aggregates (as BIG-bench orders them)."""
-    from pytest_lmbench.results import aggregate
+    from pytest_lmbench.core.results import aggregate
 
     per_leaf = split_max_examples(task, max_examples)
     results = [evaluate(leaf, model, shots=s, max_examples=per_leaf, **kwargs)

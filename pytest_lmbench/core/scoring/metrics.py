@@ -58,7 +58,7 @@ SCORE_RANGES: dict[str, tuple[float, float]] = {
     "macro_f1": (0.0, 1.0),
 }
 
-#: The values a metric can actually take, for intervals that stay inside them (pytest_lmbench/uncertainty.py).
+#: The values a metric can actually take, for intervals that stay inside them (pytest_lmbench/core/uncertainty.py).
 #: Not SCORE_RANGES, which is BIG-bench's normalisation range: log-likelihoods, weighted log-probabilities and
 #: bleurt only have nominal ranges there and are unbounded here. Each entry is what the code above computes:
 #: bleu (sacrebleu), sequence_f1 and rouge are percentages; the string and numeric matches are 0/1; the grade

@@ -6,10 +6,10 @@ import fnmatch
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pytest_lmbench.errors import ConfigError
+from pytest_lmbench.core.errors import ConfigError
 
 if TYPE_CHECKING:  # imported where used: the plugin parses thresholds in runs that never score anything
-    from pytest_lmbench.results import ExampleResult, TaskResult
+    from pytest_lmbench.core.results import ExampleResult, TaskResult
 
 MAX_FAILING_EXAMPLES = 3
 
@@ -60,7 +60,7 @@ def resolve_thresholds(task_name: str, produced: set[str], from_file: dict[str, 
 
 
 def meets(metric: str, value: float, threshold: float) -> bool:
-    from pytest_lmbench.tasks.model import LOWER_IS_BETTER
+    from pytest_lmbench.core.tasks.model import LOWER_IS_BETTER
 
     return value <= threshold if metric in LOWER_IS_BETTER else value >= threshold
 
@@ -75,8 +75,8 @@ def judge(result: TaskResult, thresholds: dict[str, float], gate: str = "point")
     to clear the threshold; a score that clears it when its bound does not is *inconclusive*: noise could have
     put it there, and the message says about how many examples would settle it.
     """
-    from pytest_lmbench.tasks.model import LOWER_IS_BETTER
-    from pytest_lmbench.uncertainty import examples_to_settle, one_sided_bound
+    from pytest_lmbench.core.tasks.model import LOWER_IS_BETTER
+    from pytest_lmbench.core.uncertainty import examples_to_settle, one_sided_bound
 
     if not thresholds:
         return "scored", None

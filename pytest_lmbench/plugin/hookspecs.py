@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from pytest_lmbench.results import TaskResult
+    from pytest_lmbench.core.results import TaskResult
 
 
 @pytest.hookspec
 def pytest_lmbench_backends() -> dict[str, Any]:
     """Return ``{backend_name: factory}`` to add model backends.
 
-    ``factory(spec)`` receives a :class:`pytest_lmbench.models.registry.ModelSpec` and returns an object with
+    ``factory(spec)`` receives a :class:`pytest_lmbench.core.models.registry.ModelSpec` and returns an object with
     ``loglikelihood(requests)`` and ``generate(prompts, *, max_tokens, stop)``. The name is what users write
     before the colon in ``--lm-model NAME:TARGET?opts``. Backends can also be published without pytest
     through the ``pytest_lmbench.backends`` entry-point group.

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from pytest_lmbench.scoring.metrics import calibration_bins
+from pytest_lmbench.core.scoring.metrics import calibration_bins
 
 #: Words people and models use for confidence, as probabilities (configurable per call).
 CONFIDENCE_WORDS: dict[str, float] = {

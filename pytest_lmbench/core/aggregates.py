@@ -19,9 +19,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_lmbench import stats as S
-from pytest_lmbench.results import TaskResult
-from pytest_lmbench.scoring.metrics import normalized_score
+from pytest_lmbench.core import stats as S
+from pytest_lmbench.core.results import TaskResult
+from pytest_lmbench.core.scoring.metrics import normalized_score
 
 ALL = "all tasks"
 

@@ -17,8 +17,8 @@ from importlib.metadata import entry_points
 from typing import Any
 from urllib.parse import parse_qsl
 
-from pytest_lmbench.errors import BackendError, ConfigError
-from pytest_lmbench.models.base import Model
+from pytest_lmbench.core.errors import BackendError, ConfigError
+from pytest_lmbench.core.models.base import Model
 
 #: Option names whose values are secrets: never shown in labels, reports or messages.
 SECRET_OPTIONS = frozenset({"api_key", "key", "token", "password", "secret", "authorization"})
@@ -89,31 +89,31 @@ def unique_labels(specs: list[ModelSpec]) -> list[str]:
 
 
 def _dummy(spec: ModelSpec) -> Model:
-    from pytest_lmbench.models.dummy import make_dummy
+    from pytest_lmbench.core.models.dummy import make_dummy
 
     return make_dummy(spec)
 
 
 def _python(spec: ModelSpec) -> Model:
-    from pytest_lmbench.models.python import load_python_model
+    from pytest_lmbench.core.models.python import load_python_model
 
     return load_python_model(spec)
 
 
 def _llamacpp(spec: ModelSpec) -> Model:
-    from pytest_lmbench.models.llamacpp import make_llamacpp
+    from pytest_lmbench.core.models.llamacpp import make_llamacpp
 
     return make_llamacpp(spec)
 
 
 def _openai(spec: ModelSpec) -> Model:
-    from pytest_lmbench.models.openai import make_openai
+    from pytest_lmbench.core.models.openai import make_openai
 
     return make_openai(spec)
 
 
 def _hf(spec: ModelSpec) -> Model:
-    from pytest_lmbench.models.hf import make_hf
+    from pytest_lmbench.core.models.hf import make_hf
 
     return make_hf(spec)
 
@@ -163,7 +163,7 @@ class Registry:
             if model is not None:
                 return model
             self.factory(spec)  # an unknown backend is an error now, not at the first miss
-            from pytest_lmbench.models.cache import CACHED_BACKENDS, SAMPLING_BACKENDS, CachedModel
+            from pytest_lmbench.core.models.cache import CACHED_BACKENDS, SAMPLING_BACKENDS, CachedModel
 
             if self._open_cache is not None and spec.backend in CACHED_BACKENDS and spec.backend in BUILTIN_BACKENDS \
                     and self.backends[spec.backend] is BUILTIN_BACKENDS[spec.backend]:
@@ -209,13 +209,13 @@ class Registry:
 def model_identity(spec: ModelSpec, cache: Any) -> str:
     """What makes a model's answers what they are: backend, model (a fingerprint of its file when it is a
     file) and every option that changes outputs. Secrets and options like concurrency are left out."""
-    from pytest_lmbench.models.cache import NEUTRAL_OPTIONS
+    from pytest_lmbench.core.models.cache import NEUTRAL_OPTIONS
 
     options = sorted((k, v) for k, v in spec.options.items()
                      if k not in NEUTRAL_OPTIONS and k.lower() not in SECRET_OPTIONS)
     backend, model = spec.backend, spec.target
     if backend in ("smollm2", "llamacpp"):
-        from pytest_lmbench.models.llamacpp import smollm2_path
+        from pytest_lmbench.core.models.llamacpp import smollm2_path
 
         path = smollm2_path() if backend == "smollm2" else os.path.expanduser(spec.target)
         backend, model = "llamacpp", f"sha256:{cache.file_digest(path)}" if os.path.isfile(path) else path
@@ -233,7 +233,7 @@ def model_info(spec: ModelSpec) -> dict[str, str]:
     """Facts about how a spec's model runs on this machine, known without loading it (llama.cpp: whether its
     weights are repacked, and why); shown in reports. Empty for backends that have none."""
     if spec.backend in ("smollm2", "llamacpp"):
-        from pytest_lmbench.models.llamacpp import repack_info
+        from pytest_lmbench.core.models.llamacpp import repack_info
 
         return repack_info(spec.options.get("repack", "auto"))
     return {}

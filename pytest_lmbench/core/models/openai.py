@@ -24,9 +24,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
-from pytest_lmbench.errors import BackendError, ConfigError
-from pytest_lmbench.models.base import BaseModel, cut_at_stop
-from pytest_lmbench.models.registry import ModelSpec, spec_options
+from pytest_lmbench.core.errors import BackendError, ConfigError
+from pytest_lmbench.core.models.base import BaseModel, cut_at_stop
+from pytest_lmbench.core.models.registry import ModelSpec, spec_options
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 MAX_BACKOFF = 30.0

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pytest_lmbench.models.base import BaseModel, Model
+from pytest_lmbench.core.models.base import BaseModel, Model
 
 CACHE_VERSION = 1
 CHUNK = 16  # requests per model call on misses: what an interrupted run can lose

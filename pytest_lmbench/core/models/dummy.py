@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pytest_lmbench.errors import ConfigError
-from pytest_lmbench.models.base import BaseModel, cut_at_stop
-from pytest_lmbench.models.registry import ModelSpec
+from pytest_lmbench.core.errors import ConfigError
+from pytest_lmbench.core.models.base import BaseModel, cut_at_stop
+from pytest_lmbench.core.models.registry import ModelSpec
 
 
 class AnswerKey:

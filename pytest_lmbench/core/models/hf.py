@@ -12,10 +12,10 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_lmbench.errors import BackendError, ConfigError
-from pytest_lmbench.models.base import BaseModel, cut_at_stop
-from pytest_lmbench.models.llamacpp import default_threads
-from pytest_lmbench.models.registry import ModelSpec, spec_options
+from pytest_lmbench.core.errors import BackendError, ConfigError
+from pytest_lmbench.core.models.base import BaseModel, cut_at_stop
+from pytest_lmbench.core.models.llamacpp import default_threads
+from pytest_lmbench.core.models.registry import ModelSpec, spec_options
 
 HF_INSTALL = "pip install 'pytest-lmbench[hf]'"
 DTYPES = ("auto", "float32", "float16", "bfloat16")

@@ -3,7 +3,7 @@
 A task author calls ``record(...)`` once per example (or ``record_choice(choice, target)``); ``result()``
 scores everything recorded with BIG-bench's metric definitions:
 
-- records of a :class:`~pytest_lmbench.lm.Choice` give the multiple-choice metrics (grade, Brier score, ECE and
+- records of a :class:`~pytest_lmbench.core.lm.Choice` give the multiple-choice metrics (grade, Brier score, ECE and
   the reliability diagram), exactly as for a JSON multiple-choice task;
 - records with a ``target`` and a ``response`` (and no ``score``) give the generative metric(s) named by the
   task (any BIG-bench metric: exact_str_match, bleu, rouge, ...);
@@ -22,13 +22,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_lmbench.errors import ConfigError
-from pytest_lmbench.lm import Choice
-from pytest_lmbench.results import ExampleResult, TaskResult
-from pytest_lmbench.scoring import metrics as M
-from pytest_lmbench.scoring.confidence import confidence_calibration
-from pytest_lmbench.tasks.data import load_examples
-from pytest_lmbench.uncertainty import attach_errors
+from pytest_lmbench.core.errors import ConfigError
+from pytest_lmbench.core.lm import Choice
+from pytest_lmbench.core.results import ExampleResult, TaskResult
+from pytest_lmbench.core.scoring import metrics as M
+from pytest_lmbench.core.scoring.confidence import confidence_calibration
+from pytest_lmbench.core.tasks.data import load_examples
+from pytest_lmbench.core.uncertainty import attach_errors
 
 MC_METRICS = ("multiple_choice_grade", "calibration_multiple_choice_brier_score", "expected_calibration_error")
 GENERATIVE = set(M.GENERATIVE_METRICS)

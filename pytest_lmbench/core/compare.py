@@ -19,12 +19,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_lmbench import stats as S
-from pytest_lmbench.gates import describe_example, example_failed
-from pytest_lmbench.results import ExampleResult, TaskResult
-from pytest_lmbench.scoring import metrics as M
-from pytest_lmbench.tasks.model import LOWER_IS_BETTER
-from pytest_lmbench.uncertainty import corpus_statistic
+from pytest_lmbench.core import stats as S
+from pytest_lmbench.core.gates import describe_example, example_failed
+from pytest_lmbench.core.results import ExampleResult, TaskResult
+from pytest_lmbench.core.scoring import metrics as M
+from pytest_lmbench.core.tasks.model import LOWER_IS_BETTER
+from pytest_lmbench.core.uncertainty import corpus_statistic
 
 MAX_LISTED_EXAMPLES = 20  # newly failing examples kept per comparison in the report
 

@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_lmbench.errors import BackendError, ConfigError, LmbenchError
+from pytest_lmbench.core.errors import BackendError, ConfigError, LmbenchError
+from pytest_lmbench.plugin.state import get_state
 
 if TYPE_CHECKING:  # the evaluation core is imported when a test uses the fixtures, not with the plugin
-    from pytest_lmbench.lm import LM
-    from pytest_lmbench.models.cache import CacheCounter  # noqa: F401 (named in CACHE_KEY)
-    from pytest_lmbench.recorder import Recorder, TaskRecorder
-    from pytest_lmbench.results import TaskResult
+    from pytest_lmbench.core.lm import LM
+    from pytest_lmbench.core.models.cache import CacheCounter  # noqa: F401 (named in CACHE_KEY)
+    from pytest_lmbench.core.recorder import Recorder, TaskRecorder
+    from pytest_lmbench.core.results import TaskResult
 
 RECORDER_KEY = pytest.StashKey["Recorder"]()
 RESULT_KEY = pytest.StashKey["TaskResult"]()
@@ -29,8 +30,6 @@ MARKER_KEYS = {"metric", "threshold", "keywords", "name"}
 
 
 def _state(config: pytest.Config):
-    from pytest_lmbench.plugin import get_state
-
     return get_state(config)
 
 
@@ -94,13 +93,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture
 def lm(request: pytest.FixtureRequest) -> LM:
     """The model under test (one item per configured model)."""
-    from pytest_lmbench.lm import DEFAULT_MAX_TOKENS, LM
-    from pytest_lmbench.models.cache import CacheCounter
+    from pytest_lmbench.core.lm import DEFAULT_MAX_TOKENS, LM
+    from pytest_lmbench.core.models.cache import CacheCounter
 
     state = _state(request.config)
     index = getattr(request, "param", 0)
     if isinstance(index, str):  # the author parametrized lm with spec strings
-        from pytest_lmbench.models.registry import parse_spec
+        from pytest_lmbench.core.models.registry import parse_spec
 
         spec = parse_spec(index)
         label = spec.label
@@ -114,7 +113,7 @@ def lm(request: pytest.FixtureRequest) -> LM:
 @pytest.fixture
 def lmbench(request: pytest.FixtureRequest) -> TaskRecorder:
     """Records per-example results; the item is scored, judged and reported like a JSON task."""
-    from pytest_lmbench.recorder import TaskRecorder
+    from pytest_lmbench.core.recorder import TaskRecorder
 
     item = request.node
     options = _marker_options(item)
@@ -131,9 +130,9 @@ def lmbench(request: pytest.FixtureRequest) -> TaskRecorder:
 def _finish(item: pytest.Item, recorder: Recorder, body_error: BaseException | None) -> TaskResult | None:
     """Score the records, judge them, keep the result on the item. Returns it (None if nothing was recorded
     and the body failed anyway)."""
-    from pytest_lmbench.gates import judge, resolve_thresholds
-    from pytest_lmbench.lm import LM
-    from pytest_lmbench.models.registry import model_info
+    from pytest_lmbench.core.gates import judge, resolve_thresholds
+    from pytest_lmbench.core.lm import LM
+    from pytest_lmbench.core.models.registry import model_info
 
     state = _state(item.config)
     if not recorder.records:

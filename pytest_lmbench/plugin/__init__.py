@@ -11,7 +11,6 @@ the report is serialised (sent from an xdist worker to the controller, or writte
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import signal
 import sys
@@ -22,17 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_lmbench import gcpause, hookspecs
-from pytest_lmbench.errors import ConfigError
-from pytest_lmbench.gates import ThresholdRule, parse_threshold
-from pytest_lmbench.models.registry import ModelSpec, Registry, parse_spec, unique_labels
+from pytest_lmbench.core import gcpause
+from pytest_lmbench.plugin import hookspecs
+from pytest_lmbench.plugin.state import DEFAULT_MODEL, DEFAULT_TASK_FILES, STATE_KEY, LmbenchState, _is_worker, get_state
 
 if TYPE_CHECKING:
-    from pytest_lmbench.results import TaskResult
+    from pytest_lmbench.core.results import TaskResult
 
-DEFAULT_MODEL = "smollm2"
-DEFAULT_TASK_FILES = ["task.json"]
-STATE_KEY = pytest.StashKey["LmbenchState"]()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -87,149 +82,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   help="thresholds, one [TASK_GLOB:]METRIC=VALUE per line")
 
 
-class LmbenchState:
-    """Per-process state: configured models, thresholds, the model registry, and collected results."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        raw_specs = config.getoption("lm_model") or config.getini("lm_models") or [DEFAULT_MODEL]
-        try:
-            self.specs: list[ModelSpec] = [parse_spec(s) for s in raw_specs]
-            self.rules: list[ThresholdRule] = [parse_threshold(t, "lm_thresholds (ini)")
-                                               for t in config.getini("lm_thresholds")]
-            self.rules += [parse_threshold(t) for t in config.getoption("lm_threshold")]
-        except ConfigError as exc:
-            raise pytest.UsageError(str(exc)) from None
-        self.labels = unique_labels(self.specs)
-        self.shots: list[int] = sorted(set(config.getoption("lm_shots") or [0]))
-        if any(s < 0 for s in self.shots):
-            raise pytest.UsageError("--lm-shots must be 0 or more")
-        self.max_examples: int | None = config.getoption("lm_max_examples")
-        if self.max_examples is not None and self.max_examples < 1:
-            raise pytest.UsageError("--lm-max-examples must be 1 or more")
-        self.max_tokens: int | None = config.getoption("lm_max_tokens")
-        if self.max_tokens is not None and self.max_tokens < 1:
-            raise pytest.UsageError("--lm-max-tokens must be 1 or more")
-        self.patterns: list[str] = list(config.getini("lm_task_files"))
-        self.gate: str = config.getoption("lm_gate")
-        self.strict: bool = config.getoption("lm_strict")
-        self.alpha: float = config.getoption("lm_alpha")
-        if not 0 < self.alpha < 1:
-            raise pytest.UsageError(f"--lm-alpha {self.alpha}: must be between 0 and 1, e.g. 0.05")
-        self.max_regression: float = config.getoption("lm_max_regression")
-        if self.max_regression < 0:
-            raise pytest.UsageError(f"--lm-max-regression {self.max_regression}: must be 0 or more, e.g. 0.02")
-        self.baseline = None if _is_worker(config) else _load_baseline(config)
-        self.compare_to: str | None = config.getoption("lm_compare")
-        if self.compare_to is not None:
-            by_spec = {s.public: label for s, label in zip(self.specs, self.labels)}
-            self.compare_to = by_spec.get(self.compare_to, self.compare_to)
-            if self.compare_to not in self.labels:
-                raise pytest.UsageError(f"--lm-compare {self.compare_to}: not one of the models of this run "
-                                        f"({', '.join(self.labels)})")
-        self.cache_path: str | None = None if config.getoption("lm_no_cache") else cache_path(config)
-        if self.cache_path and config.getoption("lm_cache_clear") and not _is_worker(config):
-            try:
-                _clear_cache(self.cache_path)
-            except Exception as exc:  # sqlite3.Error, OSError
-                raise pytest.UsageError(f"--lm-cache-clear: cannot clear the answer cache {self.cache_path}: "
-                                        f"{exc}") from None
-        self.registry = Registry(cache=self._open_cache if self.cache_path else None)
-        self._plugin_backends_loaded = False
-        self.results: list[TaskResult] = []
-
-    def _open_cache(self) -> Any:
-        from pytest_lmbench.models.cache import ResponseCache
-
-        assert self.cache_path is not None
-        try:
-            return ResponseCache(self.cache_path)
-        except Exception as exc:  # sqlite3.Error, OSError: the items that need it error with this one line
-            raise ConfigError(f"--lm-cache-dir: cannot open the answer cache {self.cache_path}: {exc} "
-                              "(fix the directory or run with --lm-no-cache)") from None
-
-    def is_task_file(self, path: Path) -> bool:
-        return any(fnmatch.fnmatch(path.name, p) for p in self.patterns)
-
-    def model(self, spec: ModelSpec) -> Any:
-        if not self._plugin_backends_loaded:
-            self._plugin_backends_loaded = True
-            for extra in self.config.hook.pytest_lmbench_backends():
-                for name, factory in (extra or {}).items():
-                    self.registry.register(name, factory)
-            from pytest_lmbench.scoring.metrics import EXTRA_SCORERS
-
-            for extra in self.config.hook.pytest_lmbench_metrics():
-                EXTRA_SCORERS.update(extra or {})
-        return self.registry.get(spec)
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Gather results on the process that writes the summary (the xdist controller, or the only one)."""
-        data = getattr(report, "lmbench_result", None)
-        if data is not None:
-            from pytest_lmbench.results import TaskResult
-
-            if isinstance(data, TaskResult):  # run in this process
-                self.results.append(data)
-            else:  # from an xdist worker
-                with gcpause.paused():
-                    self.results.append(TaskResult.from_dict(data))
-        elif report.when == "???":  # pytest-xdist: the worker running this item crashed
-            from pytest_lmbench.distributed import crashed_item_result
-
-            lost = crashed_item_result(report, self.labels, cached=self.cache_path is not None)
-            if lost is not None:
-                self.results.append(lost)
-
-
-def _load_baseline(config: pytest.Config) -> Any:
-    """The --lm-baseline report, indexed; a usage error naming the file and what is wrong with it."""
-    path = config.getoption("lm_baseline")
-    if not path:
-        if config.getoption("lm_baseline_model"):
-            raise pytest.UsageError("--lm-baseline-model needs --lm-baseline PATH")
-        return None
-    from pytest_lmbench.compare import BaselineIndex
-    from pytest_lmbench.results import ReportError, load_report
-
-    full = os.path.join(str(config.invocation_params.dir), path)
-    try:
-        results = load_report(full, path)
-        return BaselineIndex(results, path, config.getoption("lm_baseline_model"))
-    except (ReportError, ValueError) as exc:
-        raise pytest.UsageError(f"--lm-baseline {exc}") from None
-
-
-def cache_path(config: pytest.Config) -> str:
-    """The answer cache file: --lm-cache-dir, else lmbench/ under pytest's cache_dir (as cacheprovider finds it)."""
-    directory = config.getoption("lm_cache_dir")
-    if directory:
-        base = Path(os.path.expanduser(directory))
-        if not base.is_absolute():
-            base = config.invocation_params.dir / base
-    else:
-        try:
-            configured = str(config.getini("cache_dir"))
-        except ValueError:  # -p no:cacheprovider: its ini option is not registered
-            configured = ".pytest_cache"
-        base = Path(os.path.expandvars(configured))
-        base = (base if base.is_absolute() else config.rootpath / base) / "lmbench"
-    return str(base / "answers.sqlite")
-
-
-def _clear_cache(path: str) -> None:
-    from pytest_lmbench.models.cache import ResponseCache
-
-    if os.path.exists(path):
-        cache = ResponseCache(path)
-        cache.clear()
-        cache.close()
-
-
-def get_state(config: pytest.Config) -> LmbenchState:
-    return config.stash[STATE_KEY]
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "lmbench(metric=None, threshold=None, keywords=(), name=None): a "
                             "language-model evaluation item (added to every task item; on a test function it "
@@ -238,12 +90,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE_KEY] = state
     _stop_cleanly_on_sigterm(state)
     config.pluginmanager.register(state, "lmbench-state")
-    from pytest_lmbench import functions
+    from pytest_lmbench.plugin import functions
 
     if not config.pluginmanager.is_registered(functions):
         config.pluginmanager.register(functions, "lmbench-functions")
     if config.pluginmanager.has_plugin("xdist") and not _is_worker(config) and _distributed(config):
-        from pytest_lmbench import distributed
+        from pytest_lmbench.plugin import distributed
 
         if not config.pluginmanager.is_registered(distributed):
             config.pluginmanager.register(distributed, "lmbench-distributed")
@@ -284,8 +136,8 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     state = get_state(parent.config)
     if not state.is_task_file(file_path):
         return None
-    from pytest_lmbench.items import TaskFile
-    from pytest_lmbench.tasks.bigbench import is_parent_task_file
+    from pytest_lmbench.plugin.items import TaskFile
+    from pytest_lmbench.core.tasks.bigbench import is_parent_task_file
 
     # A subtask file is collected through its parent (to be named parent:child and aggregated),
     # unless the user named it explicitly on the command line.
@@ -298,11 +150,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     report = yield
-    items = sys.modules.get("pytest_lmbench.items")  # not imported: no task file was collected
+    items = sys.modules.get("pytest_lmbench.plugin.items")  # not imported: no task file was collected
     if items is not None and isinstance(item, (items.TaskItem, items.InvalidTaskFile)):
         item.attach_result(report, call)
     else:
-        from pytest_lmbench.functions import attach_function_result
+        from pytest_lmbench.plugin.functions import attach_function_result
 
         attach_function_result(item, report, call)
     data = getattr(report, "lmbench_result", None)
@@ -326,18 +178,14 @@ def pytest_report_to_serializable(config: pytest.Config, report: Any):
     return data
 
 
-def _is_worker(config: pytest.Config) -> bool:
-    return hasattr(config, "workerinput")
-
-
 def final_results(state: LmbenchState) -> list[TaskResult]:
     """Item results (compared with the baseline and the --lm-compare model) plus one aggregate per
     (parent, model, shots), in a stable order."""
     if not state.results:
         return []
-    from pytest_lmbench.compare import compare_models, compare_with_baseline
-    from pytest_lmbench.results import aggregate
-    from pytest_lmbench.uncertainty import aggregate_errors
+    from pytest_lmbench.core.compare import compare_models, compare_with_baseline
+    from pytest_lmbench.core.results import aggregate
+    from pytest_lmbench.core.uncertainty import aggregate_errors
 
     items = sorted(state.results, key=lambda r: (r.parent or r.task, r.task, r.model, r.shots))
     if state.baseline is not None:
@@ -375,8 +223,8 @@ def _finish(session: pytest.Session, config: pytest.Config, exitstatus: int) -> 
     html_path, path = config.getoption("lm_html"), config.getoption("lm_report")
     if not results and not html_path and not path:
         return  # nothing was evaluated and nothing is to be written: the core is never imported
-    from pytest_lmbench.aggregates import model_aggregates
-    from pytest_lmbench.results import build_report, write_json_atomic, write_text_atomic
+    from pytest_lmbench.core.aggregates import model_aggregates
+    from pytest_lmbench.core.results import build_report, write_json_atomic, write_text_atomic
 
     aggregates = model_aggregates(results)
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")

@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_lmbench.scoring.metrics import normalized_score
+from pytest_lmbench.core.scoring.metrics import normalized_score
 
 SCHEMA_VERSION = 1
 
@@ -41,7 +41,7 @@ class ExampleResult:
     def chosen(self) -> str | None:
         if self.choices is None or self.log_probs is None:
             return None
-        from pytest_lmbench.scoring.metrics import hashed_argmax
+        from pytest_lmbench.core.scoring.metrics import hashed_argmax
 
         return self.choices[hashed_argmax(self.log_probs)]
 

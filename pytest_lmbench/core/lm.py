@@ -1,6 +1,6 @@
 """The model as task authors see it: ``generate``, ``loglikelihood`` and ``choose``, single or batched.
 
-A thin layer over a backend (the :class:`~pytest_lmbench.models.base.Model` protocol) that accepts one request
+A thin layer over a backend (the :class:`~pytest_lmbench.core.models.base.Model` protocol) that accepts one request
 or a list, and picks multiple-choice options exactly as BIG-bench grades them (log-probs normalised over the
 options, ties broken by BIG-bench's hashed argmax), so a test-function task scores what its JSON twin scores.
 """
@@ -13,8 +13,8 @@ from typing import Any, overload
 
 import numpy as np
 
-from pytest_lmbench.errors import BackendError, ConfigError
-from pytest_lmbench.scoring.metrics import _logsumexp, hashed_argmax
+from pytest_lmbench.core.errors import BackendError, ConfigError
+from pytest_lmbench.core.scoring.metrics import _logsumexp, hashed_argmax
 
 DEFAULT_MAX_TOKENS = 64
 

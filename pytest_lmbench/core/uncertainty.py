@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from pytest_lmbench import stats as S
-from pytest_lmbench.results import ExampleResult, TaskResult
-from pytest_lmbench.scoring import metrics as M
-from pytest_lmbench.scoring.confidence import CONFIDENCE_METRICS, confidence_calibration
+from pytest_lmbench.core import stats as S
+from pytest_lmbench.core.results import ExampleResult, TaskResult
+from pytest_lmbench.core.scoring import metrics as M
+from pytest_lmbench.core.scoring.confidence import CONFIDENCE_METRICS, confidence_calibration
 
 BOOTSTRAP_RESAMPLES = 1000
 MC_CALIBRATION = ("calibration_multiple_choice_brier_score", "expected_calibration_error")

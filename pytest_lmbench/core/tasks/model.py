@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_lmbench.scoring.confidence import CONFIDENCE_METRICS
+from pytest_lmbench.core.scoring.confidence import CONFIDENCE_METRICS
 
 #: Metrics whose lower values are better; every other metric is "higher is better".
 LOWER_IS_BETTER = frozenset({"calibration_multiple_choice_brier_score", "expected_calibration_error",
@@ -84,14 +84,14 @@ class Task:
 
     @property
     def generative_metrics(self) -> list[str]:
-        from pytest_lmbench.scoring.metrics import GENERATIVE_METRICS
+        from pytest_lmbench.core.scoring.metrics import GENERATIVE_METRICS
 
         return [m for m in self.metrics if m in GENERATIVE_METRICS]
 
     @property
     def multiple_choice_metrics(self) -> list[str]:
         """MC metrics, with BIG-bench's automatic calibration metrics after multiple_choice_grade."""
-        from pytest_lmbench.scoring.metrics import MULTIPLE_CHOICE_METRICS
+        from pytest_lmbench.core.scoring.metrics import MULTIPLE_CHOICE_METRICS
 
         found = [m for m in self.metrics if m in MULTIPLE_CHOICE_METRICS]
         if "multiple_choice_grade" in found:
@@ -102,14 +102,14 @@ class Task:
 
     @property
     def scoring_metrics(self) -> list[str]:
-        from pytest_lmbench.scoring.metrics import SCORING_METRICS
+        from pytest_lmbench.core.scoring.metrics import SCORING_METRICS
 
         return [m for m in self.metrics if m in SCORING_METRICS]
 
     @property
     def produced_metrics(self) -> set[str]:
         """Every score name the task reports (BIG-bench's, plus stated-confidence calibration when asked for)."""
-        from pytest_lmbench.scoring.metrics import produced_metric_names
+        from pytest_lmbench.core.scoring.metrics import produced_metric_names
 
         extra = set(CONFIDENCE_METRICS) if self.verbalized_confidence else set()
         return produced_metric_names(self.metrics) | extra

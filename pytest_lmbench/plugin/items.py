@@ -14,15 +14,16 @@ from typing import Any
 
 import pytest
 
-from pytest_lmbench.errors import LmbenchError, TaskFormatError
-from pytest_lmbench.models.cache import CacheCounter
-from pytest_lmbench.evaluate import DEFAULT_MAX_TOKENS, evaluate, per_subtask
-from pytest_lmbench.gates import judge, resolve_thresholds
-from pytest_lmbench.models.registry import ModelSpec, model_info
-from pytest_lmbench.results import TaskResult
-from pytest_lmbench.scoring.metrics import MetricUnavailable
-from pytest_lmbench.tasks.bigbench import is_parent_task_file, load_task, load_task_name, subtask_files
-from pytest_lmbench.tasks.model import Task
+from pytest_lmbench.core.errors import LmbenchError, TaskFormatError
+from pytest_lmbench.core.models.cache import CacheCounter
+from pytest_lmbench.core.evaluate import DEFAULT_MAX_TOKENS, evaluate, per_subtask
+from pytest_lmbench.core.gates import judge, resolve_thresholds
+from pytest_lmbench.core.models.registry import ModelSpec, model_info
+from pytest_lmbench.core.results import TaskResult
+from pytest_lmbench.core.scoring.metrics import MetricUnavailable
+from pytest_lmbench.core.tasks.bigbench import is_parent_task_file, load_task, load_task_name, subtask_files
+from pytest_lmbench.core.tasks.model import Task
+from pytest_lmbench.plugin.state import get_state
 
 _TASK_CACHE: OrderedDict[tuple[str, str | None, float, int], Task] = OrderedDict()
 _TASK_CACHE_SIZE = 4
@@ -114,8 +115,6 @@ class TaskFile(pytest.File):
         return summary
 
     def collect(self):
-        from pytest_lmbench.plugin import get_state
-
         state = get_state(self.config)
         try:
             parent_name = parent_task_name(self.path)
@@ -184,8 +183,6 @@ class TaskItem(pytest.Item):
         self.result: TaskResult | None = None
 
     def setup(self) -> None:
-        from pytest_lmbench.plugin import get_state
-
         state = get_state(self.config)
         task = load_task_cached(self.leaf_path, self.parent_name)
         model = state.model(self.spec)
@@ -208,8 +205,6 @@ class TaskItem(pytest.Item):
         self.result = result
 
     def runtest(self) -> None:
-        from pytest_lmbench.plugin import get_state
-
         assert self.result is not None
         state = get_state(self.config)
         outcome, message = judge(self.result, self.thresholds, state.gate)

@@ -1,0 +1,174 @@
+"""The session state of the plugin: configured models, thresholds, the model registry, the results gathered.
+
+A leaf of the pytest layer: ``items``, ``functions``, ``distributed`` and the hooks in ``__init__`` import it,
+it imports none of them. One ``LmbenchState`` per pytest config (in ``config.stash``), none in module globals,
+so in-process pytester runs do not share it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_lmbench.core import gcpause
+from pytest_lmbench.core.errors import ConfigError
+from pytest_lmbench.core.gates import ThresholdRule, parse_threshold
+from pytest_lmbench.core.models.registry import ModelSpec, Registry, parse_spec, unique_labels
+
+if TYPE_CHECKING:
+    from pytest_lmbench.core.results import TaskResult
+
+DEFAULT_MODEL = "smollm2"
+DEFAULT_TASK_FILES = ["task.json"]
+STATE_KEY = pytest.StashKey["LmbenchState"]()
+
+
+class LmbenchState:
+    """Per-process state: configured models, thresholds, the model registry, and collected results."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        raw_specs = config.getoption("lm_model") or config.getini("lm_models") or [DEFAULT_MODEL]
+        try:
+            self.specs: list[ModelSpec] = [parse_spec(s) for s in raw_specs]
+            self.rules: list[ThresholdRule] = [parse_threshold(t, "lm_thresholds (ini)")
+                                               for t in config.getini("lm_thresholds")]
+            self.rules += [parse_threshold(t) for t in config.getoption("lm_threshold")]
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        self.labels = unique_labels(self.specs)
+        self.shots: list[int] = sorted(set(config.getoption("lm_shots") or [0]))
+        if any(s < 0 for s in self.shots):
+            raise pytest.UsageError("--lm-shots must be 0 or more")
+        self.max_examples: int | None = config.getoption("lm_max_examples")
+        if self.max_examples is not None and self.max_examples < 1:
+            raise pytest.UsageError("--lm-max-examples must be 1 or more")
+        self.max_tokens: int | None = config.getoption("lm_max_tokens")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise pytest.UsageError("--lm-max-tokens must be 1 or more")
+        self.patterns: list[str] = list(config.getini("lm_task_files"))
+        self.gate: str = config.getoption("lm_gate")
+        self.strict: bool = config.getoption("lm_strict")
+        self.alpha: float = config.getoption("lm_alpha")
+        if not 0 < self.alpha < 1:
+            raise pytest.UsageError(f"--lm-alpha {self.alpha}: must be between 0 and 1, e.g. 0.05")
+        self.max_regression: float = config.getoption("lm_max_regression")
+        if self.max_regression < 0:
+            raise pytest.UsageError(f"--lm-max-regression {self.max_regression}: must be 0 or more, e.g. 0.02")
+        self.baseline = None if _is_worker(config) else _load_baseline(config)
+        self.compare_to: str | None = config.getoption("lm_compare")
+        if self.compare_to is not None:
+            by_spec = {s.public: label for s, label in zip(self.specs, self.labels)}
+            self.compare_to = by_spec.get(self.compare_to, self.compare_to)
+            if self.compare_to not in self.labels:
+                raise pytest.UsageError(f"--lm-compare {self.compare_to}: not one of the models of this run "
+                                        f"({', '.join(self.labels)})")
+        self.cache_path: str | None = None if config.getoption("lm_no_cache") else cache_path(config)
+        if self.cache_path and config.getoption("lm_cache_clear") and not _is_worker(config):
+            try:
+                _clear_cache(self.cache_path)
+            except Exception as exc:  # sqlite3.Error, OSError
+                raise pytest.UsageError(f"--lm-cache-clear: cannot clear the answer cache {self.cache_path}: "
+                                        f"{exc}") from None
+        self.registry = Registry(cache=self._open_cache if self.cache_path else None)
+        self._plugin_backends_loaded = False
+        self.results: list[TaskResult] = []
+
+    def _open_cache(self) -> Any:
+        from pytest_lmbench.core.models.cache import ResponseCache
+
+        assert self.cache_path is not None
+        try:
+            return ResponseCache(self.cache_path)
+        except Exception as exc:  # sqlite3.Error, OSError: the items that need it error with this one line
+            raise ConfigError(f"--lm-cache-dir: cannot open the answer cache {self.cache_path}: {exc} "
+                              "(fix the directory or run with --lm-no-cache)") from None
+
+    def is_task_file(self, path: Path) -> bool:
+        return any(fnmatch.fnmatch(path.name, p) for p in self.patterns)
+
+    def model(self, spec: ModelSpec) -> Any:
+        if not self._plugin_backends_loaded:
+            self._plugin_backends_loaded = True
+            for extra in self.config.hook.pytest_lmbench_backends():
+                for name, factory in (extra or {}).items():
+                    self.registry.register(name, factory)
+            from pytest_lmbench.core.scoring.metrics import EXTRA_SCORERS
+
+            for extra in self.config.hook.pytest_lmbench_metrics():
+                EXTRA_SCORERS.update(extra or {})
+        return self.registry.get(spec)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Gather results on the process that writes the summary (the xdist controller, or the only one)."""
+        data = getattr(report, "lmbench_result", None)
+        if data is not None:
+            from pytest_lmbench.core.results import TaskResult
+
+            if isinstance(data, TaskResult):  # run in this process
+                self.results.append(data)
+            else:  # from an xdist worker
+                with gcpause.paused():
+                    self.results.append(TaskResult.from_dict(data))
+        elif report.when == "???":  # pytest-xdist: the worker running this item crashed
+            from pytest_lmbench.plugin.distributed import crashed_item_result
+
+            lost = crashed_item_result(report, self.labels, cached=self.cache_path is not None)
+            if lost is not None:
+                self.results.append(lost)
+
+
+def _load_baseline(config: pytest.Config) -> Any:
+    """The --lm-baseline report, indexed; a usage error naming the file and what is wrong with it."""
+    path = config.getoption("lm_baseline")
+    if not path:
+        if config.getoption("lm_baseline_model"):
+            raise pytest.UsageError("--lm-baseline-model needs --lm-baseline PATH")
+        return None
+    from pytest_lmbench.core.compare import BaselineIndex
+    from pytest_lmbench.core.results import ReportError, load_report
+
+    full = os.path.join(str(config.invocation_params.dir), path)
+    try:
+        results = load_report(full, path)
+        return BaselineIndex(results, path, config.getoption("lm_baseline_model"))
+    except (ReportError, ValueError) as exc:
+        raise pytest.UsageError(f"--lm-baseline {exc}") from None
+
+
+def cache_path(config: pytest.Config) -> str:
+    """The answer cache file: --lm-cache-dir, else lmbench/ under pytest's cache_dir (as cacheprovider finds it)."""
+    directory = config.getoption("lm_cache_dir")
+    if directory:
+        base = Path(os.path.expanduser(directory))
+        if not base.is_absolute():
+            base = config.invocation_params.dir / base
+    else:
+        try:
+            configured = str(config.getini("cache_dir"))
+        except ValueError:  # -p no:cacheprovider: its ini option is not registered
+            configured = ".pytest_cache"
+        base = Path(os.path.expandvars(configured))
+        base = (base if base.is_absolute() else config.rootpath / base) / "lmbench"
+    return str(base / "answers.sqlite")
+
+
+def _clear_cache(path: str) -> None:
+    from pytest_lmbench.core.models.cache import ResponseCache
+
+    if os.path.exists(path):
+        cache = ResponseCache(path)
+        cache.clear()
+        cache.close()
+
+
+def get_state(config: pytest.Config) -> LmbenchState:
+    return config.stash[STATE_KEY]
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
