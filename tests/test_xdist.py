@@ -78,6 +78,7 @@ def test_an_item_on_a_crashed_worker_is_an_error_and_nothing_else_is_lost(pytest
     rows = {r["task"]: r for r in json.loads((pytester.path / "r.json").read_text())["results"]}
     assert sorted(rows) == ["boom", "t0", "t1", "t2", "t3"]
     assert rows["boom"]["outcome"] == "error" and "the worker running it crashed" in rows["boom"]["message"]
+    assert "cached" not in rows["boom"]["message"]  # py: models are not cached: no promise of a resume
     assert all(rows[f"t{i}"]["outcome"] == "scored" for i in range(4))
     result.stdout.fnmatch_lines(["*boom*error*"])
 

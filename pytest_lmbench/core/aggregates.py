@@ -81,14 +81,11 @@ def _group(model: str, shots: int, group: str, members: list[TaskResult]) -> Gro
                           note=f"no interval: {', '.join(missing)} has none")
     se = math.sqrt(sum(e * e for e in errors)) / len(errors)  # type: ignore[operator]
     ranges = [normalized_bounds(r) for r in members]
-    if any(b is None for b in ranges):
-        return GroupScore(model, shots, group, len(members), mean, se, [mean - S.Z95 * se, mean + S.Z95 * se],
-                          [r.task for r in members], method="normal")
-    low = sum(b[0] for b in ranges) / len(ranges)  # type: ignore[index]
-    high = sum(b[1] for b in ranges) / len(ranges)  # type: ignore[index]
-    lo, hi = S.logit_interval(mean, se, low, high)
+    bounds = None if any(b is None for b in ranges) else \
+        [sum(b[0] for b in ranges) / len(ranges), sum(b[1] for b in ranges) / len(ranges)]  # type: ignore[index]
+    lo, hi = S.mean_interval(mean, se, bounds)
     return GroupScore(model, shots, group, len(members), mean, se, [lo, hi], [r.task for r in members],
-                      method="logit", bounds=[low, high])
+                      method="normal" if bounds is None else "logit", bounds=bounds)
 
 
 def model_aggregates(results: list[TaskResult]) -> list[GroupScore]:

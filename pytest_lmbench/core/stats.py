@@ -93,6 +93,14 @@ def logit_interval(mean: float, se: float, low: float, high: float, z: float = Z
     return max(low, min(lo, point)), min(high, max(hi, point))
 
 
+def mean_interval(mean: float, se: float, bounds: Sequence[float] | None, z: float = Z95) -> tuple[float, float]:
+    """The interval of a mean with standard error ``se``: ``logit_interval`` between ``bounds`` (the values
+    the mean can take), or mean +/- z se when it is unbounded (None)."""
+    if bounds is None:
+        return mean - z * se, mean + z * se
+    return logit_interval(mean, se, float(bounds[0]), float(bounds[1]), z)
+
+
 def bootstrap(statistic: Callable[[np.ndarray], float], n: int, *, clusters: Sequence[Hashable] | None = None,
               resamples: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float, float] | None:
     """(stderr, lower, upper) of ``statistic(indices)`` by the percentile bootstrap over examples (or over

@@ -49,10 +49,8 @@ def _normal_or_logit(mean: float, se: float, bounds: tuple[float, float] | list[
                      z: float = S.Z95) -> tuple[tuple[float, float], str]:
     """The interval of a mean with standard error ``se``: on the logit scale between ``bounds`` (method
     suffixed "-logit", or "logit" for plain CLT), else mean +/- z se."""
-    if bounds is None:
-        return (mean - z * se, mean + z * se), method
-    return S.logit_interval(mean, se, float(bounds[0]), float(bounds[1]), z), \
-        ("logit" if method == "clt" else f"{method}-logit")
+    named = method if bounds is None else ("logit" if method == "clt" else f"{method}-logit")
+    return S.mean_interval(mean, se, bounds, z), named
 
 
 def _per_example(examples: list[ExampleResult], metric: str) -> list[float] | None:

@@ -278,7 +278,7 @@ def model_info_lines(results: list[TaskResult]) -> list[str]:
     off, or forced on over AMX), so that a CI log says which code path produced its numbers."""
     lines = []
     for model, info in dict((r.model, r.model_info) for r in results if r.model_info).items():
-        reason = info.get("repack_reason", "")
-        if "repack" in info and reason != "auto: no AMX":
-            lines.append(f"lmbench model {model}: llama.cpp weight repacking {info['repack']} ({reason})")
+        if info.get("repack") == "off" or info.get("cpu_amx", "none") != "none":
+            lines.append(f"lmbench model {model}: llama.cpp weight repacking {info['repack']} "
+                         f"({info.get('repack_reason', '')})")
     return lines

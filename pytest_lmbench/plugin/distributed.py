@@ -16,6 +16,7 @@ import os
 import re
 import shlex
 import zlib
+from collections.abc import Collection
 from typing import Any
 
 import pytest
@@ -69,10 +70,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return ModelGroupScheduling(config, log, labels)
 
 
-def crashed_item_result(report: pytest.TestReport, labels: list[str], cached: bool = False) -> TaskResult | None:
+def crashed_item_result(report: pytest.TestReport, labels: list[str], cached: Collection[str] = ()
+                        ) -> TaskResult | None:
     """An error result for an lmbench item whose worker crashed (xdist reports it with ``when == "???"``),
-    so that the report and summary show it instead of silently dropping it. ``cached``: the answer cache is on
-    (what the model answered before the crash was committed chunk by chunk)."""
+    so that the report and summary show it instead of silently dropping it. ``cached``: the labels of the models
+    whose answers go to the answer cache (what they answered before the crash was committed chunk by chunk)."""
     if report.when != "???":
         return None
     model = model_of(report.nodeid, labels)
@@ -85,5 +87,5 @@ def crashed_item_result(report: pytest.TestReport, labels: list[str], cached: bo
                       preferred_score="", low_score=0.0, high_score=1.0, nodeid=report.nodeid, outcome="error",
                       message=f"{report.nodeid}: the worker running it crashed" + (f" ({text[0]})" if text else "")
                               + f"; model {model} may have crashed natively (see docs/models.md)"
-                              + ("; the answers it gave before are cached and a rerun resumes from them" if cached
+                              + ("; the answers it gave before are cached and a rerun resumes from them" if model in cached
                                  else ""))

