@@ -41,8 +41,9 @@ class AbortingModel:
     def loglikelihood(self, requests):
         return [0.0] * len(requests)
 
-# the built-in llama.cpp entry itself is swapped, so the model runs behind the answer cache as llama.cpp does
-registry.BUILTIN_BACKENDS["llamacpp"] = AbortingModel
+# llama.cpp's own description with the factory swapped: the model runs behind the answer cache as llama.cpp does
+import dataclasses
+registry.BUILTIN_BACKENDS["llamacpp"] = dataclasses.replace(registry.builtin("llamacpp"), factory=AbortingModel)
 '''
 
 

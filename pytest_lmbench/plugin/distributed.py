@@ -1,5 +1,5 @@
-"""pytest-xdist integration on the controller: scheduling that loads each model on as few workers as possible,
-and items lost with a crashed worker.
+"""pytest-xdist integration on the controller: scheduling that loads each model on as few workers as possible
+(items lost with a crashed worker: ``crashes``).
 
 With several models and the default ``--dist load``, every worker would soon run items of every model and
 load each one: N workers x M models in memory. ``ModelGroupScheduling`` (chosen through xdist's
@@ -13,28 +13,15 @@ there is nothing to group and plain load balancing is kept. (``--dist loadgroup`
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import zlib
-from collections.abc import Collection
 from typing import Any
 
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
-from pytest_lmbench.core.results import TaskResult
+from pytest_lmbench.plugin.crashes import model_of
 from pytest_lmbench.plugin.state import get_state
-
-
-def model_of(nodeid: str, labels: list[str]) -> str | None:
-    """The model label in an item's parameter id (``arith[smollm2-0shot]``, ``test_x[vote-smollm2]``)."""
-    if not nodeid.endswith("]") or "[" not in nodeid:
-        return None
-    params = nodeid[nodeid.index("[", nodeid.rfind("::") + 1) + 1:-1]
-    for label in sorted(labels, key=len, reverse=True):
-        if re.search(rf"(?:^|-){re.escape(label)}(?:-|$)", params):
-            return label
-    return None
 
 
 class ModelGroupScheduling(LoadScopeScheduling):
@@ -68,24 +55,3 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     if config.option.dist != "load" or dist_chosen(config) or len(labels) < 2:
         return None  # xdist's own choice
     return ModelGroupScheduling(config, log, labels)
-
-
-def crashed_item_result(report: pytest.TestReport, labels: list[str], cached: Collection[str] = ()
-                        ) -> TaskResult | None:
-    """An error result for an lmbench item whose worker crashed (xdist reports it with ``when == "???"``),
-    so that the report and summary show it instead of silently dropping it. ``cached``: the labels of the models
-    whose answers go to the answer cache (what they answered before the crash was committed chunk by chunk)."""
-    if report.when != "???":
-        return None
-    model = model_of(report.nodeid, labels)
-    if model is None:
-        return None
-    name = report.nodeid.rsplit("::", 1)[-1].split("[", 1)[0]
-    shots = re.search(r"-(\d+)shot\]$", report.nodeid)
-    text = str(report.longrepr).strip().splitlines()
-    return TaskResult(task=name, model=model, shots=int(shots.group(1)) if shots else 0, n_examples=0, scores={},
-                      preferred_score="", low_score=0.0, high_score=1.0, nodeid=report.nodeid, outcome="error",
-                      message=f"{report.nodeid}: the worker running it crashed" + (f" ({text[0]})" if text else "")
-                              + f"; model {model} may have crashed natively (see docs/models.md)"
-                              + ("; the answers it gave before are cached and a rerun resumes from them" if model in cached
-                                 else ""))

@@ -82,10 +82,7 @@ class LmbenchState:
         """Labels of the models whose answers go to the answer cache (built-in real backends, cache on)."""
         if self.cache_path is None:
             return set()
-        from pytest_lmbench.core.models.cache import CACHED_BACKENDS
-
-        return {label for spec, label in zip(self.specs, self.labels)
-                if spec.backend in CACHED_BACKENDS and self.registry.is_builtin(spec.backend)}
+        return {label for spec, label in zip(self.specs, self.labels) if self.registry.describe(spec).cached}
 
     def _open_cache(self) -> Any:
         from pytest_lmbench.core.models.cache import ResponseCache
@@ -124,7 +121,7 @@ class LmbenchState:
                 with gcpause.paused():
                     self.results.append(TaskResult.from_dict(data))
         elif report.when == "???":  # pytest-xdist: the worker running this item crashed
-            from pytest_lmbench.plugin.distributed import crashed_item_result
+            from pytest_lmbench.plugin.crashes import crashed_item_result
 
             lost = crashed_item_result(report, self.labels, cached=self.cached_labels())
             if lost is not None:

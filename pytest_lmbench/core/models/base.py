@@ -6,6 +6,7 @@ Post-processing of generated text (stop string, output regex) is the harness's j
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
@@ -62,3 +63,10 @@ def cut_at_stop(text: str, stop: Sequence[str] | None) -> str:
             if 0 <= i < cut:
                 cut = i
     return text[:cut]
+
+
+def default_threads() -> int:
+    """Cores divided among xdist workers, so parallel workers do not oversubscribe the CPU."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    return max(1, cores // max(1, workers))

@@ -29,15 +29,6 @@ from pytest_lmbench.core.models.base import BaseModel, Model
 CACHE_VERSION = 1
 CHUNK = 16  # requests per model call on misses: what an interrupted run can lose
 
-#: Backends whose answers are cached (real models); dummy and py: models are cheap or may not be pure.
-CACHED_BACKENDS = frozenset({"smollm2", "llamacpp", "hf", "openai"})
-#: Backends that can sample (temperature > 0), known without loading the model.
-SAMPLING_BACKENDS = frozenset({"smollm2", "llamacpp", "openai"})
-#: Options that do not change a model's answers: left out of the identity.
-NEUTRAL_OPTIONS = frozenset({"name", "concurrency", "timeout", "max_retries", "backoff", "check_echo", "n_threads",
-                             "batch_size", "device", "repack"})  # repack: its resolved value is added instead
-
-
 class ResponseCache:
     """The SQLite store. Safe to use from several processes and threads at once."""
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from pytest_lmbench.core.errors import ConfigError
 from pytest_lmbench.core.models.base import BaseModel, cut_at_stop
-from pytest_lmbench.core.models.registry import ModelSpec
+from pytest_lmbench.core.models.spec import Backend, ModelSpec
 
 
 class AnswerKey:
@@ -96,3 +96,7 @@ def make_dummy(spec: ModelSpec) -> BaseModel:
         except ValueError:
             raise ConfigError(f"--lm-model {spec.raw!r}: seed must be an integer") from None
     raise ConfigError(f"--lm-model {spec.raw!r}: the dummy backend has 'dummy:oracle' and 'dummy:random?seed=N'")
+
+
+#: Reference models: cheap, so never cached; options are read by ``make_dummy`` itself.
+DUMMY = Backend(name="dummy", factory=make_dummy)

@@ -8,14 +8,16 @@ BIG-bench does. Generation is batched greedy decoding with left padding. CUDA wh
 
 from __future__ import annotations
 
+import hashlib
+import os
+
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 from pytest_lmbench.core.errors import BackendError, ConfigError
-from pytest_lmbench.core.models.base import BaseModel, cut_at_stop
-from pytest_lmbench.core.models.llamacpp import default_threads
-from pytest_lmbench.core.models.registry import ModelSpec, spec_options
+from pytest_lmbench.core.models.base import BaseModel, cut_at_stop, default_threads
+from pytest_lmbench.core.models.spec import Backend, FileDigest, ModelSpec, spec_options
 
 HF_INSTALL = "pip install 'pytest-lmbench[hf]'"
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -183,9 +185,26 @@ class HFModel(BaseModel):
         self.model = None  # type: ignore[assignment]
 
 
+OPTIONS: dict[str, type] = {"batch_size": int, "max_length": int, "threads": int, "download": bool,
+                            "trust_remote_code": bool, "device": str, "dtype": str}
+
+
 def make_hf(spec: ModelSpec) -> HFModel:
-    kwargs = spec_options(spec, ints=("batch_size", "max_length", "threads"), flags=("download", "trust_remote_code"),
-                          strings=("device", "dtype"))
+    kwargs = spec_options(spec, OPTIONS)
     if not spec.target:
         raise ConfigError("--lm-model hf:NAME_OR_PATH needs a model directory or a Hugging Face model name")
     return HFModel(spec.target, **kwargs)
+
+
+def _fingerprint(spec: ModelSpec, digest: FileDigest) -> tuple[str, str]:
+    """A local model directory: every file's name, size and mtime; a hub name: the name."""
+    root = os.path.expanduser(spec.target)
+    if not os.path.isdir(root):
+        return "hf", spec.target
+    listing = sorted((os.path.relpath(os.path.join(d, f), root), os.path.getsize(os.path.join(d, f)),
+                      os.stat(os.path.join(d, f)).st_mtime_ns) for d, _dirs, files in os.walk(root) for f in files)
+    return "hf", "dir:" + hashlib.sha256(repr(listing).encode()).hexdigest()
+
+
+HF = Backend(name="hf", factory=make_hf, options=OPTIONS, neutral=frozenset({"batch_size", "device", "threads"}),
+             cached=True, sampling=False, fingerprint=_fingerprint)

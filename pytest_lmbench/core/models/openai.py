@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from pytest_lmbench.core.errors import BackendError, ConfigError
 from pytest_lmbench.core.models.base import BaseModel, cut_at_stop
-from pytest_lmbench.core.models.registry import ModelSpec, spec_options
+from pytest_lmbench.core.models.spec import Backend, ModelSpec, spec_options
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 MAX_BACKOFF = 30.0
@@ -302,9 +302,18 @@ def _first_choice(data: dict[str, Any], where: str) -> dict[str, Any]:
     return choices[0]
 
 
+OPTIONS: dict[str, type] = {"concurrency": int, "max_retries": int, "seed": int, "timeout": float, "backoff": float,
+                            "chat": bool, "check_echo": bool, "base_url": str, "api_key": str, "echo_prefix": str}
+
+
 def make_openai(spec: ModelSpec) -> OpenAIModel:
-    kwargs = spec_options(spec, ints=("concurrency", "max_retries", "seed"), floats=("timeout", "backoff"),
-                          flags=("chat", "check_echo"), strings=("base_url", "api_key", "echo_prefix"))
+    kwargs = spec_options(spec, OPTIONS)
     if not spec.target:
         raise ConfigError("--lm-model openai:MODEL needs the served model's name, e.g. openai:gpt-4o-mini")
     return OpenAIModel(spec.target, **kwargs)
+
+
+#: The served model is known by its name and base_url (an option, so part of the identity); the key never is.
+OPENAI = Backend(name="openai", factory=make_openai, options=OPTIONS,
+                 neutral=frozenset({"concurrency", "timeout", "max_retries", "backoff", "check_echo"}), cached=True,
+                 sampling=True)

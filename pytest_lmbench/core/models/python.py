@@ -14,7 +14,7 @@ from typing import Any
 
 from pytest_lmbench.core.errors import ConfigError
 from pytest_lmbench.core.models.base import Model
-from pytest_lmbench.core.models.registry import ModelSpec
+from pytest_lmbench.core.models.spec import Backend, ModelSpec
 
 
 def _convert(value: str) -> Any:
@@ -64,3 +64,7 @@ def load_python_model(spec: ModelSpec) -> Model:
     except TypeError as exc:
         raise ConfigError(f"--lm-model {spec.public!r}: calling {attr} with {sorted(options)} failed: {exc}") \
             from None
+
+
+#: The user's own class: not cached (it may not be pure), its options passed to it converted.
+PYTHON = Backend(name="py", factory=load_python_model)
