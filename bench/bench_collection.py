@@ -64,7 +64,8 @@ def main() -> int:
                 sys.exit("the warm collection's items differ from the cold one's")
         finally:
             shutil.rmtree(cache, ignore_errors=True)
-    print(f"cold, last run: {lines[-1]}; warm, last run: {lines_warm[-1]} (the same {sum(1 for x in lines[:-1] if x)} items)")
+    items = sum(1 for x in lines[:-1] if x)
+    print(f"cold, last run: {lines[-1]}; warm, last run: {lines_warm[-1]} (the same {items} items)")
     print(f"whole process, cold: {statistics.median(cold):.1f} s  runs {[round(x, 1) for x in cold]}")
     print(f"whole process, warm: {statistics.median(warm):.2f} s  runs {[round(x, 2) for x in warm]}")
     return 0

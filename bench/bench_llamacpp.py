@@ -34,8 +34,10 @@ from pytest_lmbench.core.tasks.bigbench import load_task  # noqa: E402
 from pytest_lmbench.core.tasks.prompts import build_queries  # noqa: E402
 
 SHARED = os.path.join(ROOT, "..", "shared", "bigbench-tasks")
-DEFAULT = ["analytic_entailment", "english_proverbs", "known_unknowns", "logical_args", "fact_checker/covid19_scientific"]
-GENERATIVE = ["auto_debugging", "linguistic_mappings/plural_irregular_json", "repeat_copy_logic", "simple_arithmetic_json",
+DEFAULT = ["analytic_entailment", "english_proverbs", "known_unknowns", "logical_args",
+           "fact_checker/covid19_scientific"]
+GENERATIVE = ["auto_debugging", "linguistic_mappings/plural_irregular_json", "repeat_copy_logic",
+              "simple_arithmetic_json",
               "sufficient_information"]
 MAX_TOKENS = 64  # the plugin's default generation budget
 
@@ -85,9 +87,10 @@ def main() -> int:
             pre_inner.append(json.load(fh))
         plugin_t.append(wall(plugin_cmd, env))
     # the engine alone, in this process
+    from raw_llama import smollm2_file
+
     from pytest_lmbench.core.evaluate import evaluate
     from pytest_lmbench.core.models.llamacpp import LlamaCppModel
-    from raw_llama import smollm2_file
 
     model = LlamaCppModel(smollm2_file(), n_ctx=2048, n_threads=2)
     engine_t = []
@@ -118,7 +121,8 @@ def main() -> int:
             raw_grades[task.name] = round(sum(grades) / len(grades), 4)
     med = statistics.median
     score_med = med(r["score_seconds"] for r in raw_inner)
-    print(f"raw loop, whole process:   {med(raw_t):6.2f} s  (model load {med(r['load_seconds'] for r in raw_inner):.2f} s, "
+    raw_load = med(r['load_seconds'] for r in raw_inner)
+    print(f"raw loop, whole process:   {med(raw_t):6.2f} s  (model load {raw_load:.2f} s, "
           f"scoring {score_med:.2f} s)")
     pre_med = med(r["score_seconds"] for r in pre_inner)
     print(f"raw+prefix, whole process: {med(pre_t):6.2f} s  (scoring {pre_med:.2f} s)")

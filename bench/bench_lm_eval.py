@@ -13,7 +13,8 @@ lm-evaluation-harness expects: context + option is the same text.) Two of the wa
   default of 16 tokens applies), so it is used for multiple choice only.
 
 Each side is one whole process, timed from start to exit (interpreter start, model load, everything); our side is
-``pytest TASKS --lm-model=smollm2 --lm-no-cache`` (``--ours SPEC`` for another spec of the same GGUF). Accuracy is compared example by example: the option each picks
+``pytest TASKS --lm-model=smollm2 --lm-no-cache`` (``--ours SPEC`` for another spec of the same GGUF).
+Accuracy is compared example by example: the option each picks
 (multiple choice, graded with BIG-bench's target scores) and the text each generates (exact_str_match after
 BIG-bench's post-processing, applied to both).
 
@@ -37,11 +38,12 @@ ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT), str(ROOT / "tests")]
 
 from bench_llamacpp import DEFAULT, GENERATIVE, MAX_TOKENS, SHARED  # noqa: E402
+from raw_llama import smollm2_file  # noqa: E402
+
 from pytest_lmbench.core.scoring.metrics import generative  # noqa: E402
 from pytest_lmbench.core.scoring.postprocess import postprocess  # noqa: E402
 from pytest_lmbench.core.tasks.bigbench import load_task  # noqa: E402
 from pytest_lmbench.core.tasks.prompts import build_queries  # noqa: E402
-from raw_llama import smollm2_file  # noqa: E402
 
 
 def trimmed_copy(src: str, dest: Path, limit: int | None) -> Path:

@@ -95,7 +95,8 @@ def main() -> int:
             continue
         for r in got:
             print(f"{r['task'][:48]:48s} {r['metric'][:22]:22s} n={r['n']:3d} bigbench={r['bigbench']:9.4f} "
-                  f"ours={r['ours']:9.4f} gap={r['gap']:.4f}  ({r['seconds_bigbench']:.1f} s / {r['seconds_ours']:.1f} s)",
+                  f"ours={r['ours']:9.4f} gap={r['gap']:.4f}  "
+                  f"({r['seconds_bigbench']:.1f} s / {r['seconds_ours']:.1f} s)",
                   flush=True)
         rows += got
     worst = max((r["gap"] for r in rows), default=0.0)

@@ -30,7 +30,7 @@ def download(dest: str) -> str:
     if os.path.exists(path) and _sha256(path) == SHA256:
         return path
     html = urllib.request.urlopen(INDEX, timeout=60).read().decode()
-    match = re.search(r'href="([^"]*/%s)#sha256=%s"' % (re.escape(FILE), SHA256), html)
+    match = re.search(rf'href="([^"]*/{re.escape(FILE)})#sha256={SHA256}"', html)
     if not match:
         sys.exit(f"{FILE} with sha256 {SHA256} not found on {INDEX}")
     tmp = path + ".part"

@@ -28,10 +28,11 @@ if TYPE_CHECKING:
 #: public name -> the module that defines it
 _PUBLIC = {
     "BackendError": "pytest_lmbench.core.errors", "LmbenchError": "pytest_lmbench.core.errors",
-    "TaskFormatError": "pytest_lmbench.core.errors", "evaluate": "pytest_lmbench.core.evaluate", "LM": "pytest_lmbench.core.lm",
-    "Choice": "pytest_lmbench.core.lm", "Model": "pytest_lmbench.core.models.base", "Recorder": "pytest_lmbench.core.recorder",
-    "TaskResult": "pytest_lmbench.core.results", "parse_confidence": "pytest_lmbench.core.scoring.confidence",
-    "load_examples": "pytest_lmbench.core.tasks.data", "bigbench_prompt": "pytest_lmbench.core.tasks.prompts",
+    "TaskFormatError": "pytest_lmbench.core.errors", "evaluate": "pytest_lmbench.core.evaluate",
+    "LM": "pytest_lmbench.core.lm", "Choice": "pytest_lmbench.core.lm", "Model": "pytest_lmbench.core.models.base",
+    "Recorder": "pytest_lmbench.core.recorder", "TaskResult": "pytest_lmbench.core.results",
+    "parse_confidence": "pytest_lmbench.core.scoring.confidence", "load_examples": "pytest_lmbench.core.tasks.data",
+    "bigbench_prompt": "pytest_lmbench.core.tasks.prompts",
 }
 
 __all__ = ["LM", "BackendError", "Choice", "LmbenchError", "Model", "Recorder", "TaskFormatError", "TaskResult",

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-HEAVY = ["numpy", "rich", "pytest_lmbench.core.evaluate", "pytest_lmbench.core.results", "pytest_lmbench.core.scoring.metrics",
+HEAVY = ["numpy", "rich", "pytest_lmbench.core.evaluate", "pytest_lmbench.core.results",
+         "pytest_lmbench.core.scoring.metrics",
          "pytest_lmbench.plugin.items", "pytest_lmbench.core.lm", "xdist.scheduler"]
 
 
@@ -27,7 +28,8 @@ def test_importing_the_plugin_imports_no_numpy_and_no_core() -> None:
 def test_the_public_api_is_still_there_when_asked_for() -> None:
     assert _imported_after("import pytest_lmbench") == []
     assert "numpy" in _imported_after("from pytest_lmbench import Recorder")
-    code = "import pytest_lmbench.plugin.items\nfrom pytest_lmbench import evaluate\nassert callable(evaluate), evaluate"
+    code = ("import pytest_lmbench.plugin.items\nfrom pytest_lmbench import evaluate\n"
+            "assert callable(evaluate), evaluate")
     assert "pytest_lmbench.core.evaluate" in _imported_after(code)  # the function, although its module was imported
 
 

@@ -17,7 +17,7 @@ import dataclasses
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from pytest_lmbench.core import stats as S
 from pytest_lmbench.core.results import TaskResult
@@ -49,9 +49,10 @@ class GroupScore:
 def normalized_stderr(result: TaskResult) -> float | None:
     """The standard error of a result's normalized preferred score (its preferred score's, rescaled)."""
     entry = result.errors.get(result.preferred_score) if result.errors else None
-    if not entry or entry.get("stderr") is None or result.high_score == result.low_score:
+    stderr = entry.get("stderr") if entry else None
+    if stderr is None or result.high_score == result.low_score:
         return None
-    return float(entry["stderr"]) * 100.0 / abs(result.high_score - result.low_score)
+    return float(stderr) * 100.0 / abs(result.high_score - result.low_score)
 
 
 def normalized_bounds(result: TaskResult) -> tuple[float, float] | None:
@@ -72,17 +73,20 @@ def top_level(results: list[TaskResult]) -> list[TaskResult]:
 
 
 def _group(model: str, shots: int, group: str, members: list[TaskResult]) -> GroupScore:
-    values = [float(r.normalized_preferred_score) for r in members]  # type: ignore[arg-type]
+    # members come from top_level, which keeps only results with a normalized preferred score
+    values = [float(cast(float, r.normalized_preferred_score)) for r in members]
     mean = sum(values) / len(values)
     errors = [normalized_stderr(r) for r in members]
     missing = [r.task for r, e in zip(members, errors) if e is None]
     if missing:
         return GroupScore(model, shots, group, len(members), mean, None, None, [r.task for r in members],
                           note=f"no interval: {', '.join(missing)} has none")
-    se = math.sqrt(sum(e * e for e in errors)) / len(errors)  # type: ignore[operator]
+    known_errors = [e for e in errors if e is not None]  # all of them: none is missing
+    se = math.sqrt(sum(e * e for e in known_errors)) / len(known_errors)
     ranges = [normalized_bounds(r) for r in members]
-    bounds = None if any(b is None for b in ranges) else \
-        [sum(b[0] for b in ranges) / len(ranges), sum(b[1] for b in ranges) / len(ranges)]  # type: ignore[index]
+    known_ranges = [b for b in ranges if b is not None]
+    bounds = None if len(known_ranges) < len(ranges) else \
+        [sum(b[0] for b in known_ranges) / len(known_ranges), sum(b[1] for b in known_ranges) / len(known_ranges)]
     lo, hi = S.mean_interval(mean, se, bounds)
     return GroupScore(model, shots, group, len(members), mean, se, [lo, hi], [r.task for r in members],
                       method="normal" if bounds is None else "logit", bounds=bounds)

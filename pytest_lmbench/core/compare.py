@@ -92,7 +92,8 @@ def compare(candidate: TaskResult, baseline: TaskResult, *, against: str, max_re
     """The paired comparison of ``candidate`` with ``baseline`` on their shared examples (p-values unadjusted)."""
     metric = candidate.preferred_score
     out = Comparison(task=candidate.task, model=candidate.model, shots=candidate.shots, against=against,
-                     gating=gating, metric=metric, candidate=candidate.scores.get(metric), baseline=baseline.scores.get(metric),
+                     gating=gating, metric=metric, candidate=candidate.scores.get(metric),
+                     baseline=baseline.scores.get(metric),
                      margin=margin_for(metric, max_regression))
     if baseline.preferred_score != metric:
         out.message = f"the baseline's preferred score is {baseline.preferred_score}, not {metric}"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from pytest_lmbench.core.errors import ConfigError
 
 if TYPE_CHECKING:  # imported where used: the plugin parses thresholds in runs that never score anything
-    from pytest_lmbench.core.results import ExampleResult, TaskResult
+    from pytest_lmbench.core.results import ExampleResult, Outcome, TaskResult
 
 MAX_FAILING_EXAMPLES = 3
 
@@ -68,7 +68,7 @@ def meets(metric: str, value: float, threshold: float) -> bool:
 GATES = ("point", "lower")
 
 
-def judge(result: TaskResult, thresholds: dict[str, float], gate: str = "point") -> tuple[str, str | None]:
+def judge(result: TaskResult, thresholds: dict[str, float], gate: str = "point") -> tuple[Outcome, str | None]:
     """("passed" | "failed" | "inconclusive" | "scored", message).
 
     ``gate="point"`` compares the score itself. ``gate="lower"`` also asks the one-sided 95% bound of the score

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, cast, overload
 
 import numpy as np
 
@@ -52,8 +52,9 @@ class LM:
 
     # -- generation -----------------------------------------------------------------------------
     @overload
-    def generate(self, prompt: str, *, max_tokens: int | None = ..., stop: Sequence[str] | None = ...,
-                 temperature: float = ..., n: None = ..., seed: int = ...) -> str: ...
+    def generate(  # type: ignore[overload-overlap]  # str is a Sequence[str]; the str overload is listed first
+            self, prompt: str, *, max_tokens: int | None = ..., stop: Sequence[str] | None = ...,
+            temperature: float = ..., n: None = ..., seed: int = ...) -> str: ...
 
     @overload
     def generate(self, prompt: Sequence[str], *, max_tokens: int | None = ..., stop: Sequence[str] | None = ...,
@@ -108,13 +109,14 @@ class LM:
         """The most likely option after ``prompt`` -> :class:`Choice`; with a list of prompts and a list of
         option lists -> a list of choices (scored in one batch)."""
         single = isinstance(prompt, str)
-        prompts = [prompt] if single else list(prompt)
-        option_lists = [list(options)] if single else [list(o) for o in options]
-        if len(option_lists) != len(prompts):
-            raise ConfigError(f"choose(): {len(prompts)} prompts but {len(option_lists)} option lists")
-        for opts in option_lists:
+        prompts: list[str] = [prompt] if isinstance(prompt, str) else list(prompt)
+        given: list[list[Any]] = [list(options)] if single else [list(o) for o in options]
+        if len(given) != len(prompts):
+            raise ConfigError(f"choose(): {len(prompts)} prompts but {len(given)} option lists")
+        for opts in given:
             if not opts or not all(isinstance(o, str) for o in opts):
                 raise ConfigError(f"choose(): options must be a non-empty list of strings, not {opts!r}")
+        option_lists = cast(list[list[str]], given)  # each a non-empty list of str: checked just above
         requests = [(p, o) for p, opts in zip(prompts, option_lists) for o in opts]
         flat = self._checked(self.model.loglikelihood(requests), len(requests), "loglikelihood")
         out, pos = [], 0

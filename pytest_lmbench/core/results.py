@@ -11,11 +11,31 @@ import os
 import statistics
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypedDict, get_args
 
 from pytest_lmbench.core.scoring.metrics import normalized_score
 
 SCHEMA_VERSION = 1
+
+#: What became of an item: ``passed``/``failed`` a threshold, ``inconclusive`` (the score clears a threshold,
+#: its one-sided 95% bound does not), ``regressed`` (significantly worse than the baseline), ``scored`` (no
+#: threshold), ``error`` (the model or the task file failed), ``skipped``.
+Outcome = Literal["passed", "failed", "inconclusive", "regressed", "scored", "error", "skipped"]
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+#: Worst first: how results are listed, and which outcome a parent's aggregate takes from its subtasks.
+OUTCOME_ORDER: dict[str, int] = {o: i for i, o in enumerate(
+    ("error", "failed", "regressed", "inconclusive", "skipped", "passed", "scored"))}
+
+
+class ErrorBar(TypedDict, total=False):
+    """One score's error bars (``uncertainty.py``): standard error, 95% interval, how they were computed, the
+    values the score can take (None: unbounded), and why there is no interval when there is none."""
+
+    stderr: float | None
+    ci95: list[float] | None
+    method: str
+    bounds: list[float] | None
+    note: str
 
 
 @dataclass
@@ -74,7 +94,7 @@ class TaskResult:
     parent_subtasks: list[str] = field(default_factory=list)
     keywords: list[str] = field(default_factory=list)
     threshold: dict[str, float] = field(default_factory=dict)
-    outcome: str = "scored"
+    outcome: Outcome = "scored"
     message: str | None = None
     examples: list[ExampleResult] = field(default_factory=list)
     reliability: list[dict[str, Any]] = field(default_factory=list)  # of the multiple-choice probabilities
@@ -86,7 +106,7 @@ class TaskResult:
     aggregate: bool = False
     subtasks: list[str] = field(default_factory=list)
     complete: bool = True
-    errors: dict[str, dict[str, Any]] = field(default_factory=dict)  # metric -> stderr, ci95, method
+    errors: dict[str, ErrorBar] = field(default_factory=dict)  # metric -> its error bars
     comparisons: list[dict[str, Any]] = field(default_factory=list)  # compare.Comparison.to_dict() each
     cache: dict[str, int] | None = None  # answers from the response cache ("hits") and from the model
 
@@ -185,11 +205,11 @@ def aggregate(parent: str, results: list[TaskResult], expected_subtasks: list[st
     )
 
 
-def _aggregate_outcome(results: list[TaskResult]) -> str:
+def _aggregate_outcome(results: list[TaskResult]) -> Outcome:
     outcomes = {r.outcome for r in results}
     for worst in ("error", "failed", "regressed", "inconclusive"):
         if worst in outcomes:
-            return worst
+            return worst  # type: ignore[return-value]  # one of Outcome's, by the loop
     return "passed" if outcomes == {"passed"} else "scored"
 
 

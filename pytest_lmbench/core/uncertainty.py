@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from pytest_lmbench.core import stats as S
-from pytest_lmbench.core.results import ExampleResult, TaskResult
+from pytest_lmbench.core.results import ErrorBar, ExampleResult, TaskResult
 from pytest_lmbench.core.scoring import metrics as M
 from pytest_lmbench.core.scoring.confidence import CONFIDENCE_METRICS, confidence_calibration
 
@@ -37,7 +37,7 @@ NO_INTERVAL = "n <= 1: no interval"
 
 
 def _entry(stderr: float | None, ci: tuple[float, float] | None, method: str,
-           bounds: tuple[float, float] | list[float] | None = None) -> dict[str, Any]:
+           bounds: tuple[float, float] | list[float] | None = None) -> ErrorBar:
     if stderr is None and ci is None:
         return {"stderr": None, "ci95": None, "method": method, "note": NO_INTERVAL}
     return {"stderr": None if stderr is None else float(stderr),
@@ -55,9 +55,8 @@ def _normal_or_logit(mean: float, se: float, bounds: tuple[float, float] | list[
 
 def _per_example(examples: list[ExampleResult], metric: str) -> list[float] | None:
     values = [ex.scores.get(metric) for ex in examples]
-    if not values or any(v is None for v in values):
-        return None
-    return [float(v) for v in values]
+    known = [float(v) for v in values if v is not None]
+    return known if values and len(known) == len(values) else None
 
 
 def _is_proportion(metric: str, values: list[float]) -> bool:
@@ -67,7 +66,7 @@ def _is_proportion(metric: str, values: list[float]) -> bool:
 
 
 def _mean_errors(metric: str, values: list[float], clusters: list[Any] | None,
-                 default: tuple[float, float] | None = None) -> dict[str, Any]:
+                 default: tuple[float, float] | None = None) -> ErrorBar:
     """Error bars of a mean of per-example values; ``default``: the range a metric of neither of metrics.py's
     tables is bounded by when its values all lie inside it."""
     n = len(values)
@@ -124,8 +123,10 @@ def weighted_statistic(result: TaskResult, metric: str, memo: dict[str, Any] | N
                                         for e in ex):
         memo = {} if memo is None else memo
         if "mc_parts" not in memo:
-            memo["mc_parts"] = M.mc_calibration_parts([e.choices for e in ex], [e.target_scores for e in ex],
-                                                      [e.log_probs for e in ex])
+            # (every example has all three, checked above; `or` only tells the type checker)
+            memo["mc_parts"] = M.mc_calibration_parts([e.choices or [] for e in ex],
+                                                      [e.target_scores or {} for e in ex],
+                                                      [e.log_probs or [] for e in ex])
         parts = memo["mc_parts"]
         if metric == "expected_calibration_error":
             return lambda w: M.ece_from_weights(w, parts["confidence"], parts["correct"])
@@ -143,7 +144,7 @@ def _groups(clusters: list[Any] | None, n: int, result: TaskResult) -> list[Any]
     return clusters if n == result.n_examples else None
 
 
-def _boot_entry(boot: tuple[float, float, float] | None, bounds: tuple[float, float] | None) -> dict[str, Any]:
+def _boot_entry(boot: tuple[float, float, float] | None, bounds: tuple[float, float] | None) -> ErrorBar:
     """The percentile interval stays in ``bounds`` (its ends are values of the statistic); they are recorded
     for the one-sided bound and the parent's aggregate."""
     if boot is None:
@@ -155,7 +156,7 @@ def attach_errors(result: TaskResult, *, seed: int = 0, memo: dict[str, Any] | N
     """Fill ``result.errors`` ({metric: {stderr, ci95, method}}) for every score of a leaf result. ``memo``:
     what is already computed of the examples (``mc_parts``: ``metrics.mc_calibration_parts`` of their
     ``log_probs``)."""
-    errors: dict[str, dict[str, Any]] = {}
+    errors: dict[str, ErrorBar] = {}
     clusters = [ex.cluster for ex in result.examples] if any(ex.cluster is not None for ex in result.examples) \
         else None
     if clusters is not None:
@@ -194,14 +195,14 @@ def attach_errors(result: TaskResult, *, seed: int = 0, memo: dict[str, Any] | N
     if preferred is not None and "normalized_aggregate_score" in result.scores:
         span = result.high_score - result.low_score
         scale = 100.0 / span if span else 0.0
-        norm = dict(preferred)
-        if preferred.get("stderr") is not None:
-            norm["stderr"] = preferred["stderr"] * scale
-        if preferred.get("ci95") is not None:
-            lo, hi = preferred["ci95"]
-            norm["ci95"] = [(lo - result.low_score) * scale, (hi - result.low_score) * scale]
-        if preferred.get("bounds") is not None:  # the rescaled interval stays inside the rescaled bounds
-            ends = sorted((b - result.low_score) * scale for b in preferred["bounds"])
+        norm = ErrorBar(**preferred)
+        stderr, ci, bounds = preferred.get("stderr"), preferred.get("ci95"), preferred.get("bounds")
+        if stderr is not None:
+            norm["stderr"] = stderr * scale
+        if ci is not None:
+            norm["ci95"] = [(ci[0] - result.low_score) * scale, (ci[1] - result.low_score) * scale]
+        if bounds is not None:  # the rescaled interval stays inside the rescaled bounds
+            ends = sorted((b - result.low_score) * scale for b in bounds)
             norm["bounds"] = [float(ends[0]), float(ends[1])]
         errors["normalized_aggregate_score"] = norm
     result.errors = errors
@@ -213,17 +214,19 @@ def aggregate_errors(parent: TaskResult, subtasks: list[TaskResult]) -> TaskResu
     each inside its subtask's bounds lies inside the mean of the bounds; when every subtask's entry has
     bounds (for ``normalized_aggregate_score``, each its preferred score's bounds on the normalized scale),
     the interval is on the logit scale between those ("subtasks-logit"), else normal ("subtasks")."""
-    errors: dict[str, dict[str, Any]] = {}
+    errors: dict[str, ErrorBar] = {}
     for metric, value in parent.scores.items():
-        parts = [r.errors.get(metric) for r in subtasks if metric in r.scores]
-        if metric == "normalized_aggregate_score":
-            parts = [r.errors.get("normalized_aggregate_score") for r in subtasks]
-        if not parts or any(p is None or p.get("stderr") is None for p in parts):
+        named = [r for r in subtasks if metric in r.scores or metric == "normalized_aggregate_score"]
+        parts = [r.errors.get(metric) or ErrorBar() for r in named]
+        ses = [p.get("stderr") for p in parts]
+        if not parts or any(se is None for se in ses):
             continue
-        se = math.sqrt(sum(p["stderr"] ** 2 for p in parts)) / len(parts)
+        se = math.sqrt(sum(float(e) ** 2 for e in ses if e is not None)) / len(parts)
+        ranges = [p.get("bounds") for p in parts]
         bounds = None
-        if all(p.get("bounds") is not None for p in parts):
-            bounds = (sum(p["bounds"][0] for p in parts) / len(parts), sum(p["bounds"][1] for p in parts) / len(parts))
+        if all(b is not None for b in ranges):
+            known = [b for b in ranges if b is not None]
+            bounds = (sum(b[0] for b in known) / len(known), sum(b[1] for b in known) / len(known))
         ci, method = _normal_or_logit(value, se, bounds, "subtasks")
         errors[metric] = _entry(se, ci, method, bounds)
     parent.errors = errors
@@ -235,13 +238,13 @@ def half_width(result: TaskResult, metric: str | None = None) -> float | None:
     metric = metric or result.preferred_score
     entry = result.errors.get(metric) if result.errors else None
     value = result.scores.get(metric)
-    if not entry or entry.get("ci95") is None or value is None:
+    ci = entry.get("ci95") if entry else None
+    if ci is None or value is None:
         return None
-    lo, hi = entry["ci95"]
-    return max(value - lo, hi - value)
+    return max(value - ci[0], ci[1] - value)
 
 
-def _rescaled_wilson(result: TaskResult, metric: str, entry: dict[str, Any]) -> bool:
+def _rescaled_wilson(result: TaskResult, metric: str, entry: ErrorBar) -> bool:
     """A leaf's ``normalized_aggregate_score`` whose error bars are its preferred score's Wilson ones."""
     return (metric == "normalized_aggregate_score" and entry.get("method") == "wilson"
             and result.preferred_score != metric and result.high_score != result.low_score)
@@ -254,7 +257,8 @@ def one_sided_bound(result: TaskResult, metric: str, lower_is_better: bool = Fal
     None without an interval."""
     entry = result.errors.get(metric) if result.errors else None
     value = result.scores.get(metric)
-    if not entry or entry.get("stderr") is None or value is None:
+    stderr = entry.get("stderr") if entry else None
+    if entry is None or stderr is None or value is None:
         return None
     if _rescaled_wilson(result, metric, entry):
         inner = one_sided_bound(result, result.preferred_score, lower_is_better)
@@ -266,7 +270,7 @@ def one_sided_bound(result: TaskResult, metric: str, lower_is_better: bool = Fal
             interval = S.wilson_interval(sum(values), len(values), z=S.Z95_ONE_SIDED)
             if interval is not None:
                 return interval[1] if lower_is_better else interval[0]
-    (lo, hi), _ = _normal_or_logit(value, entry["stderr"], entry.get("bounds"), "clt", z=S.Z95_ONE_SIDED)
+    (lo, hi), _ = _normal_or_logit(value, stderr, entry.get("bounds"), "clt", z=S.Z95_ONE_SIDED)
     return hi if lower_is_better else lo
 
 
@@ -277,7 +281,8 @@ def examples_to_settle(result: TaskResult, metric: str, threshold: float, lower_
     would: the mean does not clear it, or the threshold lies at or beyond the bound it must be inside of."""
     entry = result.errors.get(metric) if result.errors else None
     value = result.scores.get(metric)
-    if not entry or entry.get("stderr") is None or value is None or result.n_examples < 2:
+    stderr = entry.get("stderr") if entry else None
+    if entry is None or stderr is None or value is None or result.n_examples < 2:
         return None
     if _rescaled_wilson(result, metric, entry):
         span = result.high_score - result.low_score
@@ -297,11 +302,11 @@ def examples_to_settle(result: TaskResult, metric: str, threshold: float, lower_
             return None
         if sign * (threshold - near) <= 0:
             return 2 if sign * (value - threshold) >= 0 else None  # any interval clears it
-        se_logit = S.logit_stderr(value, entry["stderr"], low, high)
+        se_logit = S.logit_stderr(value, stderr, low, high)
         if se_logit is not None:
             return S.examples_needed(sign * S.logit((value - low) / (high - low)), se_logit * root_n,
                                      sign * S.logit((threshold - low) / (high - low)))
-    return S.examples_needed(sign * value, entry["stderr"] * root_n, sign * threshold)
+    return S.examples_needed(sign * value, stderr * root_n, sign * threshold)
 
 
 def _wilson_examples(p: float, threshold: float, limit: int = 10_000_000) -> int | None:

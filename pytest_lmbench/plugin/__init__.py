@@ -23,7 +23,14 @@ import pytest
 
 from pytest_lmbench.core import gcpause
 from pytest_lmbench.plugin import hookspecs
-from pytest_lmbench.plugin.state import DEFAULT_MODEL, DEFAULT_TASK_FILES, STATE_KEY, LmbenchState, _is_worker, get_state
+from pytest_lmbench.plugin.state import (
+    DEFAULT_MODEL,
+    DEFAULT_TASK_FILES,
+    STATE_KEY,
+    LmbenchState,
+    _is_worker,
+    get_state,
+)
 
 if TYPE_CHECKING:
     from pytest_lmbench.core.results import TaskResult
@@ -136,8 +143,8 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     state = get_state(parent.config)
     if not state.is_task_file(file_path):
         return None
-    from pytest_lmbench.plugin.items import TaskFile
     from pytest_lmbench.core.tasks.bigbench import is_parent_task_file
+    from pytest_lmbench.plugin.items import TaskFile
 
     # A subtask file is collected through its parent (to be named parent:child and aggregated),
     # unless the user named it explicitly on the command line.

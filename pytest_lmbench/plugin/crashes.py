@@ -41,5 +41,6 @@ def crashed_item_result(report: pytest.TestReport, labels: list[str], cached: Co
                       preferred_score="", low_score=0.0, high_score=1.0, nodeid=report.nodeid, outcome="error",
                       message=f"{report.nodeid}: the worker running it crashed" + (f" ({text[0]})" if text else "")
                               + f"; model {model} may have crashed natively (see docs/models.md)"
-                              + ("; the answers it gave before are cached and a rerun resumes from them" if model in cached
+                              + ("; the answers it gave before are cached and a rerun resumes from them"
+                                 if model in cached
                                  else ""))

@@ -22,6 +22,7 @@ def pytest_lmbench_backends() -> dict[str, Any]:
     before the colon in ``--lm-model NAME:TARGET?opts``. Backends can also be published without pytest
     through the ``pytest_lmbench.backends`` entry-point group.
     """
+    return {}  # a specification only: pluggy never calls it (this is what an implementation adding none returns)
 
 
 @pytest.hookspec
@@ -31,6 +32,7 @@ def pytest_lmbench_metrics() -> dict[str, Any]:
     ``scorer(targets, responses)`` gets a list of target lists and a list of responses and returns one float
     per example; the task score is their mean.
     """
+    return {}  # a specification only: pluggy never calls it (this is what an implementation adding none returns)
 
 
 @pytest.hookspec

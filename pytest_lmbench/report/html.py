@@ -13,12 +13,20 @@ from __future__ import annotations
 import datetime as _dt
 import html
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from pytest_lmbench.core.aggregates import ALL, GroupScore
-from pytest_lmbench.report.terminal import (SHORT_METRIC, _fmt, _threshold_text, baseline_comparison, explained,
-                                            model_order, outcome_counts, row_order)
 from pytest_lmbench.core.results import TaskResult
+from pytest_lmbench.report.terminal import (
+    SHORT_METRIC,
+    _fmt,
+    _threshold_text,
+    baseline_comparison,
+    explained,
+    model_order,
+    outcome_counts,
+    row_order,
+)
 
 PALETTE = ["#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2", "#97bbf5"]
 OUTCOME_COLOR = {"passed": "#2e7d32", "failed": "#c62828", "regressed": "#c62828", "error": "#8e24aa",
@@ -45,9 +53,10 @@ def _e(text: object) -> str:
 
 def _interval(result: TaskResult) -> tuple[float, float] | None:
     entry = result.errors.get(result.preferred_score) if result.errors else None
-    if not entry or not entry.get("ci95"):
+    ci = entry.get("ci95") if entry else None
+    if not ci:
         return None
-    return float(entry["ci95"][0]), float(entry["ci95"][1])
+    return float(ci[0]), float(ci[1])
 
 
 def _normalized_interval(result: TaskResult) -> tuple[float, float] | None:
@@ -55,7 +64,8 @@ def _normalized_interval(result: TaskResult) -> tuple[float, float] | None:
     span = result.high_score - result.low_score
     if ci is None or not span:
         return None
-    return tuple(100.0 * (v - result.low_score) / span for v in ci)  # type: ignore[return-value]
+    lo, hi = (100.0 * (v - result.low_score) / span for v in ci)
+    return lo, hi
 
 
 # ------------------------------------------------------------------------------------------------ svg
@@ -79,7 +89,8 @@ def reliability_svg(bins: Sequence[dict[str, Any]], title: str, size: int = 240)
     for b in bins:
         lo, hi = float(b["lower"]), float(b["upper"])
         acc, conf = float(b["accuracy"]), float(b["mean_confidence"])
-        parts.append(f'<rect class="bin" x="{x(lo) + 1:.1f}" y="{y(acc):.1f}" width="{max(1.0, x(hi) - x(lo) - 2):.1f}" '
+        parts.append(f'<rect class="bin" x="{x(lo) + 1:.1f}" y="{y(acc):.1f}" '
+                     f'width="{max(1.0, x(hi) - x(lo) - 2):.1f}" '
                      f'height="{y(0) - y(acc):.1f}" fill="{PALETTE[0]}" fill-opacity="0.75">'
                      f'<title>confidence {conf:.2f}, accuracy {acc:.2f}, {b["count"]} examples</title></rect>')
         parts.append(f'<circle cx="{x(conf):.1f}" cy="{y(acc):.1f}" r="2.5" fill="#222"/>')
@@ -121,8 +132,10 @@ def bars_svg(rows: Sequence[tuple[str, list[tuple[str, float, tuple[float, float
             if ci is not None:
                 cy = top + bar / 2
                 parts.append(f'<line x1="{x(ci[0]):.1f}" y1="{cy}" x2="{x(ci[1]):.1f}" y2="{cy}" stroke="#222"/>'
-                             f'<line x1="{x(ci[0]):.1f}" y1="{cy - 4}" x2="{x(ci[0]):.1f}" y2="{cy + 4}" stroke="#222"/>'
-                             f'<line x1="{x(ci[1]):.1f}" y1="{cy - 4}" x2="{x(ci[1]):.1f}" y2="{cy + 4}" stroke="#222"/>')
+                             f'<line x1="{x(ci[0]):.1f}" y1="{cy - 4}" x2="{x(ci[0]):.1f}" y2="{cy + 4}" '
+                             'stroke="#222"/>'
+                             f'<line x1="{x(ci[1]):.1f}" y1="{cy - 4}" x2="{x(ci[1]):.1f}" y2="{cy + 4}" '
+                             'stroke="#222"/>')
             top += bar
         top += gap
     parts.append("</svg>")
@@ -149,13 +162,15 @@ def scaling_svg(task: str, points: list[tuple[str, float, tuple[float, float] | 
     parts.append(f'<path d="{path}" fill="none" stroke="{PALETTE[0]}" stroke-width="2"/>')
     for i, (model, value, ci) in enumerate(points):
         if ci is not None:
-            parts.append(f'<line x1="{x(i):.1f}" y1="{y(ci[0]):.1f}" x2="{x(i):.1f}" y2="{y(ci[1]):.1f}" stroke="#222"/>')
+            parts.append(f'<line x1="{x(i):.1f}" y1="{y(ci[0]):.1f}" x2="{x(i):.1f}" y2="{y(ci[1]):.1f}" '
+                         'stroke="#222"/>')
         parts.append(f'<circle class="point" cx="{x(i):.1f}" cy="{y(value):.1f}" r="3.5" fill="{PALETTE[0]}">'
                      f'<title>{_e(model)}: {value:.1f}</title></circle>'
                      f'<text x="{x(i):.1f}" y="{size - 14}" font-size="9" text-anchor="middle">{_e(model[:12])}</text>')
     for t in (0, 50, 100):
         parts.append(f'<text x="{pad - 6}" y="{y(t) + 3:.1f}" font-size="10" text-anchor="end">{t}</text>')
-    parts.append(f'<text x="{size / 2}" y="{pad - 10}" font-size="11" text-anchor="middle">normalized score</text></svg>')
+    parts.append(f'<text x="{size / 2}" y="{pad - 10}" font-size="11" text-anchor="middle">normalized score</text>'
+                 '</svg>')
     return "".join(parts)
 
 
@@ -223,19 +238,20 @@ def render_html(results: list[TaskResult], aggregates: list[GroupScore], *, titl
     scored = [r for r in results if r.preferred_value is not None and r.model != "-"]
     if len(models) > 1:
         tasks = list(dict.fromkeys((r.task, r.shots) for r in scored))
-        rows = []
+        bar_rows: list[tuple[str, list[tuple[str, float, tuple[float, float] | None]]]] = []
         for task, shots in tasks:
-            vals = [(r.model, float(r.normalized_preferred_score), _normalized_interval(r))  # type: ignore[arg-type]
+            # scored keeps results with a preferred value, so each has a normalized one too
+            vals = [(r.model, float(cast(float, r.normalized_preferred_score)), _normalized_interval(r))
                     for r in scored if (r.task, r.shots) == (task, shots)]
-            rows.append((f"{task} ({shots}-shot)" if shots else task, vals))
+            bar_rows.append((f"{task} ({shots}-shot)" if shots else task, vals))
         legend = " ".join(f'<span style="color:{PALETTE[i % len(PALETTE)]}">■</span> {_e(m)}'
                           for i, m in enumerate(models))
         body.append(f"<h2>Normalized score by task and model</h2><p>{legend} · whiskers: 95% intervals · "
                     f"0 = chance or the task's low score, 100 = its high score</p>"
-                    f'<figure class="plot">{bars_svg(rows, models)}</figure>')
+                    f'<figure class="plot">{bars_svg(bar_rows, models)}</figure>')
         body.append("<h2>Score against model</h2><p>Models in the order they were given (BIG-bench's scaling "
                     'picture when that order is by size).</p><div class="plots">')
-        for (task, shots), (label, vals) in zip(tasks, rows):
+        for label, vals in bar_rows:  # one per (task, shots) of tasks
             if len(vals) > 1:
                 order = sorted(vals, key=lambda v: models.index(v[0]))
                 body.append(f'<figure class="plot">{scaling_svg(label, order)}<figcaption><code>{_e(label)}</code>'
@@ -255,7 +271,8 @@ def render_html(results: list[TaskResult], aggregates: list[GroupScore], *, titl
         body.append("</div>")
     reasons = explained(results)
     if reasons:
-        body.append("<h2>Why</h2><pre>" + _e("\n\n".join(r.message for r in reasons)) + "</pre>")
+        # explained keeps only results with a message: the filter below drops none
+        body.append("<h2>Why</h2><pre>" + _e("\n\n".join(r.message for r in reasons if r.message)) + "</pre>")
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'
             f"<body>{''.join(body)}</body></html>\n")

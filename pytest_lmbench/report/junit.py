@@ -20,10 +20,12 @@ def junit_properties(result: TaskResult) -> list[tuple[str, str]]:
     if value is not None:
         props += [("lmbench.metric", metric), ("lmbench.score", repr(float(value)))]
         entry = result.errors.get(metric) or {}
-        if entry.get("stderr") is not None:
-            props.append(("lmbench.stderr", repr(float(entry["stderr"]))))
-        if entry.get("ci95"):
-            props.append(("lmbench.ci95", f"{float(entry['ci95'][0])!r} {float(entry['ci95'][1])!r}"))
+        stderr = entry.get("stderr")
+        if stderr is not None:
+            props.append(("lmbench.stderr", repr(float(stderr))))
+        ci = entry.get("ci95")
+        if ci:
+            props.append(("lmbench.ci95", f"{float(ci[0])!r} {float(ci[1])!r}"))
         if result.normalized_preferred_score is not None:
             props.append(("lmbench.normalized_score", repr(float(result.normalized_preferred_score))))
     for name in ("expected_calibration_error", "confidence_ece"):

@@ -8,9 +8,16 @@ baseline; why items are inconclusive or regressed.
 from __future__ import annotations
 
 from pytest_lmbench.core.aggregates import ALL, GroupScore
-from pytest_lmbench.report.terminal import (SHORT_METRIC, _fmt, _pm, _threshold_text, explained, outcome_counts,
-                                            row_order)
 from pytest_lmbench.core.results import TaskResult
+from pytest_lmbench.report.terminal import (
+    SHORT_METRIC,
+    _fmt,
+    _pm,
+    _threshold_text,
+    explained,
+    outcome_counts,
+    row_order,
+)
 
 ICON = {"passed": "✅", "failed": "❌", "regressed": "❌", "error": "💥", "inconclusive": "⚠️", "skipped": "⏭️",
         "scored": "📏"}
@@ -25,7 +32,8 @@ def render_markdown(results: list[TaskResult], aggregates: list[GroupScore]) -> 
     lines = ["## lmbench summary", "", "items: " + ", ".join(f"{n} {k}" for k, n in outcome_counts(results)), ""]
     for model in dict.fromkeys(r.model for r in results):
         rows = sorted((r for r in results if r.model == model), key=row_order)
-        lines += [f"### model `{_cell(model)}`", "", "| task | shots | n | metric | score | ±95% | outcome | threshold |",
+        lines += [f"### model `{_cell(model)}`", "",
+                  "| task | shots | n | metric | score | ±95% | outcome | threshold |",
                   "|---|---:|---:|---|---:|---|---|---|"]
         for r in rows:
             task = r.task + (" (aggregate)" if r.aggregate else "")
@@ -55,6 +63,6 @@ def render_markdown(results: list[TaskResult], aggregates: list[GroupScore]) -> 
     reasons = explained(results)
     if reasons:
         lines += ["<details><summary>why items failed, regressed or are inconclusive</summary>", "", "```"]
-        lines += [r.message for r in reasons]
+        lines += [r.message for r in reasons if r.message]  # explained keeps only those with one: drops none
         lines += ["```", "", "</details>", ""]
     return "\n".join(lines)

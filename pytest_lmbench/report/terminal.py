@@ -11,17 +11,16 @@ import math
 from collections.abc import Sequence
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
-from pytest_lmbench.core.results import TaskResult
+from pytest_lmbench.core.results import OUTCOME_ORDER, TaskResult
 from pytest_lmbench.core.stats import Z95
 from pytest_lmbench.core.tasks.model import LOWER_IS_BETTER
 
 OUTCOME_STYLE = {"error": "bold magenta", "failed": "bold red", "regressed": "bold red", "inconclusive": "yellow",
                  "skipped": "yellow", "passed": "green", "scored": "cyan"}
-OUTCOME_ORDER = {"error": 0, "failed": 1, "regressed": 2, "inconclusive": 3, "skipped": 4, "passed": 5, "scored": 6}
 VERDICT_STYLE = {"regressed": "bold red", "no regression": "green", "not compared": "yellow", "worse": "red",
                  "better": "green", "no difference": ""}
 
@@ -119,21 +118,21 @@ def render_summary(results: list[TaskResult], *, width: int = 100, color: bool =
     if verbose <= -2:
         return buffer.getvalue()
     _print_comparisons(console, results, width, color, quiet)
-    regressed = [r for r in results if r.message and any(c["verdict"] == "regressed" for c in r.comparisons)]
+    regressed = [r.message for r in results if r.message and any(c["verdict"] == "regressed" for c in r.comparisons)]
     if regressed:
         console.print(Text("\nregressed: significantly worse than the baseline on the same examples (paired test, "
                            "Holm-corrected over every compared item); this fails the run:",
                            style="bold red" if color else ""))
-        for r in regressed:
-            console.print(Text("\n".join("  " + line for line in r.message.splitlines())))
-    unsure = [r for r in results if r.outcome == "inconclusive" and r.message]
+        for message in regressed:
+            console.print(Text("\n".join("  " + line for line in message.splitlines())))
+    unsure = [r.message for r in results if r.outcome == "inconclusive" and r.message]
     if unsure:
         legend = "inconcl. = inconclusive" if width < 100 else "inconclusive"
         console.print(Text(legend + ": the score clears its threshold but its one-sided 95% bound does not, so "
                            "noise alone could explain the pass (--lm-strict fails these; --lm-gate=point ignores "
                            "the bound):", style="yellow" if color else ""))
-        for r in unsure:
-            console.print(Text("  " + r.message))
+        for message in unsure:
+            console.print(Text("  " + message))
     if verbose > 0:
         for r in results:
             for note in r.notes:
@@ -178,8 +177,8 @@ def _print_model(console: Console, rows: list[TaskResult], model: str, width: in
     longest = max(len(r.task) + (12 if r.aggregate else 0) for r in rows)
     table.add_column("task", overflow="fold", min_width=min(longest, max(12, width - 62)))
     show_shots = any(r.shots for r in rows)
-    columns = ([("shots", "right")] if show_shots else []) + [("n", "right"), ("metric", "left"),
-                                                               ("score", "right"), ("±95%", "left")]
+    columns: list[tuple[str, JustifyMethod]] = [("shots", "right")] if show_shots else []
+    columns += [("n", "right"), ("metric", "left"), ("score", "right"), ("±95%", "left")]
     columns += [("norm", "right")] if width >= 100 else []
     columns += [("Δ base", "right")] if show_delta else []
     columns += [("ece", "right")] if show_ece else []
@@ -232,7 +231,8 @@ def _print_wrong_examples(console: Console, results: list[TaskResult], verbose: 
             continue
         shown = wrong if limit is None else wrong[:limit]
         console.print(Text(f"wrong examples of {r.task} [{r.model}, {r.shots}-shot]: {len(wrong)} of "
-                           f"{r.n_examples}" + ("" if len(shown) == len(wrong) else f", the first {len(shown)} (-vv: all)")))
+                           f"{r.n_examples}"
+                           + ("" if len(shown) == len(wrong) else f", the first {len(shown)} (-vv: all)")))
         for ex in shown:
             console.print(Text(describe_example(ex)))
 

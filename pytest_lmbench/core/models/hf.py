@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -56,7 +55,7 @@ class HFModel(BaseModel):
             raise ConfigError(f"hf: cannot load {name_or_path!r} from a local directory or the Hugging Face cache "
                               f"({exc.__class__.__name__}: {str(exc).splitlines()[0]}); give a directory, or add "
                               "download=1 to fetch it") from None
-        self.model.to(self.device)
+        self.model.to(self.device)  # type: ignore[arg-type]  # transformers types .to() for a model, takes a device
         self.model.eval()
         self.batch_size = batch_size
         limit = getattr(self.model.config, "max_position_embeddings", None) or 2048
@@ -170,7 +169,8 @@ class HFModel(BaseModel):
                     done[row] = True
                     continue
                 generated[row].append(token)
-                texts[row] = self.tokenizer.decode(generated[row], skip_special_tokens=True)
+                # transformers types decode() as str | list[str]; one list of ids decodes to one str
+                texts[row] = self.tokenizer.decode(generated[row], skip_special_tokens=True)  # type: ignore[assignment]
                 if stop and any(s and s in texts[row] for s in stop):
                     done[row] = True
             if all(done):

@@ -61,7 +61,8 @@ def cpu_amx_flags(cpuinfo: str) -> list[str] | None:
 @functools.cache
 def this_cpu_amx() -> tuple[list[str], str]:
     """(AMX flags of this machine's CPU, where that was read). /proc/cpuinfo where it has a flags line (Linux
-    on x86); elsewhere llama.cpp's own system info (``AMX_INT8 = 1`` when its CPU backend uses AMX), if it is installed."""
+    on x86); elsewhere llama.cpp's own system info (``AMX_INT8 = 1`` when its CPU backend uses AMX), if it is
+    installed."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
             flags = cpu_amx_flags(fh.read())
@@ -223,10 +224,11 @@ class LlamaCppModel(BaseModel):
                 if self.tokenize == "joint":
                     ctx, cont = self._joint_tokens(context, continuation)
                 else:
-                    ctx = ctx_cache.get(context)
-                    if ctx is None:
+                    cached = ctx_cache.get(context)
+                    if cached is None:
                         ctx_cache.clear()
-                        ctx = ctx_cache[context] = self._context_tokens(context)
+                        cached = ctx_cache[context] = self._context_tokens(context)
+                    ctx = cached
                     cont = self._tokens(continuation, bos=False)
                 if len(ctx) + len(cont) > self.n_ctx:
                     keep = self.n_ctx - len(cont)
@@ -284,8 +286,9 @@ class LlamaCppModel(BaseModel):
         return cut_at_stop(text, stop)
 
     def close(self) -> None:
-        llm, self._llm = getattr(self, "_llm", None), None
+        llm = getattr(self, "_llm", None)
         if llm is not None:
+            del self._llm  # closed: no model left (a second close finds none)
             llm.close()
 
 

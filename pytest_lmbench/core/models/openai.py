@@ -16,7 +16,6 @@ import http.client
 import json
 import os
 import random
-import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -135,7 +134,7 @@ class OpenAIModel(BaseModel):
                 conn.request("POST", self._path + endpoint, body=body, headers=headers)
                 resp = conn.getresponse()
             raw = resp.read()
-        except (socket.timeout, TimeoutError) as exc:
+        except TimeoutError as exc:
             self._drop_connection()
             raise TransientError(f"timed out after {self.timeout:g} s ({type(exc).__name__})") from None
         except (ConnectionError, http.client.HTTPException, OSError) as exc:

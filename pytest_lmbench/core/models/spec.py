@@ -77,7 +77,7 @@ def parse_spec(raw: str) -> ModelSpec:
 
 
 def _redact(raw: str) -> str:
-    return re.sub(r"(?i)((?:%s)=)[^&]*" % "|".join(SECRET_OPTIONS), r"\1***", raw)
+    return re.sub(rf"(?i)((?:{'|'.join(SECRET_OPTIONS)})=)[^&]*", r"\1***", raw)
 
 
 def unique_labels(specs: list[ModelSpec]) -> list[str]:

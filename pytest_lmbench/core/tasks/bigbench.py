@@ -15,7 +15,7 @@ import json
 import math
 import os
 import re
-from typing import Any
+from typing import Any, cast
 
 from pytest_lmbench.core import gcpause
 from pytest_lmbench.core.errors import TaskFormatError
@@ -305,8 +305,9 @@ def _fill_metrics(task: Task, data: dict, path: str) -> None:
         raise TaskFormatError(path, "preferred_score", f"{_json_repr(preferred)} is not among the task's metrics",
                               f"use one of: {', '.join(sorted(produced_metric_names(task.metrics)))}")
     if preferred not in SCORE_RANGES:
+        ranged = sorted(set(SCORE_RANGES) & produced_metric_names(task.metrics))
         raise TaskFormatError(path, "preferred_score", f"{preferred!r} has no score range in BIG-bench",
-                              f"use one of: {', '.join(sorted(set(SCORE_RANGES) & produced_metric_names(task.metrics)))}")
+                              f"use one of: {', '.join(ranged)}")
     task.preferred_score = preferred
 
 
@@ -322,7 +323,8 @@ def _fill_examples(task: Task, data: dict, path: str) -> None:
         where = f"examples[{i}]"
         if not isinstance(ex, dict):
             raise TaskFormatError(path, where, f"is a JSON {_json_type(ex)}, not an object",
-                                  'each example is {"input": ..., "target": ...} or {"input": ..., "target_scores": {...}}')
+                                  'each example is {"input": ..., "target": ...} or '
+                                  '{"input": ..., "target_scores": {...}}')
         # repr: the same equality as BIG-bench's json.dumps for JSON-read values (key order kept), 3x cheaper
         key = repr(ex)
         if key in seen:
@@ -377,7 +379,9 @@ def _fill_examples(task: Task, data: dict, path: str) -> None:
 def _fill_score_range(task: Task, path: str) -> None:
     low, high = SCORE_RANGES[task.preferred_score]
     if task.preferred_score == "multiple_choice_grade":
-        low = sum(sum(e.target_scores.values()) / len(e.target_scores) for e in task.examples) / len(task.examples)
+        # the preferred score is among the task's metrics, so _fill_examples (run before) required target_scores
+        per_example = [cast(dict[str, float], e.target_scores) for e in task.examples]
+        low = sum(sum(scores.values()) / len(scores) for scores in per_example) / len(task.examples)
     if high <= low:
         raise TaskFormatError(path, "examples[].target_scores",
                               f"chance level {low:g} is not below the best score {high:g}",

@@ -8,8 +8,8 @@ draws are made with the same numpy calls in the same order; that is what makes t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
