@@ -65,6 +65,7 @@ def meets(metric: str, value: float, threshold: float) -> bool:
     return value <= threshold if metric in LOWER_IS_BETTER else value >= threshold
 
 
+#: --lm-gate: ``point`` compares the score, ``lower`` its one-sided 95% bound (see ``judge``)
 GATES = ("point", "lower")
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_lmbench.core import gcpause
+from pytest_lmbench.core.gates import GATES
 from pytest_lmbench.plugin import hookspecs
 from pytest_lmbench.plugin.state import (
     DEFAULT_MODEL,
@@ -56,7 +57,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--lm-report", default=None, metavar="PATH", help="write the JSON report here")
     group.addoption("--lm-html", default=None, metavar="PATH",
                     help="write a self-contained HTML report with plots here (no network needed to view it)")
-    group.addoption("--lm-gate", choices=["point", "lower"], default="lower",
+    group.addoption("--lm-gate", choices=list(GATES), default="lower",
                     help="lower (default): a threshold passes only when the one-sided 95%% bound of the score "
                          "clears it (a score that clears it by noise only is 'inconclusive'); point: the score "
                          "itself")

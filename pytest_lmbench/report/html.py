@@ -17,15 +17,15 @@ from typing import Any, cast
 
 from pytest_lmbench.core.aggregates import ALL, GroupScore
 from pytest_lmbench.core.results import TaskResult
-from pytest_lmbench.report.terminal import (
+from pytest_lmbench.report.format import (
     SHORT_METRIC,
-    _fmt,
-    _threshold_text,
     baseline_comparison,
     explained,
+    fmt,
     model_order,
     outcome_counts,
     row_order,
+    threshold_text,
 )
 
 PALETTE = ["#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2", "#97bbf5"]
@@ -189,12 +189,12 @@ def _table(rows: list[TaskResult]) -> str:
         cells = [f"<td><code>{_e(r.task)}</code>{' (aggregate)' if r.aggregate else ''}</td>",
                  f'<td class="num">{r.shots}</td>', f'<td class="num">{r.n_examples}</td>',
                  f"<td>{_e(SHORT_METRIC.get(r.preferred_score, r.preferred_score) or '-')}</td>",
-                 f'<td class="num">{_fmt(r.preferred_value)}</td>',
-                 f"<td>{'-' if ci is None else f'{_fmt(ci[0])} – {_fmt(ci[1])}'}</td>",
-                 f'<td class="num">{_fmt(r.normalized_preferred_score) if r.preferred_value is not None else "-"}</td>',
-                 f'<td class="num">{_fmt(ece)}</td>',
+                 f'<td class="num">{fmt(r.preferred_value)}</td>',
+                 f"<td>{'-' if ci is None else f'{fmt(ci[0])} – {fmt(ci[1])}'}</td>",
+                 f'<td class="num">{fmt(r.normalized_preferred_score) if r.preferred_value is not None else "-"}</td>',
+                 f'<td class="num">{fmt(ece)}</td>',
                  f'<td class="outcome" style="color:{OUTCOME_COLOR.get(r.outcome, "#222")}">{_e(r.outcome)}</td>',
-                 f"<td>{_e(_threshold_text(r))}</td>"]
+                 f"<td>{_e(threshold_text(r))}</td>"]
         if baseline:
             comp = baseline_comparison(r)
             delta = comp.get("delta") if comp else None
@@ -210,9 +210,9 @@ def _aggregates_table(groups: list[GroupScore]) -> str:
     out = ['<table class="aggregates"><thead><tr><th>mean normalized score</th><th class="num">shots</th>'
            '<th class="num">tasks</th><th class="num">score</th><th>95% CI</th></tr></thead><tbody>']
     for g in groups:
-        ci = "-" if g.ci95 is None else f"{_fmt(g.ci95[0])} – {_fmt(g.ci95[1])}"
+        ci = "-" if g.ci95 is None else f"{fmt(g.ci95[0])} – {fmt(g.ci95[1])}"
         out.append(f"<tr><td>{_e(g.group)}</td><td class='num'>{g.shots}</td><td class='num'>{g.n_tasks}</td>"
-                   f"<td class='num'>{_fmt(g.normalized_score)}</td><td>{ci}</td></tr>")
+                   f"<td class='num'>{fmt(g.normalized_score)}</td><td>{ci}</td></tr>")
     out.append("</tbody></table>")
     return "".join(out)
 
@@ -265,7 +265,7 @@ def render_html(results: list[TaskResult], aggregates: list[GroupScore], *, titl
         for r, bins, kind in diagrams:
             metric = "expected_calibration_error" if kind == "log-probability" else "confidence_ece"
             caption = (f"<code>{_e(r.task)}</code> · {_e(r.model)} · {kind}"
-                       + (f" · ECE {_fmt(r.scores[metric])}" if metric in r.scores else ""))
+                       + (f" · ECE {fmt(r.scores[metric])}" if metric in r.scores else ""))
             body.append(f'<figure class="plot">{reliability_svg(bins, f"{r.task} {r.model} {kind}")}'
                         f"<figcaption>{caption}</figcaption></figure>")
         body.append("</div>")

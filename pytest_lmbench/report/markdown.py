@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from pytest_lmbench.core.aggregates import ALL, GroupScore
 from pytest_lmbench.core.results import TaskResult
-from pytest_lmbench.report.terminal import (
+from pytest_lmbench.report.format import (
     SHORT_METRIC,
-    _fmt,
-    _pm,
-    _threshold_text,
     explained,
+    fmt,
     outcome_counts,
+    plus_minus,
     row_order,
+    threshold_text,
 )
 
 ICON = {"passed": "✅", "failed": "❌", "regressed": "❌", "error": "💥", "inconclusive": "⚠️", "skipped": "⏭️",
@@ -39,14 +39,14 @@ def render_markdown(results: list[TaskResult], aggregates: list[GroupScore]) -> 
             task = r.task + (" (aggregate)" if r.aggregate else "")
             lines.append(f"| `{_cell(task)}` | {r.shots} | {r.n_examples} | "
                          f"{_cell(SHORT_METRIC.get(r.preferred_score, r.preferred_score) or '-')} | "
-                         f"{_fmt(r.preferred_value)} | {_pm(r)} | {ICON.get(r.outcome, '')} {r.outcome} | "
-                         f"{_cell(_threshold_text(r))} |")
+                         f"{fmt(r.preferred_value)} | {plus_minus(r)} | {ICON.get(r.outcome, '')} {r.outcome} | "
+                         f"{_cell(threshold_text(r))} |")
         groups = [g for g in aggregates if g.model == model]
         if sum(1 for g in groups if g.group == ALL and g.n_tasks >= 2):
             lines += ["", "| mean normalized score | shots | tasks | score | 95% CI |", "|---|---:|---:|---:|---|"]
             for g in groups:
-                ci = f"{_fmt(g.ci95[0])} to {_fmt(g.ci95[1])}" if g.ci95 else "-"
-                lines.append(f"| {_cell(g.group)} | {g.shots} | {g.n_tasks} | {_fmt(g.normalized_score)} | {ci} |")
+                ci = f"{fmt(g.ci95[0])} to {fmt(g.ci95[1])}" if g.ci95 else "-"
+                lines.append(f"| {_cell(g.group)} | {g.shots} | {g.n_tasks} | {fmt(g.normalized_score)} | {ci} |")
         lines.append("")
     comps = [c for r in results for c in r.comparisons]
     if comps:
@@ -57,7 +57,7 @@ def render_markdown(results: list[TaskResult], aggregates: list[GroupScore]) -> 
             delta = f"{c['delta']:+.3f}" if c.get("delta") is not None else "-"
             p = f"{c['p_adjusted']:.3g}" if c.get("p_adjusted") is not None else "-"
             lines.append(f"| `{_cell(c['task'])}` | `{_cell(c['model'])}` | {_cell(c['against'])} | {c['n_matched']} "
-                         f"| {_fmt(c.get('baseline'))} | {_fmt(c.get('candidate'))} | {delta} | {ci} | {p} | "
+                         f"| {fmt(c.get('baseline'))} | {fmt(c.get('candidate'))} | {delta} | {ci} | {p} | "
                          f"{c['verdict']}{' (' + _cell(c['message']) + ')' if c.get('message') else ''} |")
         lines.append("")
     reasons = explained(results)

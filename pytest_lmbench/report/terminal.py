@@ -8,97 +8,29 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
 
 from rich import box
 from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
-from pytest_lmbench.core.results import OUTCOME_ORDER, TaskResult
-from pytest_lmbench.core.stats import Z95
-from pytest_lmbench.core.tasks.model import LOWER_IS_BETTER
+from pytest_lmbench.core.results import TaskResult
+from pytest_lmbench.report.format import (
+    SHORT_METRIC,
+    baseline_comparison,
+    fmt,
+    group_plus_minus,
+    model_order,
+    outcome_counts,
+    plus_minus,
+    row_order,
+    threshold_text,
+)
 
 OUTCOME_STYLE = {"error": "bold magenta", "failed": "bold red", "regressed": "bold red", "inconclusive": "yellow",
                  "skipped": "yellow", "passed": "green", "scored": "cyan"}
 VERDICT_STYLE = {"regressed": "bold red", "no regression": "green", "not compared": "yellow", "worse": "red",
                  "better": "green", "no difference": ""}
-
-
-def _fmt(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if abs(value) >= 100 or value == 0:
-        return f"{value:.1f}" if abs(value) >= 100 else "0"
-    return f"{value:.3f}" if abs(value) < 10 else f"{value:.2f}"
-
-
-def _pm(result: TaskResult) -> str:
-    """± half-width of the preferred score's 95% interval; "n<2" when there is none."""
-    from pytest_lmbench.core.uncertainty import half_width
-
-    if result.preferred_value is None:
-        return ""
-    width = half_width(result)
-    if width is None:
-        return "n<2" if result.n_examples <= 1 else "-"
-    return "±" + _fmt(width)
-
-
-def _threshold_text(result: TaskResult) -> str:
-    parts = []
-    for metric, value in result.threshold.items():
-        op = "<=" if metric in LOWER_IS_BETTER else ">="
-        short = "" if metric == result.preferred_score else f"{SHORT_METRIC.get(metric, metric)} "
-        parts.append(f"{op} {value:g}" if not short else f"{short.strip()}{op}{value:g}")
-    return ", ".join(parts) or "-"
-
-
-#: Short names for the table (the JSON report keeps BIG-bench's full names).
-SHORT_METRIC = {
-    "multiple_choice_grade": "mc_grade",
-    "exact_str_match": "exact_match",
-    "case_insensitive_str_match": "exact_match_ci",
-    "numeric_match_with_0_1_relative_error": "numeric_match",
-    "calibration_multiple_choice_brier_score": "brier",
-    "expected_calibration_error": "ece",
-    "confidence_ece": "conf_ece",
-    "confidence_brier_score": "conf_brier",
-    "confidence_mad": "conf_mad",
-    "normalized_aggregate_score": "norm_aggregate",
-    "weighted_log_probabilities": "weighted_logp",
-    "weighted_probabilities": "weighted_p",
-}
-
-
-def row_order(result: TaskResult) -> tuple:
-    """How a model's rows are listed: items before aggregates, worst outcome first, then by name."""
-    return (result.aggregate, OUTCOME_ORDER.get(result.outcome, 9), result.task, result.shots)
-
-
-def outcome_counts(results: list[TaskResult]) -> list[tuple[str, int]]:
-    """(outcome, number of items), worst outcome first; aggregates are not items."""
-    counts: dict[str, int] = {}
-    for r in results:
-        if not r.aggregate:
-            counts[r.outcome] = counts.get(r.outcome, 0) + 1
-    return sorted(counts.items(), key=lambda kv: OUTCOME_ORDER.get(kv[0], 9))
-
-
-def explained(results: list[TaskResult]) -> list[TaskResult]:
-    """Results whose message says why they need attention."""
-    return [r for r in results if r.message and r.outcome in ("failed", "regressed", "inconclusive", "error")]
-
-
-def baseline_comparison(result: TaskResult) -> dict | None:
-    """The result's comparison with --lm-baseline (not an informative --lm-compare one), if any."""
-    return next((c for c in result.comparisons if c.get("gating", True)), None)
-
-
-def model_order(results: list[TaskResult], given: Sequence[str]) -> list[str]:
-    """The models of ``results`` in the order given on the command line, others (e.g. "-") after."""
-    present = list(dict.fromkeys(r.model for r in results))
-    return [m for m in given if m in present] + [m for m in present if m not in given]
 
 
 def render_summary(results: list[TaskResult], *, width: int = 100, color: bool = False, verbose: int = 0,
@@ -193,20 +125,20 @@ def _print_model(console: Console, rows: list[TaskResult], model: str, width: in
         task = r.task + (" (aggregate)" if r.aggregate else "") + (" (partial)" if not r.complete else "")
         cells = [Text(task)] + ([Text(str(r.shots))] if show_shots else []) + [
             Text(str(r.n_examples)), Text(SHORT_METRIC.get(r.preferred_score, r.preferred_score) or "-"),
-            Text(_fmt(r.preferred_value)), Text(_pm(r))]
+            Text(fmt(r.preferred_value)), Text(plus_minus(r))]
         if width >= 100:
-            cells.append(Text(_fmt(r.normalized_preferred_score) if r.preferred_value is not None else "-"))
+            cells.append(Text(fmt(r.normalized_preferred_score) if r.preferred_value is not None else "-"))
         if show_delta:
             comp = baseline_comparison(r)
             cells.append(Text(_signed(comp.get("delta")) if comp else "-"))
         if show_ece:
-            cells.append(Text(_fmt(r.scores.get("expected_calibration_error"))))
+            cells.append(Text(fmt(r.scores.get("expected_calibration_error"))))
         if show_spark:
             cells.append(Text(sparkline(r.reliability) if r.reliability else ""))
         shown = "inconcl." if r.outcome == "inconclusive" and width < 100 else r.outcome
         cells.append(Text(shown, style=OUTCOME_STYLE.get(r.outcome, "") if color else ""))
         if show_threshold:
-            cells.append(Text(_threshold_text(r)))
+            cells.append(Text(threshold_text(r)))
         table.add_row(*cells)
     console.print(table)
     if show_spark:
@@ -255,9 +187,9 @@ def _print_aggregates(console: Console, rows: list[TaskResult], verbose: int, co
         table.add_column(name, justify="right" if name != "±95%" else "left", no_wrap=True)
     for g in groups:
         label = g.group if g.group != ALL else "all tasks"
-        pm = "±" + _fmt(Z95 * g.stderr) if g.stderr is not None else "n/a"
+        pm = group_plus_minus(g.stderr, g.normalized_score, g.ci95)
         table.add_row(*([Text(label)] + ([Text(str(g.shots))] if shots else [])
-                        + [Text(str(g.n_tasks)), Text(_fmt(g.normalized_score)), Text(pm)]))
+                        + [Text(str(g.n_tasks)), Text(fmt(g.normalized_score)), Text(pm)]))
     console.print()
     console.print(table)
 
@@ -324,7 +256,7 @@ def _print_calibration(console: Console, rows: list[TaskResult], color: bool) ->
 
 
 def _signed(value: float | None) -> str:
-    return "-" if value is None else ("+" if value >= 0 else "-") + _fmt(abs(value))
+    return "-" if value is None else ("+" if value >= 0 else "-") + fmt(abs(value))
 
 
 def _p(value: float | None) -> str:
@@ -360,8 +292,8 @@ def _print_comparisons(console: Console, results: list[TaskResult], width: int, 
             ci = f"[{_signed(c['ci95'][0])}, {_signed(c['ci95'][1])}]" if c.get("ci95") else "-"
             verdict = SHORT_VERDICT.get(c["verdict"], c["verdict"]) + ("*" if c.get("message") else "")
             task = c["task"] + (f" ({c['shots']}-shot)" if c["shots"] else "")
-            table.add_row(Text(task), Text(str(c["n_matched"])), Text(_fmt(c.get("baseline"))),
-                          Text(_fmt(c.get("candidate"))), Text(_signed(c.get("delta"))), Text(ci),
+            table.add_row(Text(task), Text(str(c["n_matched"])), Text(fmt(c.get("baseline"))),
+                          Text(fmt(c.get("candidate"))), Text(_signed(c.get("delta"))), Text(ci),
                           Text(_p(c.get("p_adjusted"))),
                           Text(verdict, style=VERDICT_STYLE.get(c["verdict"], "") if color else ""))
         console.print(table)

@@ -118,11 +118,6 @@ class Registry:
             self._models[spec.raw] = model
             return model
 
-    @property
-    def cache(self) -> Any:
-        """The response cache, once a model has used it (None before, or when caching is off)."""
-        return self._cache
-
     def _load(self, spec: ModelSpec) -> Model:
         backend = self.describe(spec)
         start = time.perf_counter()

@@ -1,0 +1,92 @@
+"""Formatting shared by every renderer of results (terminal, HTML, Markdown): numbers, intervals, short
+metric names, thresholds, and the order and selection of rows. Pure functions of results."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pytest_lmbench.core.results import OUTCOME_ORDER, TaskResult
+from pytest_lmbench.core.tasks.model import LOWER_IS_BETTER
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 100 or value == 0:
+        return f"{value:.1f}" if abs(value) >= 100 else "0"
+    return f"{value:.3f}" if abs(value) < 10 else f"{value:.2f}"
+
+
+def plus_minus(result: TaskResult) -> str:
+    """± half-width of the preferred score's 95% interval; "n<2" when there is none."""
+    from pytest_lmbench.core.uncertainty import half_width
+
+    if result.preferred_value is None:
+        return ""
+    width = half_width(result)
+    if width is None:
+        return "n<2" if result.n_examples <= 1 else "-"
+    return "±" + fmt(width)
+
+
+def threshold_text(result: TaskResult) -> str:
+    parts = []
+    for metric, value in result.threshold.items():
+        op = "<=" if metric in LOWER_IS_BETTER else ">="
+        short = "" if metric == result.preferred_score else f"{SHORT_METRIC.get(metric, metric)} "
+        parts.append(f"{op} {value:g}" if not short else f"{short.strip()}{op}{value:g}")
+    return ", ".join(parts) or "-"
+
+
+#: Short names for the table (the JSON report keeps BIG-bench's full names).
+SHORT_METRIC = {
+    "multiple_choice_grade": "mc_grade",
+    "exact_str_match": "exact_match",
+    "case_insensitive_str_match": "exact_match_ci",
+    "numeric_match_with_0_1_relative_error": "numeric_match",
+    "calibration_multiple_choice_brier_score": "brier",
+    "expected_calibration_error": "ece",
+    "confidence_ece": "conf_ece",
+    "confidence_brier_score": "conf_brier",
+    "confidence_mad": "conf_mad",
+    "normalized_aggregate_score": "norm_aggregate",
+    "weighted_log_probabilities": "weighted_logp",
+    "weighted_probabilities": "weighted_p",
+}
+
+
+def row_order(result: TaskResult) -> tuple:
+    """How a model's rows are listed: items before aggregates, worst outcome first, then by name."""
+    return (result.aggregate, OUTCOME_ORDER.get(result.outcome, 9), result.task, result.shots)
+
+
+def outcome_counts(results: list[TaskResult]) -> list[tuple[str, int]]:
+    """(outcome, number of items), worst outcome first; aggregates are not items."""
+    counts: dict[str, int] = {}
+    for r in results:
+        if not r.aggregate:
+            counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    return sorted(counts.items(), key=lambda kv: OUTCOME_ORDER.get(kv[0], 9))
+
+
+def explained(results: list[TaskResult]) -> list[TaskResult]:
+    """Results whose message says why they need attention."""
+    return [r for r in results if r.message and r.outcome in ("failed", "regressed", "inconclusive", "error")]
+
+
+def baseline_comparison(result: TaskResult) -> dict | None:
+    """The result's comparison with --lm-baseline (not an informative --lm-compare one), if any."""
+    return next((c for c in result.comparisons if c.get("gating", True)), None)
+
+
+def model_order(results: list[TaskResult], given: Sequence[str]) -> list[str]:
+    """The models of ``results`` in the order given on the command line, others (e.g. "-") after."""
+    present = list(dict.fromkeys(r.model for r in results))
+    return [m for m in given if m in present] + [m for m in present if m not in given]
+
+
+def group_plus_minus(stderr: float | None, value: float, ci95: Sequence[float] | None) -> str:
+    """± the larger half of a group score's 95% interval (lopsided near a bound: see docs/report.md)."""
+    if stderr is None or ci95 is None:
+        return "n/a"
+    return "±" + fmt(max(value - ci95[0], ci95[1] - value))
