@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pytest_lmbench.core.results import OUTCOME_ORDER, TaskResult
-from pytest_lmbench.core.tasks.model import LOWER_IS_BETTER
+from pytest_lmbench.core.scoring.metrics import LOWER_IS_BETTER, SHORT_METRIC
 
 
 def fmt(value: float | None) -> str:
@@ -36,23 +36,6 @@ def threshold_text(result: TaskResult) -> str:
         short = "" if metric == result.preferred_score else f"{SHORT_METRIC.get(metric, metric)} "
         parts.append(f"{op} {value:g}" if not short else f"{short.strip()}{op}{value:g}")
     return ", ".join(parts) or "-"
-
-
-#: Short names for the table (the JSON report keeps BIG-bench's full names).
-SHORT_METRIC = {
-    "multiple_choice_grade": "mc_grade",
-    "exact_str_match": "exact_match",
-    "case_insensitive_str_match": "exact_match_ci",
-    "numeric_match_with_0_1_relative_error": "numeric_match",
-    "calibration_multiple_choice_brier_score": "brier",
-    "expected_calibration_error": "ece",
-    "confidence_ece": "conf_ece",
-    "confidence_brier_score": "conf_brier",
-    "confidence_mad": "conf_mad",
-    "normalized_aggregate_score": "norm_aggregate",
-    "weighted_log_probabilities": "weighted_logp",
-    "weighted_probabilities": "weighted_p",
-}
 
 
 def row_order(result: TaskResult) -> tuple:

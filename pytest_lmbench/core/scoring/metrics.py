@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import math
 import sys
 import types
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -39,58 +39,75 @@ MULTIPLE_CHOICE_METRICS = (
 )
 ALL_METRICS = GENERATIVE_METRICS + MULTIPLE_CHOICE_METRICS + SCORING_METRICS
 
-SCORE_RANGES: dict[str, tuple[float, float]] = {
-    "bleu": (0.0, 100.0),
-    "sequence_f1": (0.0, 100.0),
-    "bleurt": (-0.1, 1.1),
-    "calibration_multiple_choice_brier_score": (0.0, 1.0),
-    "expected_calibration_error": (0.0, 1.0),
-    "exact_str_match": (0.0, 1.0),
-    "case_insensitive_str_match": (0.0, 1.0),
-    "log_likelihood": (-10.0, 0.0),
-    "multiple_choice_grade": (0.0, 1.0),
-    "numeric_match_with_0_1_relative_error": (0.0, 1.0),
-    "rouge1": (0.0, 100.0),
-    "rouge2": (0.0, 100.0),
-    "rougeLsum": (0.0, 100.0),
-    "weighted_log_probabilities": (-10.0, 0.0),
-    "weighted_probabilities": (-1.0, 1.0),
-    "macro_f1": (0.0, 1.0),
-}
+@dataclass(frozen=True)
+class Metric:
+    """What the harness knows about one score, in one place: scoring, gates, error bars, the recorder and the
+    renderers read this table (``METRICS``) rather than lists of their own."""
 
-#: The values a metric can actually take, for intervals that stay inside them (pytest_lmbench/core/uncertainty.py).
-#: Not SCORE_RANGES, which is BIG-bench's normalisation range: log-likelihoods, weighted log-probabilities and
-#: bleurt only have nominal ranges there and are unbounded here. Each entry is what the code above computes:
-#: bleu (sacrebleu), sequence_f1 and rouge are percentages; the string and numeric matches are 0/1; the grade
-#: is the picked option's target score (in [0, 1] for the usual 0/1 scores; ``metric_bounds`` checks the
-#: values); macro F1 is a mean of F1s; the multiple-choice Brier score sums (p - t)^2 + t (1 - t) over an
-#: example's options, at most 2 (1 for a single option) when target scores are >= 0, and divides by the
-#: number of options (>= 2); ECEs and MAD are weighted means of |accuracy - confidence|; the stated-confidence
-#: metrics (scoring/confidence.py's CONFIDENCE_METRICS, not imported: it imports this module) and the
+    name: str
+    #: the summary's name for it (the JSON report keeps BIG-bench's full names)
+    short: str | None = None
+    #: calibration errors: a threshold is passed at or below it, a regression is an increase
+    lower_is_better: bool = False
+    #: BIG-bench's normalisation range (``low_score``, ``high_score`` of a task preferring it); None: none
+    range: tuple[float, float] | None = None
+    #: the values it can take, for intervals that stay inside them (None: unbounded). Not ``range``:
+    #: log-likelihoods', weighted log-probabilities' and bleurt's ranges there are nominal
+    bounds: tuple[float, float] | None = None
+    #: "per-example": the mean of per-example values (CLT, Wilson, logit intervals); "corpus": a statistic of
+    #: the whole set (bootstrapped)
+    kind: Literal["per-example", "corpus"] = "per-example"
+    #: how a parent task aggregates it over subtasks: BIG-bench's unweighted mean (``results.aggregate``)
+    aggregation: Literal["mean"] = "mean"
+
+
+_UNIT, _PERCENT = (0.0, 1.0), (0.0, 100.0)
+
+#: Every score the harness computes. Each entry is what the code computes: bleu (sacrebleu), sequence_f1 and
+#: rouge are percentages; the string and numeric matches are 0/1; the grade is the picked option's target
+#: score (in [0, 1] for the usual 0/1 scores; ``metric_bounds`` checks the values); macro F1 is a mean of
+#: F1s; the multiple-choice Brier score sums (p - t)^2 + t (1 - t) over an example's options, at most 2 (1 for
+#: a single option) when target scores are >= 0, and divides by the number of options (>= 2); ECEs and MAD are
+#: weighted means of |accuracy - confidence|; the stated-confidence metrics (scoring/confidence.py) and the
 #: per-example "confidence" and "correct" they are made of are probabilities and 0/1.
-METRIC_BOUNDS: dict[str, tuple[float, float]] = {
-    "bleu": (0.0, 100.0),
-    "sequence_f1": (0.0, 100.0),
-    "rouge1": (0.0, 100.0),
-    "rouge2": (0.0, 100.0),
-    "rougeLsum": (0.0, 100.0),
-    "exact_str_match": (0.0, 1.0),
-    "case_insensitive_str_match": (0.0, 1.0),
-    "numeric_match_with_0_1_relative_error": (0.0, 1.0),
-    "multiple_choice_grade": (0.0, 1.0),
-    "macro_f1": (0.0, 1.0),
-    "calibration_multiple_choice_brier_score": (0.0, 1.0),
-    "expected_calibration_error": (0.0, 1.0),
-    "confidence_brier_score": (0.0, 1.0),
-    "confidence_ece": (0.0, 1.0),
-    "confidence_mad": (0.0, 1.0),
-    "confidence": (0.0, 1.0),
-    "correct": (0.0, 1.0),
-}
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("bleu", range=_PERCENT, bounds=_PERCENT, kind="corpus"),
+    Metric("bleurt", range=(-0.1, 1.1)),
+    Metric("exact_str_match", short="exact_match", range=_UNIT, bounds=_UNIT),
+    Metric("case_insensitive_str_match", short="exact_match_ci", range=_UNIT, bounds=_UNIT),
+    Metric("sequence_f1", range=_PERCENT, bounds=_PERCENT),
+    Metric("numeric_match_with_0_1_relative_error", short="numeric_match", range=_UNIT, bounds=_UNIT),
+    Metric("rouge1", range=_PERCENT, bounds=_PERCENT),
+    Metric("rouge2", range=_PERCENT, bounds=_PERCENT),
+    Metric("rougeLsum", range=_PERCENT, bounds=_PERCENT),
+    Metric("multiple_choice_grade", short="mc_grade", range=_UNIT, bounds=_UNIT),
+    Metric("calibration_multiple_choice_brier_score", short="brier", lower_is_better=True, range=_UNIT,
+           bounds=_UNIT, kind="corpus"),
+    Metric("expected_calibration_error", short="ece", lower_is_better=True, range=_UNIT, bounds=_UNIT,
+           kind="corpus"),
+    Metric("weighted_log_probabilities", short="weighted_logp", range=(-10.0, 0.0)),
+    Metric("weighted_probabilities", short="weighted_p", range=(-1.0, 1.0)),
+    Metric("macro_f1", range=_UNIT, bounds=_UNIT, kind="corpus"),
+    Metric("log_likelihood", range=(-10.0, 0.0), kind="corpus"),
+    Metric("log_likelihood_per_word", kind="corpus"),
+    Metric("log_likelihood_per_char", kind="corpus"),
+    Metric("confidence_brier_score", short="conf_brier", lower_is_better=True, bounds=_UNIT, kind="corpus"),
+    Metric("confidence_ece", short="conf_ece", lower_is_better=True, bounds=_UNIT, kind="corpus"),
+    Metric("confidence_mad", short="conf_mad", lower_is_better=True, bounds=_UNIT, kind="corpus"),
+    Metric("confidence", bounds=_UNIT),
+    Metric("correct", bounds=_UNIT),
+    Metric("normalized_aggregate_score", short="norm_aggregate", range=_PERCENT),
+)}
+
+#: Views of METRICS, by the names the code has always used.
+SCORE_RANGES: dict[str, tuple[float, float]] = {m.name: m.range for m in METRICS.values() if m.range is not None
+                                                and m.name != "normalized_aggregate_score"}
+METRIC_BOUNDS: dict[str, tuple[float, float]] = {m.name: m.bounds for m in METRICS.values() if m.bounds is not None}
+LOWER_IS_BETTER: frozenset[str] = frozenset(m.name for m in METRICS.values() if m.lower_is_better)
+SHORT_METRIC: dict[str, str] = {m.name: m.short for m in METRICS.values() if m.short is not None}
 
 #: BIG-bench's own score names that are unbounded (or bounded on one side only): no default range for them.
-_UNBOUNDED_KNOWN = frozenset({*SCORE_RANGES, "log_likelihood_per_word", "log_likelihood_per_char",
-                              "normalized_aggregate_score"}) - set(METRIC_BOUNDS)
+_UNBOUNDED_KNOWN = frozenset(m.name for m in METRICS.values() if m.bounds is None)
 
 
 def metric_bounds(metric: str, values: Sequence[float] | None = None,

@@ -7,11 +7,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_lmbench.core.scoring.confidence import CONFIDENCE_METRICS
+from pytest_lmbench.core.scoring.metrics import LOWER_IS_BETTER
 
-#: Metrics whose lower values are better; every other metric is "higher is better".
-LOWER_IS_BETTER = frozenset({"calibration_multiple_choice_brier_score", "expected_calibration_error",
-                             *CONFIDENCE_METRICS})
+__all__ = ["LOWER_IS_BETTER", "Example", "Task"]
 
 
 @dataclass
@@ -109,6 +107,7 @@ class Task:
     @property
     def produced_metrics(self) -> set[str]:
         """Every score name the task reports (BIG-bench's, plus stated-confidence calibration when asked for)."""
+        from pytest_lmbench.core.scoring.confidence import CONFIDENCE_METRICS
         from pytest_lmbench.core.scoring.metrics import produced_metric_names
 
         extra = set(CONFIDENCE_METRICS) if self.verbalized_confidence else set()
