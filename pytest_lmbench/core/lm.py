@@ -14,7 +14,7 @@ from typing import Any, cast, overload
 import numpy as np
 
 from pytest_lmbench.core.errors import BackendError, ConfigError
-from pytest_lmbench.core.scoring.metrics import _logsumexp, hashed_argmax
+from pytest_lmbench.core.scoring.metrics import hashed_argmax, normalize_log_probs
 
 DEFAULT_MAX_TOKENS = 64
 
@@ -119,12 +119,13 @@ class LM:
         option_lists = cast(list[list[str]], given)  # each a non-empty list of str: checked just above
         requests = [(p, o) for p, opts in zip(prompts, option_lists) for o in opts]
         flat = self._checked(self.model.loglikelihood(requests), len(requests), "loglikelihood")
-        out, pos = [], 0
-        for p, opts in zip(prompts, option_lists):
-            absolute = [float(x) for x in flat[pos:pos + len(opts)]]
+        absolutes, pos = [], 0
+        for opts in option_lists:
+            absolutes.append([float(x) for x in flat[pos:pos + len(opts)]])
             pos += len(opts)
-            normalized = list(np.asarray(absolute, dtype=np.float64) - _logsumexp(absolute))
-            probs = [float(x) for x in np.exp(normalized)]
+        out = []  # normalised across each prompt's options as JSON tasks are (one normaliser, metrics.py)
+        for p, opts, absolute, normalized in zip(prompts, option_lists, absolutes, normalize_log_probs(absolutes)):
+            probs = [float(x) for x in np.exp(np.asarray(normalized, dtype=np.float64))]
             out.append(Choice(prompt=p, options=opts, index=hashed_argmax(normalized), log_probs=absolute,
                               probs=probs))
         return out[0] if single else out
