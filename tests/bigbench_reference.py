@@ -25,7 +25,8 @@ DEFAULT_SRC = os.path.join(os.path.dirname(__file__), "..", ".lmbench", "bigbenc
 
 
 def reference_source() -> str | None:
-    """``$LMBENCH_BIGBENCH_SRC``, else ``.lmbench/bigbench-1.0.0`` (where ``bench/fetch_bigbench.py .lmbench`` puts it)."""
+    """``$LMBENCH_BIGBENCH_SRC``, else ``.lmbench/bigbench-1.0.0`` (where ``bench/fetch_bigbench.py .lmbench``
+    puts it)."""
     for src in (os.environ.get(SRC_ENV), DEFAULT_SRC):
         if src and os.path.isfile(os.path.join(src, "bigbench", "api", "json_task.py")):
             return os.path.abspath(src)

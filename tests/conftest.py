@@ -1,9 +1,27 @@
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
 import pytest
+
+# pytester.runpytest() runs pytest in this process, and when a run ends pytester forgets every module that run
+# imported (it restores sys.modules). Imported here once, what the plugin imports lazily is shared by all
+# in-process runs instead: numpy must not be imported twice in a process, and the runs start faster.
+for _module in ("numpy", "rich.console", "sqlite3", "pytest_lmbench.core.evaluate", "pytest_lmbench.core.recorder",
+                "pytest_lmbench.core.compare", "pytest_lmbench.core.aggregates", "pytest_lmbench.core.models.cache",
+                "pytest_lmbench.core.models.dummy", "pytest_lmbench.plugin.items", "pytest_lmbench.plugin.functions",
+                "pytest_lmbench.report.terminal", "pytest_lmbench.report.html", "pytest_lmbench.report.junit",
+                "pytest_lmbench.report.markdown", "pytest_lmbench.report.progress"):
+    importlib.import_module(_module)
+
+
+@pytest.fixture(autouse=True)
+def _no_ci_step_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs under test write nothing into the CI job's own step summary (GitHub sets GITHUB_STEP_SUMMARY); the
+    tests of the step summary point it at a file of their own."""
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
 
 
 def write_task(root: Path, rel: str, data: dict | str | bytes) -> Path:

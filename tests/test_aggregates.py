@@ -6,8 +6,8 @@ import json
 import math
 
 import pytest
-
 from conftest import arith_task, mc_task, write_task
+
 from pytest_lmbench.core.aggregates import ALL, model_aggregates
 from pytest_lmbench.core.results import TaskResult
 
@@ -74,7 +74,7 @@ def test_a_task_without_an_interval_is_named() -> None:
 def test_report_and_summary_carry_the_aggregates(pytester: pytest.Pytester) -> None:
     write_task(pytester.path, "arith/task.json", arith_task(n=8))
     write_task(pytester.path, "colors/task.json", mc_task(n=8))
-    result = pytester.runpytest_subprocess("--lm-model=dummy:oracle", "--lm-report=r.json", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--lm-model=dummy:oracle", "--lm-report=r.json", "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["mean normalized score*tasks*norm*", "all tasks*2*100.0*"])
     rows = json.loads((pytester.path / "r.json").read_text())["aggregates"]
     assert {(g["group"], g["n_tasks"]) for g in rows} == {(ALL, 2), ("arithmetic", 1), ("zero-shot", 1),

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import arith_task, mc_task, write_task
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"

@@ -10,11 +10,11 @@ import glob
 import os
 
 import pytest
-
 from bigbench_reference import reference_scores, reference_source
+from scripted_model import ScriptedModel
+
 from pytest_lmbench.core.evaluate import evaluate_all
 from pytest_lmbench.core.tasks.bigbench import is_parent_task_file, load_task
-from scripted_model import ScriptedModel
 
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "bigbench-tasks")
 
@@ -32,7 +32,8 @@ def _task_files() -> list[str]:
 pytestmark = [
     pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/bigbench-tasks is absent"),
     pytest.mark.skipif(reference_source() is None,
-                       reason="BIG-bench reference code absent (set LMBENCH_BIGBENCH_SRC, see bench/fetch_bigbench.py)"),
+                       reason="BIG-bench reference code absent (set LMBENCH_BIGBENCH_SRC, "
+                              "see bench/fetch_bigbench.py)"),
 ]
 
 

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import arith_task, mc_task, write_task
-from pytest_lmbench.core.models.cache import CHUNK, CachedModel, ResponseCache
 from test_openai import KEY, echo_completion, fake_server, ok_completion
+
+from pytest_lmbench.core.models.cache import CHUNK, CachedModel, ResponseCache
 
 # ------------------------------------------------------------------------------------------- the core
 
@@ -112,9 +112,10 @@ def test_warm_rerun_calls_no_model_and_gives_the_same_report(pytester: pytest.Py
     write_task(pytester.path, "colors/task.json", mc_task(n=10))
     with fake_server([], _answer) as (base, fake):
         args = [_spec(base), "--lm-cache-dir=cache", "-p", "no:cacheprovider"]
-        pytester.runpytest_subprocess(*args, "--lm-report=cold.json").assert_outcomes(passed=2)
+        pytester.runpytest(*args, "--lm-report=cold.json").assert_outcomes(passed=2)
         cold = len(fake.requests)
         assert cold == 12 + 10 * 3
+        # xdist starts its workers as processes: a run with -n 2 is a process of its own
         warm = pytester.runpytest_subprocess(*args, "--lm-report=warm.json", "-n", "2")
         warm.assert_outcomes(passed=2)
         assert len(fake.requests) == cold  # not one request
@@ -124,9 +125,9 @@ def test_warm_rerun_calls_no_model_and_gives_the_same_report(pytester: pytest.Py
         warm.stdout.fnmatch_lines(["lmbench cache: 42 answers from the cache, 0 from the model (cache*answers.sqlite)"])
         assert all(r["model_load_seconds"] is None for r in json.loads((pytester.path / "warm.json").read_text())
                    ["results"])  # the model was not even loaded
-        pytester.runpytest_subprocess(*args, "--lm-no-cache").assert_outcomes(passed=2)
+        pytester.runpytest(*args, "--lm-no-cache").assert_outcomes(passed=2)
         assert len(fake.requests) == 2 * cold
-        pytester.runpytest_subprocess(*args, "--lm-cache-clear").assert_outcomes(passed=2)
+        pytester.runpytest(*args, "--lm-cache-clear").assert_outcomes(passed=2)
         assert len(fake.requests) == 3 * cold
 
 
@@ -164,7 +165,7 @@ def test_a_killed_run_resumes_from_the_cache(pytester: pytest.Pytester) -> None:
         assert 70 <= seen < 160
         kept = ResponseCache(str(pytester.path / "cache" / "answers.sqlite")).count()
         assert seen - 2 * CHUNK <= kept <= seen  # at most the requests in flight are lost
-        rerun = pytester.runpytest_subprocess(*args)
+        rerun = pytester.runpytest(*args)
         rerun.assert_outcomes(passed=4)
         assert len(fake.requests) - seen == 160 - kept  # only what the cache did not have
         assert json.loads((pytester.path / "r.json").read_text())["complete"] is True
@@ -186,7 +187,7 @@ def test_no_secret_reaches_any_output(pytester: pytest.Pytester, monkeypatch: py
     write_task(pytester.path, "colors/task.json", mc_task(n=6))
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(pytester.path / "step.md"))
     with fake_server([], _answer) as (base, fake):
-        result = pytester.runpytest_subprocess(
+        result = pytester.runpytest(
             _spec(base), "--lm-cache-dir=cache", "-p", "no:cacheprovider", "--lm-report=r.json",
             "--lm-html=r.html", "--junitxml=j.xml", "-v", "-rA")
         assert fake.headers and all(h["Authorization"] == f"Bearer {KEY}" for h in fake.headers)
@@ -202,7 +203,7 @@ def test_an_unusable_cache_directory_is_one_clear_error(pytester: pytest.Pyteste
     write_task(pytester.path, "arith/task.json", arith_task(n=3))
     (pytester.path / "afile").write_text("not a directory")
     with fake_server([], _answer) as (base, fake):
-        result = pytester.runpytest_subprocess(_spec(base), "--lm-cache-dir=afile/cache", "-p", "no:cacheprovider")
+        result = pytester.runpytest(_spec(base), "--lm-cache-dir=afile/cache", "-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*--lm-cache-dir: cannot open the answer cache*afile*(fix the directory or run "
                                  "with --lm-no-cache)*"])

@@ -7,7 +7,6 @@ import json
 import os
 
 import pytest
-
 from conftest import arith_task, mc_task, write_task
 
 
@@ -20,8 +19,8 @@ def _suite(pytester: pytest.Pytester) -> None:
 
 
 def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess("--lm-model=dummy:oracle", "--lm-report=r.json", "--lm-max-examples=2",
-                                         *args)
+    return pytester.runpytest("--lm-model=dummy:oracle", "--lm-report=r.json", "--lm-max-examples=2",
+                              *args)
 
 
 def _rows(pytester: pytest.Pytester) -> dict:

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import write_task
+
 from pytest_lmbench.core import stats as S
 from pytest_lmbench.core.compare import BaselineIndex, apply_holm, compare, compare_with_baseline
 from pytest_lmbench.core.results import ExampleResult, TaskResult
@@ -157,8 +157,10 @@ def _model(wrong: int, name: str) -> str:
 def test_baseline_gate_fails_a_regressed_run_and_passes_a_steady_one(pytester: pytest.Pytester) -> None:
     _arith(pytester.path, 60)
     pytester.makepyfile(mymodels=MODELS)
-    base = pytester.runpytest_subprocess(*RUN, _model(5, "prod"), "--lm-report=prod.json")
+    pytester.syspathinsert()  # py:mymodels imports it by name
+    base = pytester.runpytest(*RUN, _model(5, "prod"), "--lm-report=prod.json")
     assert base.ret == 0
+    # xdist starts its workers as processes: a run with -n 2 is a process of its own
     worse = pytester.runpytest_subprocess(*RUN, "-n", "2", _model(20, "cand"), "--lm-baseline=prod.json",
                                           "--lm-report=cand.json")
     assert worse.ret == pytest.ExitCode.TESTS_FAILED
@@ -174,21 +176,22 @@ def test_baseline_gate_fails_a_regressed_run_and_passes_a_steady_one(pytester: p
     comp = row["comparisons"][0]
     assert comp["method"] == "mcnemar" and comp["n_matched"] == 60 and comp["n_newly_failing"] == 15
     assert comp["p_worse"] == pytest.approx(S.mcnemar_one_sided(15, 0))
-    steady = pytester.runpytest_subprocess(*RUN, _model(6, "cand"), "--lm-baseline=prod.json")
+    steady = pytester.runpytest(*RUN, _model(6, "cand"), "--lm-baseline=prod.json")
     assert steady.ret == 0
     steady.stdout.fnmatch_lines(["arith*60*0.917*0.900*-0.017*ok*"])
     # an allowed drop of 0.3 tolerates the 0.25 drop
-    tolerant = pytester.runpytest_subprocess(*RUN, _model(20, "cand"), "--lm-baseline=prod.json",
-                                             "--lm-max-regression=0.3")
+    tolerant = pytester.runpytest(*RUN, _model(20, "cand"), "--lm-baseline=prod.json",
+                                  "--lm-max-regression=0.3")
     assert tolerant.ret == 0
 
 
 def test_mismatched_examples_are_reported(pytester: pytest.Pytester) -> None:
     _arith(pytester.path, 30)
     pytester.makepyfile(mymodels=MODELS)
-    assert pytester.runpytest_subprocess(*RUN, _model(0, "prod"), "--lm-report=prod.json").ret == 0
+    pytester.syspathinsert()  # py:mymodels imports it by name
+    assert pytester.runpytest(*RUN, _model(0, "prod"), "--lm-report=prod.json").ret == 0
     _arith(pytester.path, 40)
-    result = pytester.runpytest_subprocess(*RUN, _model(0, "cand"), "--lm-baseline=prod.json")
+    result = pytester.runpytest(*RUN, _model(0, "cand"), "--lm-baseline=prod.json")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["arith*30*ok[*]*",
                                  "[*] arith: example sets differ: 30 shared, 10 only in this run, 0 only in the*"])
@@ -204,7 +207,7 @@ def test_bad_baseline_file_is_a_usage_error(pytester: pytest.Pytester, content: 
     _arith(pytester.path, 3)
     if content is not None:
         (pytester.path / "nope.json").write_text(content)
-    result = pytester.runpytest_subprocess(*RUN, "--lm-model=dummy:oracle", "--lm-baseline=nope.json")
+    result = pytester.runpytest(*RUN, "--lm-model=dummy:oracle", "--lm-baseline=nope.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*{message}*"])
     assert "Traceback" not in result.stderr.str()
@@ -213,8 +216,9 @@ def test_bad_baseline_file_is_a_usage_error(pytester: pytest.Pytester, content: 
 def test_compare_models_in_one_run_is_informative(pytester: pytest.Pytester) -> None:
     _arith(pytester.path, 40)
     pytester.makepyfile(mymodels=MODELS)
-    result = pytester.runpytest_subprocess(*RUN, _model(0, "big"), _model(15, "small"), "--lm-compare=big",
-                                           "--lm-report=r.json")
+    pytester.syspathinsert()  # py:mymodels imports it by name
+    result = pytester.runpytest(*RUN, _model(0, "big"), _model(15, "small"), "--lm-compare=big",
+                                "--lm-report=r.json")
     assert result.ret == 0  # a worse model in --lm-compare does not fail the run
     result.stdout.fnmatch_lines(["model small vs model big (informative: does not gate)*",
                                  "arith*40*1*0.625*-0.375*worse*",
@@ -222,6 +226,6 @@ def test_compare_models_in_one_run_is_informative(pytester: pytest.Pytester) -> 
     rows = {r["model"]: r for r in json.loads((pytester.path / "r.json").read_text())["results"]}
     assert rows["small"]["comparisons"][0]["p_two_sided"] == pytest.approx(S.mcnemar_exact(15, 0))
     assert rows["big"]["comparisons"] == []
-    bad = pytester.runpytest_subprocess(*RUN, _model(0, "big"), "--lm-compare=huge")
+    bad = pytester.runpytest(*RUN, _model(0, "big"), "--lm-compare=huge")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["*--lm-compare huge: not one of the models of this run (big)*"])

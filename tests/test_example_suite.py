@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,12 @@ def run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> tuple[pyt
     for entry in EXAMPLES.iterdir():
         (shutil.copytree if entry.is_dir() else shutil.copy)(entry, pytester.path / entry.name)
     monkeypatch.setenv("COLUMNS", "80")
-    result = pytester.runpytest_subprocess("--lm-model=dummy:random", "--lm-report=r.json", "-p",
-                                           "no:cacheprovider")
+    # The run is in this process: an example named like a test module of ours (test_verbalized_confidence.py)
+    # must be imported as itself, not found in sys.modules (the run's imports are forgotten when it ends).
+    for entry in EXAMPLES.glob("test_*.py"):
+        monkeypatch.delitem(sys.modules, entry.stem, raising=False)
+    result = pytester.runpytest("--lm-model=dummy:random", "--lm-report=r.json", "-p",
+                                "no:cacheprovider")
     assert result.ret in (0, 1), result.stdout.str()[-3000:]
     return result, json.loads((pytester.path / "r.json").read_text())
 

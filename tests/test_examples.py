@@ -23,8 +23,8 @@ except Exception:  # pragma: no cover - depends on the environment
 def test_function_twin_scores_like_the_json_task_on_smollm2(pytester: pytest.Pytester) -> None:
     shutil.copytree(EXAMPLES / "capitals", pytester.path / "capitals")
     shutil.copy(EXAMPLES / "test_capitals_twin.py", pytester.path)
-    result = pytester.runpytest_subprocess("--lm-model", "smollm2", "--lm-report", "r.json", "-p",
-                                           "no:cacheprovider")
+    result = pytester.runpytest("--lm-model", "smollm2", "--lm-report", "r.json", "-p",
+                                "no:cacheprovider")
     result.assert_outcomes(passed=2)
     rows = {r["task"]: r for r in json.loads((pytester.path / "r.json").read_text())["results"]}
     twin, js = rows["capitals_twin"], rows["capitals"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import write_task
 
 # A deterministic model for these tests: prefers the option or answer that appears in the prompt after
@@ -51,8 +50,8 @@ def test_recording_gives_a_task_row_and_report(pytester: pytest.Pytester, hint_m
             for prompt, response, target in zip(prompts, lm.generate(prompts), ["yes", "no", "maybe"]):
                 lmbench.record(input=prompt, target=target, response=response)
     ''')
-    result = pytester.runpytest_subprocess("--lm-model", hint_model, "--lm-report", "r.json", "-v",
-                                           "-p", "no:cacheprovider")
+    result = pytester.runpytest("--lm-model", hint_model, "--lm-report", "r.json", "-v",
+                                "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*test_quiz?hint? PASSED*", "*test_echo?hint? PASSED*"])
     result.stdout.fnmatch_lines(["*quiz*mc_grade*0.500*scored*"])
@@ -88,8 +87,8 @@ def test_threshold_failure_is_readable_and_assert_still_works(pytester: pytest.P
         def test_records_nothing(lm, lmbench):
             pass
     ''')
-    result = pytester.runpytest_subprocess("--lm-model", hint_model, "-p", "no:cacheprovider", "--lm-report",
-                                           "r.json")
+    result = pytester.runpytest("--lm-model", hint_model, "-p", "no:cacheprovider", "--lm-report",
+                                "r.json")
     result.assert_outcomes(failed=3)
     out = result.stdout.str()
     assert "quiz [hint, 0-shot, n=3]: multiple_choice_grade = 0.3333 < threshold 0.9" in out
@@ -108,12 +107,12 @@ def test_several_models_and_cli_thresholds(pytester: pytest.Pytester, hint_model
             for prompt, answer in [("q hint: a", "a"), ("q hint: b", "b"), ("q", "cc")]:
                 lmbench.record_choice(lm.choose(prompt, ["a", "b", "cc"]), answer)
     ''')
-    result = pytester.runpytest_subprocess("--lm-model", hint_model, "--lm-model", "dummy:random?seed=3",
-                                           "--lm-threshold", "qu*:multiple_choice_grade=0.6", "-v",
-                                           "-p", "no:cacheprovider", "--lm-report", "r.json")
+    result = pytester.runpytest("--lm-model", hint_model, "--lm-model", "dummy:random?seed=3",
+                                "--lm-threshold", "qu*:multiple_choice_grade=0.6", "-v",
+                                "-p", "no:cacheprovider", "--lm-report", "r.json")
     result.stdout.fnmatch_lines(["*test_quiz?hint? PASSED*"])
     rows = {r["model"]: r for r in json.loads((pytester.path / "r.json").read_text())["results"]}
-    assert set(rows) == {"hint", "dummy-random-seed=3"} or len(rows) == 2
+    assert set(rows) == {"hint", "dummy:random"}
     assert rows["hint"]["scores"]["multiple_choice_grade"] == pytest.approx(2 / 3)
     assert rows["hint"]["threshold"] == {"multiple_choice_grade": 0.6}
 
@@ -133,8 +132,8 @@ def test_confidence_scores_and_data_files(pytester: pytest.Pytester, hint_model:
                 lmbench.record(answer == row["a"], input=row["q"], target=row["a"], response=answer,
                                confidence=parse_confidence(stated[answer]))
     ''')
-    result = pytester.runpytest_subprocess("--lm-model", hint_model, "-p", "no:cacheprovider", "--lm-report",
-                                           "r.json")
+    result = pytester.runpytest("--lm-model", hint_model, "-p", "no:cacheprovider", "--lm-report",
+                                "r.json")
     result.assert_outcomes(passed=1)
     row = json.loads((pytester.path / "r.json").read_text())["results"][0]
     # right: x (0.9), w (0.6); wrong: y (0.7), ? (0.3)
@@ -159,9 +158,10 @@ def test_sampling_and_bad_data_file(pytester: pytest.Pytester, hint_model: str) 
         def test_bad_file(lmbench):
             lmbench.data("bad.csv")
     ''')
-    result = pytester.runpytest_subprocess("--lm-model", hint_model, "-p", "no:cacheprovider")
+    result = pytester.runpytest("--lm-model", hint_model, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*bad.csv: line 2: has more cells than the header -- quote cells that contain commas*"])
+    result.stdout.fnmatch_lines(
+        ["*bad.csv: line 2: has more cells than the header -- quote cells that contain commas*"])
 
 
 def test_function_task_equals_its_json_twin(pytester: pytest.Pytester) -> None:
@@ -181,8 +181,8 @@ def test_function_task_equals_its_json_twin(pytester: pytest.Pytester) -> None:
                 choice = lm.choose(bigbench_prompt(ex["input"], options), options)
                 lmbench.record_choice(choice, ex["target_scores"])
     ''')
-    result = pytester.runpytest_subprocess("--lm-model", "dummy:random?seed=5", "-p", "no:cacheprovider",
-                                           "--lm-report", "r.json", ".")
+    result = pytester.runpytest("--lm-model", "dummy:random?seed=5", "-p", "no:cacheprovider",
+                                "--lm-report", "r.json", ".")
     result.assert_outcomes(passed=2)
     rows = {r["task"]: r for r in json.loads((pytester.path / "r.json").read_text())["results"]}
     assert rows["colors_twin"]["scores"]["multiple_choice_grade"] == rows["colors"]["scores"]["multiple_choice_grade"]
@@ -204,8 +204,8 @@ def test_function_tasks_under_xdist_report_what_a_serial_run_reports(pytester: p
     ''')
     reports = []
     for args in (["-n", "0"], ["-n", "2"]):
-        result = pytester.runpytest_subprocess("--lm-model", hint_model, "--lm-report", "r.json",
-                                               "-p", "no:cacheprovider", *args)
+        run = pytester.runpytest if args[1] == "0" else pytester.runpytest_subprocess  # xdist workers: processes
+        result = run("--lm-model", hint_model, "--lm-report", "r.json", "-p", "no:cacheprovider", *args)
         result.assert_outcomes(passed=3)
         data = json.loads((pytester.path / "r.json").read_text())["results"]
         reports.append({r["task"]: (r["scores"], [e["log_probs"] for e in r["examples"]]) for r in data})
@@ -221,12 +221,12 @@ def test_bad_marker_and_unknown_backend_are_one_clear_line(pytester: pytest.Pyte
         def test_x(lm, lmbench):
             lmbench.record(True)
     ''')
-    result = pytester.runpytest_subprocess("--lm-model", "dummy:oracle", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--lm-model", "dummy:oracle", "-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["test_bad.py::test_x[[]dummy:oracle[]]: @pytest.mark.lmbench got unknown "
                                  "argument(s) [[]'treshold'[]]; known: keywords, metric, name, threshold"])
     assert "Traceback" not in result.stdout.str() and "raise ConfigError" not in result.stdout.str()
-    result = pytester.runpytest_subprocess("--lm-model", "nosuch:x", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--lm-model", "nosuch:x", "-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["--lm-model 'nosuch:x': unknown backend 'nosuch'; known backends: *"])
     assert "def lm(" not in result.stdout.str()

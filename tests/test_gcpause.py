@@ -51,7 +51,8 @@ def test_the_collector_is_paused_around_evaluation_but_runs_during_model_calls()
             return ["a"] * len(prompts)
 
     task = task_from_dict({"name": "t", "description": "d", "keywords": ["k"],
-                           "metrics": ["multiple_choice_grade", "exact_str_match"], "preferred_score": "exact_str_match",
+                           "metrics": ["multiple_choice_grade", "exact_str_match"],
+                           "preferred_score": "exact_str_match",
                            "examples": [{"input": f"q{i}", "target": "a", "target_scores": {"a": 1, "b": 0}}
                                         for i in range(4)]}, "t/task.json")
     gc.enable()

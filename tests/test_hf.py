@@ -123,6 +123,6 @@ def test_plugin_runs_a_task_on_the_hf_backend(tiny: Path, pytester: pytest.Pytes
     from conftest import mc_task, write_task
 
     write_task(pytester.path, "colors/task.json", mc_task(n=4))
-    result = pytester.runpytest_subprocess("--lm-model", f"hf:{tiny}?device=cpu&name=tiny", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--lm-model", f"hf:{tiny}?device=cpu&name=tiny", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["model tiny*", "colors *4 *mc_grade*"])

@@ -11,7 +11,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-
 from conftest import arith_task, mc_task, write_task
 
 
@@ -31,8 +30,8 @@ class _Elements(HTMLParser):
 def html_report(pytester: pytest.Pytester) -> Path:
     write_task(pytester.path, "arith/task.json", arith_task(n=8, lmbench={"threshold": {"exact_str_match": 0.9}}))
     write_task(pytester.path, "colors/task.json", mc_task(n=12, lmbench={"verbalized_confidence": True}))
-    result = pytester.runpytest_subprocess("--lm-model=dummy:random?seed=1", "--lm-model=dummy:oracle",
-                                           "--lm-html=out/report.html", "--lm-report=r.json", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--lm-model=dummy:random?seed=1", "--lm-model=dummy:oracle",
+                                "--lm-html=out/report.html", "--lm-report=r.json", "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["lmbench html: out/report.html"])
     return pytester.path / "out" / "report.html"
 

@@ -17,12 +17,13 @@ for _module in ("uvicorn", "fastapi", "sse_starlette", "starlette_context", "pyd
     if importlib.util.find_spec(_module) is None:
         pytest.skip(f"llama-cpp-python[server] is not installed ({_module} missing)", allow_module_level=True)
 
+from servers import llama_server  # noqa: E402
+
 from pytest_lmbench.core.errors import BackendError  # noqa: E402
 from pytest_lmbench.core.models.llamacpp import LlamaCppModel, smollm2_path  # noqa: E402
 from pytest_lmbench.core.models.openai import OpenAIModel  # noqa: E402
 from pytest_lmbench.core.tasks.bigbench import load_task  # noqa: E402
 from pytest_lmbench.core.tasks.prompts import build_queries  # noqa: E402
-from servers import llama_server  # noqa: E402
 
 try:
     MODEL_PATH = smollm2_path()

@@ -70,7 +70,7 @@ def test_smollm2_runs_example_tasks_end_to_end(pytester: pytest.Pytester) -> Non
     src = os.path.join(os.path.dirname(__file__), "..", "example_tasks", "capitals", "task.json")
     (pytester.path / "capitals").mkdir()
     (pytester.path / "capitals" / "task.json").write_text(open(src).read())
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--lm-max-examples=6", "--lm-report=r.json")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--lm-max-examples=6", "--lm-report=r.json")
     result.assert_outcomes(passed=1)
     report = json.loads((pytester.path / "r.json").read_text())
     r = report["results"][0]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
-
 from conftest import arith_task, mc_task, write_task
 
 
@@ -13,8 +12,8 @@ from conftest import arith_task, mc_task, write_task
 def test_junit_xml_carries_scores_and_outcomes(pytester: pytest.Pytester, workers: list[str]) -> None:
     write_task(pytester.path, "arith/task.json", arith_task(n=8, lmbench={"threshold": {"exact_str_match": 0.5}}))
     write_task(pytester.path, "colors/task.json", mc_task(n=8))
-    result = pytester.runpytest_subprocess("--lm-model=dummy:oracle", "--junitxml=j.xml", "-p", "no:cacheprovider",
-                                           *workers)
+    run = pytester.runpytest_subprocess if workers else pytester.runpytest  # xdist starts worker processes
+    result = run("--lm-model=dummy:oracle", "--junitxml=j.xml", "-p", "no:cacheprovider", *workers)
     result.assert_outcomes(passed=2)
     cases = {c.get("name"): {p.get("name"): p.get("value") for p in c.iter("property")}
              for c in ET.parse(pytester.path / "j.xml").iter("testcase")}
@@ -34,7 +33,7 @@ def test_github_step_summary_gets_markdown(pytester: pytest.Pytester, monkeypatc
     summary = pytester.path / "step.md"
     summary.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    result = pytester.runpytest_subprocess("--lm-model=dummy:oracle", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--lm-model=dummy:oracle", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
     text = summary.read_text()
     assert text.startswith("earlier step\n## lmbench summary")  # appended, as GitHub expects
@@ -66,7 +65,7 @@ def test_serialised_reports_carry_results_as_builtin_types(pytester: pytest.Pyte
                 assert back["task"] == "colors" and len(back["examples"]) == 6
                 print("SERIALISED", type(report.lmbench_result).__name__, type(data["lmbench_result"]).__name__)
     """)
-    result = pytester.runpytest_subprocess("--lm-model=dummy:oracle", "-p", "no:cacheprovider", "-s")
+    result = pytester.runpytest("--lm-model=dummy:oracle", "-p", "no:cacheprovider", "-s")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*SERIALISED TaskResult dict*"])
 

@@ -1,19 +1,18 @@
-"""Plugin behaviour end to end, through pytester subprocess runs."""
+"""Plugin behaviour end to end, through pytester runs (in this process, but for the xdist runs)."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-
 from conftest import arith_task, mc_task, write_task
 
 RUN = ("-p", "no:cacheprovider")
 
 
 def test_collects_one_item_per_task_model_and_shots(pytester: pytest.Pytester, tasks_dir) -> None:
-    result = pytester.runpytest_subprocess(*RUN, "--collect-only", "-q", "--lm-model=dummy:oracle",
-                                           "--lm-model=dummy:random?seed=3", "--lm-shots=0", "--lm-shots=1")
+    result = pytester.runpytest(*RUN, "--collect-only", "-q", "--lm-model=dummy:oracle",
+                                "--lm-model=dummy:random?seed=3", "--lm-shots=0", "--lm-shots=1")
     out = result.stdout.str()
     assert "tasks/arith/task.json::arith[dummy:oracle-0shot]" in out
     assert "tasks/arith/task.json::arith[dummy:random-1shot]" in out
@@ -24,8 +23,8 @@ def test_collects_one_item_per_task_model_and_shots(pytester: pytest.Pytester, t
 
 
 def test_report_has_items_and_parent_aggregates(pytester: pytest.Pytester, tasks_dir) -> None:
-    result = pytester.runpytest_subprocess(*RUN, "--lm-model=dummy:oracle", "--lm-shots=0", "--lm-shots=1",
-                                           "--lm-report=out/report.json")
+    result = pytester.runpytest(*RUN, "--lm-model=dummy:oracle", "--lm-shots=0", "--lm-shots=1",
+                                "--lm-report=out/report.json")
     result.assert_outcomes(passed=8)
     report = json.loads((pytester.path / "out" / "report.json").read_text())
     assert report["schema_version"] == 1 and report["complete"] is True
@@ -49,20 +48,20 @@ def test_report_has_items_and_parent_aggregates(pytester: pytest.Pytester, tasks
 
 
 def test_select_with_k_and_m(pytester: pytest.Pytester, tasks_dir) -> None:
-    r = pytester.runpytest_subprocess(*RUN, "--collect-only", "-q", "--lm-model=dummy:oracle", "-k", "family and one")
+    r = pytester.runpytest(*RUN, "--collect-only", "-q", "--lm-model=dummy:oracle", "-k", "family and one")
     assert "1/4 tests collected (3 deselected)" in r.stdout.str()
-    r = pytester.runpytest_subprocess(*RUN, "--collect-only", "-q", "--lm-model=dummy:oracle", "-k", "arithmetic")
+    r = pytester.runpytest(*RUN, "--collect-only", "-q", "--lm-model=dummy:oracle", "-k", "arithmetic")
     assert "arith[dummy:oracle-0shot]" in r.stdout.str() and "colors" not in r.stdout.str()
     write_task(tasks_dir, "slow/task.json", arith_task("slowone", lmbench={"marks": ["slow"]}))
-    r = pytester.runpytest_subprocess(*RUN, "--collect-only", "-q", "--lm-model=dummy:oracle", "-m", "slow")
+    r = pytester.runpytest(*RUN, "--collect-only", "-q", "--lm-model=dummy:oracle", "-m", "slow")
     assert "slowone[dummy:oracle-0shot]" in r.stdout.str() and "colors" not in r.stdout.str()
-    r = pytester.runpytest_subprocess(*RUN, "--collect-only", "-q", "--lm-model=dummy:oracle", "-m", "lmbench")
+    r = pytester.runpytest(*RUN, "--collect-only", "-q", "--lm-model=dummy:oracle", "-m", "lmbench")
     assert "5 tests collected" in r.stdout.str() and "PytestUnknownMarkWarning" not in r.stdout.str()
 
 
 def test_threshold_failure_is_readable(pytester: pytest.Pytester) -> None:
     write_task(pytester.path, "colors/task.json", mc_task(n=8, lmbench={"threshold": {"multiple_choice_grade": 0.9}}))
-    result = pytester.runpytest_subprocess(*RUN, "--lm-model=dummy:random?seed=1", "--lm-report=r.json")
+    result = pytester.runpytest(*RUN, "--lm-model=dummy:random?seed=1", "--lm-report=r.json")
     result.assert_outcomes(failed=1)
     out = result.stdout.str()
     assert "multiple_choice_grade = " in out and "< threshold 0.9" in out
@@ -77,8 +76,8 @@ def test_threshold_sources_and_precedence(pytester: pytest.Pytester) -> None:
     write_task(pytester.path, "a/task.json", arith_task("alpha", lmbench={"threshold": {"exact_str_match": 0.5}}))
     write_task(pytester.path, "b/task.json", arith_task("beta"))
     pytester.makeini("[pytest]\nlm_thresholds =\n    exact_str_match=0.25\n")
-    result = pytester.runpytest_subprocess(*RUN, "--lm-model=dummy:oracle", "--lm-threshold=be*:exact_str_match=0.75",
-                                           "--lm-report=r.json")
+    result = pytester.runpytest(*RUN, "--lm-model=dummy:oracle", "--lm-threshold=be*:exact_str_match=0.75",
+                                "--lm-report=r.json")
     result.assert_outcomes(passed=2)
     report = {r["task"]: r for r in json.loads((pytester.path / "r.json").read_text())["results"]}
     assert report["alpha"]["threshold"] == {"exact_str_match": 0.5}  # file beats ini
@@ -88,8 +87,8 @@ def test_threshold_sources_and_precedence(pytester: pytest.Pytester) -> None:
 
 def test_lower_is_better_threshold(pytester: pytest.Pytester) -> None:
     write_task(pytester.path, "c/task.json", mc_task())
-    result = pytester.runpytest_subprocess(*RUN, "--lm-model=dummy:random",
-                                           "--lm-threshold=expected_calibration_error=0.0001")
+    result = pytester.runpytest(*RUN, "--lm-model=dummy:random",
+                                "--lm-threshold=expected_calibration_error=0.0001")
     result.assert_outcomes(failed=1)
     assert "expected_calibration_error = " in result.stdout.str() and "> threshold 0.0001" in result.stdout.str()
 
@@ -103,7 +102,7 @@ def test_backend_exception_is_an_error_not_a_failure(pytester: pytest.Pytester) 
             def generate(self, prompts, *, max_tokens, stop=None):
                 raise ConnectionError("server went away")
     """)
-    result = pytester.runpytest_subprocess(*RUN, "--lm-model=py:broken.py:Broken", "--lm-report=r.json")
+    result = pytester.runpytest(*RUN, "--lm-model=py:broken.py:Broken", "--lm-report=r.json")
     result.assert_outcomes(errors=1)
     out = result.stdout.str()
     assert "generate() raised ConnectionError: server went away" in out
@@ -123,8 +122,9 @@ def test_python_backend_with_options(pytester: pytest.Pytester) -> None:
             def generate(self, prompts, *, max_tokens, stop=None):
                 return [self.answer for _ in prompts]
     """)
-    result = pytester.runpytest_subprocess(*RUN, "--lm-model=py:mymodels:Constant?answer=4&name=four",
-                                           "--lm-report=r.json")
+    pytester.syspathinsert()  # py:mymodels imports it by name
+    result = pytester.runpytest(*RUN, "--lm-model=py:mymodels:Constant?answer=4&name=four",
+                                "--lm-report=r.json")
     result.assert_outcomes(passed=1)
     r = json.loads((pytester.path / "r.json").read_text())["results"][0]
     assert r["model"] == "four" and r["nodeid"].endswith("arith[four-0shot]")
@@ -138,7 +138,7 @@ def test_python_backend_with_options(pytester: pytest.Pytester) -> None:
 ])
 def test_bad_model_specs_are_clear(pytester: pytest.Pytester, spec: str, message: str) -> None:
     write_task(pytester.path, "a/task.json", arith_task())
-    result = pytester.runpytest_subprocess(*RUN, f"--lm-model={spec}")
+    result = pytester.runpytest(*RUN, f"--lm-model={spec}")
     assert message in result.stdout.str() + result.stderr.str()
     assert "Traceback" not in result.stdout.str()
 
@@ -150,32 +150,33 @@ def test_bad_model_specs_are_clear(pytester: pytest.Pytester, spec: str, message
 ])
 def test_bad_options_are_usage_errors(pytester: pytest.Pytester, option: str, message: str) -> None:
     write_task(pytester.path, "a/task.json", arith_task())
-    result = pytester.runpytest_subprocess(*RUN, "--lm-model=dummy:oracle", option)
+    result = pytester.runpytest(*RUN, "--lm-model=dummy:oracle", option)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert message in result.stderr.str()
 
 
 def test_max_examples_splits_over_subtasks(pytester: pytest.Pytester, tasks_dir) -> None:
-    result = pytester.runpytest_subprocess(*RUN, "--lm-model=dummy:oracle", "--lm-max-examples=4", "--lm-report=r.json")
+    result = pytester.runpytest(*RUN, "--lm-model=dummy:oracle", "--lm-max-examples=4", "--lm-report=r.json")
     result.assert_outcomes(passed=4)
     by = {r["task"]: r for r in json.loads((pytester.path / "r.json").read_text())["results"]}
     assert by["arith"]["n_examples"] == 4
     assert by["family:one"]["n_examples"] == 2 and by["family"]["n_examples"] == 4
-    result = pytester.runpytest_subprocess(*RUN, "--lm-model=dummy:oracle", "--lm-max-examples=1")
+    result = pytester.runpytest(*RUN, "--lm-model=dummy:oracle", "--lm-max-examples=1")
     assert "less than the number of subtasks (2)" in result.stdout.str()
 
 
 def test_too_many_shots_is_an_error_with_reason(pytester: pytest.Pytester) -> None:
     write_task(pytester.path, "a/task.json", arith_task(n=3))
-    result = pytester.runpytest_subprocess(*RUN, "--lm-model=dummy:oracle", "--lm-shots=5")
+    result = pytester.runpytest(*RUN, "--lm-model=dummy:oracle", "--lm-shots=5")
     result.assert_outcomes(errors=1)
     assert "needs at least 6" in result.stdout.str() and "Traceback" not in result.stdout.str()
 
 
 def test_bleurt_without_scorer_skips_with_reason(pytester: pytest.Pytester) -> None:
-    write_task(pytester.path, "a/task.json", arith_task(metrics=["bleurt", "exact_str_match"], preferred_score="bleurt"))
+    write_task(pytester.path, "a/task.json",
+               arith_task(metrics=["bleurt", "exact_str_match"], preferred_score="bleurt"))
     write_task(pytester.path, "b/task.json", arith_task("other", metrics=["bleurt", "exact_str_match"]))
-    result = pytester.runpytest_subprocess(*RUN, "--lm-model=dummy:oracle", "-rs", "--lm-report=r.json")
+    result = pytester.runpytest(*RUN, "--lm-model=dummy:oracle", "-rs", "--lm-report=r.json")
     result.assert_outcomes(skipped=1, passed=1)
     assert "bleurt needs a BLEURT scorer" in result.stdout.str()
     by = {r["task"]: r for r in json.loads((pytester.path / "r.json").read_text())["results"]}
@@ -189,7 +190,7 @@ def test_bleurt_scorer_from_hook(pytester: pytest.Pytester) -> None:
         def pytest_lmbench_metrics():
             return {"bleurt": lambda targets, responses: [float(r in t) * 0.9 for t, r in zip(targets, responses)]}
     """)
-    result = pytester.runpytest_subprocess(*RUN, "--lm-model=dummy:oracle", "--lm-report=r.json")
+    result = pytester.runpytest(*RUN, "--lm-model=dummy:oracle", "--lm-report=r.json")
     result.assert_outcomes(passed=1)
     assert json.loads((pytester.path / "r.json").read_text())["results"][0]["scores"]["bleurt"] == pytest.approx(0.9)
 
@@ -205,7 +206,7 @@ def test_backend_from_hook(pytester: pytest.Pytester) -> None:
         def pytest_lmbench_backends():
             return {"echo": lambda spec: Echo()}
     """)
-    result = pytester.runpytest_subprocess(*RUN, "--lm-model=echo", "--lm-report=r.json")
+    result = pytester.runpytest(*RUN, "--lm-model=echo", "--lm-report=r.json")
     result.assert_outcomes(passed=1)
     assert json.loads((pytester.path / "r.json").read_text())["results"][0]["scores"]["exact_str_match"] == \
         pytest.approx(1 / 6)
@@ -213,10 +214,10 @@ def test_backend_from_hook(pytester: pytest.Pytester) -> None:
 
 def test_summary_does_not_read_markup_and_respects_color(pytester: pytest.Pytester) -> None:
     write_task(pytester.path, "a/task.json", arith_task("x[bold]y"))
-    plain = pytester.runpytest_subprocess(*RUN, "--lm-model=dummy:oracle?name=[red]m", "--color=no")
+    plain = pytester.runpytest(*RUN, "--lm-model=dummy:oracle?name=[red]m", "--color=no")
     assert "x[bold]y" in plain.stdout.str() and "model [red]m" in plain.stdout.str()
     assert "\x1b[" not in plain.stdout.str()
-    colored = pytester.runpytest_subprocess(*RUN, "--lm-model=dummy:oracle", "--color=yes")
+    colored = pytester.runpytest(*RUN, "--lm-model=dummy:oracle", "--color=yes")
     assert "\x1b[" in colored.stdout.str()
 
 
@@ -224,23 +225,24 @@ def test_summary_follows_force_color_and_no_color(pytester: pytest.Pytester, mon
     write_task(pytester.path, "a/task.json", arith_task())
     monkeypatch.delenv("PY_COLORS", raising=False)
     monkeypatch.setenv("FORCE_COLOR", "1")
-    forced = pytester.runpytest_subprocess(*RUN, "--lm-model=dummy:oracle")
+    forced = pytester.runpytest(*RUN, "--lm-model=dummy:oracle")
     summary = forced.stdout.str().split("lmbench summary")[1]
     assert "\x1b[" in summary
     monkeypatch.setenv("NO_COLOR", "1")  # wins over FORCE_COLOR, as pytest decides
-    plain = pytester.runpytest_subprocess(*RUN, "--lm-model=dummy:oracle")
+    plain = pytester.runpytest(*RUN, "--lm-model=dummy:oracle")
     assert "\x1b[" not in plain.stdout.str().split("lmbench summary")[1]
 
 
 def test_explicit_subtask_file_is_collected_with_parent_name(pytester: pytest.Pytester, tasks_dir) -> None:
-    result = pytester.runpytest_subprocess(*RUN, "--collect-only", "-q", "--lm-model=dummy:oracle",
-                                           "tasks/family/one/task.json")
+    result = pytester.runpytest(*RUN, "--collect-only", "-q", "--lm-model=dummy:oracle",
+                                "tasks/family/one/task.json")
     assert "tasks/family/one/task.json::family:one[dummy:oracle-0shot]" in result.stdout.str()
 
 
 def test_xdist_gives_the_same_report(pytester: pytest.Pytester, tasks_dir) -> None:
     args = (*RUN, "--lm-model=dummy:oracle", "--lm-model=dummy:random", "--lm-shots=0", "--lm-shots=1")
-    pytester.runpytest_subprocess(*args, "--lm-report=serial.json", "-n", "0").assert_outcomes(passed=16)
+    pytester.runpytest(*args, "--lm-report=serial.json", "-n", "0").assert_outcomes(passed=16)
+    # xdist starts its workers as processes: a run with -n 2 is a process of its own
     pytester.runpytest_subprocess(*args, "--lm-report=parallel.json", "-n", "2").assert_outcomes(passed=16)
 
     def strip(path):
@@ -253,8 +255,9 @@ def test_xdist_gives_the_same_report(pytester: pytest.Pytester, tasks_dir) -> No
     # one subtask of a parent deselected: the parent's aggregate is partial in both (the xdist controller,
     # which never collects, knows the parent's subtasks from the results)
     for name, workers in (("serial-k.json", "0"), ("parallel-k.json", "2")):
-        pytester.runpytest_subprocess(*RUN, "--lm-model=dummy:oracle", "-k", "not two", f"--lm-report={name}",
-                                      "-n", workers).assert_outcomes(passed=3)
+        run = pytester.runpytest if workers == "0" else pytester.runpytest_subprocess  # xdist workers: processes
+        run(*RUN, "--lm-model=dummy:oracle", "-k", "not two", f"--lm-report={name}", "-n", workers
+            ).assert_outcomes(passed=3)
     assert strip("serial-k.json") == strip("parallel-k.json")
     family = next(r for r in strip("parallel-k.json")["results"] if r["task"] == "family")
     assert family["complete"] is False and family["subtasks"] == ["family:one"]
@@ -267,7 +270,7 @@ def test_noise_aware_gate_inconclusive_strict_and_point(pytester: pytest.Pyteste
     write_task(pytester.path, "big/task.json", arith_task("big", n=40))
     args = ["--lm-model", "dummy:oracle", "--lm-threshold", "exact_str_match=0.8", "-p", "no:cacheprovider",
             "--lm-report", "r.json"]
-    result = pytester.runpytest_subprocess(*args)
+    result = pytester.runpytest(*args)
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines([
         "*small*inconcl.*", "*big*passed*", "items: 1 inconclusive, 1 passed",
@@ -276,8 +279,8 @@ def test_noise_aware_gate_inconclusive_strict_and_point(pytester: pytest.Pyteste
         "lower bound 0.6892 does not; about 11 examples would settle it"])
     rows = {r["task"]: r for r in json.loads((pytester.path / "r.json").read_text())["results"]}
     assert rows["small"]["outcome"] == "inconclusive" and rows["big"]["outcome"] == "passed"
-    strict = pytester.runpytest_subprocess(*args, "--lm-strict")
+    strict = pytester.runpytest(*args, "--lm-strict")
     strict.assert_outcomes(passed=1, failed=1)
-    point = pytester.runpytest_subprocess(*args, "--lm-gate=point")
+    point = pytester.runpytest(*args, "--lm-gate=point")
     point.assert_outcomes(passed=2)
     point.stdout.fnmatch_lines(["items: 2 passed"])

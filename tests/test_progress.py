@@ -7,12 +7,12 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import arith_task, mc_task, write_task
+
 from pytest_lmbench.core.evaluate import evaluate
 from pytest_lmbench.core.models.base import BaseModel
-from pytest_lmbench.report.progress import LiveProgress
 from pytest_lmbench.core.tasks.bigbench import load_task
+from pytest_lmbench.report.progress import LiveProgress
 
 
 class Clock:

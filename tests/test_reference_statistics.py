@@ -7,8 +7,11 @@ import pytest
 
 from pytest_lmbench.core import stats as S
 from pytest_lmbench.core.scoring import metrics as M
-from pytest_lmbench.core.scoring.confidence import (confidence_calibration, quantile_calibration_error,
-                                               selective_accuracy_area)
+from pytest_lmbench.core.scoring.confidence import (
+    confidence_calibration,
+    quantile_calibration_error,
+    selective_accuracy_area,
+)
 
 CONF = [.95, .9, .85, .8, .7, .65, .6, .55, .5, .3]
 CORRECT = [1, 1, 0, 1, 1, 0, 1, 0, 0, 0]

@@ -8,8 +8,8 @@ import re
 import pytest
 from conftest import arith_task, mc_task, write_task
 
-from pytest_lmbench.report.terminal import CALIBRATION_LEGEND, render_summary, sparkline
 from pytest_lmbench.core.results import ExampleResult, TaskResult
+from pytest_lmbench.report.terminal import CALIBRATION_LEGEND, render_summary, sparkline
 
 
 def test_sparkline_by_hand() -> None:
@@ -29,8 +29,8 @@ def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.
 
 def _run(pytester: pytest.Pytester, *args: str, columns: int = 80) -> pytest.RunResult:
     pytester.monkeypatch.setenv("COLUMNS", str(columns))  # type: ignore[attr-defined]
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "--lm-model=dummy:oracle",
-                                         "--lm-model=dummy:random", *args)
+    return pytester.runpytest("-p", "no:cacheprovider", "--lm-model=dummy:oracle",
+                              "--lm-model=dummy:random", *args)
 
 
 def test_models_in_command_line_order_and_wide_columns(suite: pytest.Pytester) -> None:

@@ -13,8 +13,13 @@ from pytest_lmbench.core.recorder import Recorder
 from pytest_lmbench.core.results import ExampleResult, TaskResult, aggregate
 from pytest_lmbench.core.scoring import metrics as M
 from pytest_lmbench.core.scoring.confidence import CONFIDENCE_METRICS
-from pytest_lmbench.core.uncertainty import (aggregate_errors, attach_errors, examples_to_settle, half_width,
-                                        one_sided_bound)
+from pytest_lmbench.core.uncertainty import (
+    aggregate_errors,
+    attach_errors,
+    examples_to_settle,
+    half_width,
+    one_sided_bound,
+)
 
 
 def choice(probs: list[float], options=("a", "b", "c")) -> Choice:
@@ -351,8 +356,8 @@ def test_report_and_summary_carry_error_bars(pytester: pytest.Pytester) -> None:
     from conftest import mc_task, write_task
 
     write_task(pytester.path, "colors/task.json", mc_task(n=8))
-    result = pytester.runpytest_subprocess("--lm-model", "dummy:random?seed=1", "--lm-report", "r.json",
-                                           "-p", "no:cacheprovider")
+    result = pytester.runpytest("--lm-model", "dummy:random?seed=1", "--lm-report", "r.json",
+                                "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["*score*±95%*", "colors*±0.*"])
     row = json.loads((pytester.path / "r.json").read_text())["results"][0]
     assert row["errors"]["multiple_choice_grade"]["method"] == "wilson"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import arith_task, mc_task, write_task
+
 from pytest_lmbench.core.errors import TaskFormatError
 from pytest_lmbench.core.evaluate import evaluate
 from pytest_lmbench.core.scoring.confidence import confidence_calibration
@@ -114,8 +114,9 @@ def test_thresholds_on_stated_confidence_gate_the_item(pytester: pytest.Pytester
             def loglikelihood(self, requests):
                 return [0.0] * len(requests)
     """)
-    result = pytester.runpytest_subprocess("--lm-model=py:mymodel:Overconfident", "--lm-report=r.json",
-                                           "-p", "no:cacheprovider")
+    pytester.syspathinsert()  # py:mymodel imports it by name
+    result = pytester.runpytest("--lm-model=py:mymodel:Overconfident", "--lm-report=r.json",
+                                "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*confidence_brier_score = 1 > threshold 0.05*"])
     row = json.loads((pytester.path / "r.json").read_text())["results"][0]

@@ -1,12 +1,15 @@
-"""pytest-xdist: items of one model go to one worker, and an item lost with a crashed worker is an error."""
+"""pytest-xdist: items of one model go to one worker, and an item lost with a crashed worker is an error.
+
+Its pytester runs are processes of their own (runpytest_subprocess): xdist starts worker processes, and a
+worker here dies with os._exit."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-
 from conftest import arith_task, write_task
+
 from pytest_lmbench.plugin.distributed import model_of
 
 TRACKER = '''
@@ -52,7 +55,9 @@ def _pids(pytester: pytest.Pytester, name: str) -> dict[str, set[str]]:
 
 def test_each_model_is_loaded_by_one_worker(pytester: pytest.Pytester) -> None:
     _suite(pytester, 8)
-    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", "--lm-model=py:trackers:Tracker?tag=a&name=a",
+    # xdist: worker processes
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider",
+                                           "--lm-model=py:trackers:Tracker?tag=a&name=a",
                                            "--lm-model=py:trackers:Tracker?tag=b&name=b")
     result.assert_outcomes(passed=16)
     loads = _pids(pytester, "loads.txt")
@@ -62,7 +67,9 @@ def test_each_model_is_loaded_by_one_worker(pytester: pytest.Pytester) -> None:
 
 def test_one_model_is_spread_over_the_workers(pytester: pytest.Pytester) -> None:
     _suite(pytester, 8)
-    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", "--lm-model=py:trackers:Tracker?tag=a&name=a")
+    # xdist: worker processes
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider",
+                                           "--lm-model=py:trackers:Tracker?tag=a&name=a")
     result.assert_outcomes(passed=8)
     assert len(_pids(pytester, "calls.txt")["a"]) == 2
 
@@ -72,6 +79,7 @@ def test_an_item_on_a_crashed_worker_is_an_error_and_nothing_else_is_lost(pytest
     write_task(pytester.path, "boom/task.json", {**arith_task("boom", n=2),
                                                  "examples": [{"input": "boom", "target": "1"}] * 1
                                                  + [{"input": "fine", "target": "1"}]})
+    # xdist: worker processes, one of which dies (os._exit)
     result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", "--lm-report=r.json",
                                            "--lm-model=py:trackers:Tracker?tag=a&name=a")
     result.assert_outcomes(passed=4, failed=1)
@@ -85,6 +93,7 @@ def test_an_item_on_a_crashed_worker_is_an_error_and_nothing_else_is_lost(pytest
 
 def test_an_explicit_dist_mode_is_respected(pytester: pytest.Pytester) -> None:
     _suite(pytester, 8)
+    # xdist: worker processes
     result = pytester.runpytest_subprocess("-n", "2", "--dist", "load", "-p", "no:cacheprovider",
                                            "--lm-model=py:trackers:Tracker?tag=a&name=a",
                                            "--lm-model=py:trackers:Tracker?tag=b&name=b")

@@ -8,9 +8,8 @@ and ``log_likelihood`` sees log P(target | prompt).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
-
 
 from pytest_lmbench.core import gcpause
 from pytest_lmbench.core.errors import BackendError
@@ -20,8 +19,8 @@ from pytest_lmbench.core.scoring import metrics as M
 from pytest_lmbench.core.scoring.confidence import confidence_calibration, parse_confidence
 from pytest_lmbench.core.scoring.postprocess import postprocess
 from pytest_lmbench.core.tasks.model import Task, VerbalizedConfidence
-from pytest_lmbench.core.uncertainty import aggregate_errors, attach_errors
 from pytest_lmbench.core.tasks.prompts import BIGBENCH_SEED, Query, build_queries
+from pytest_lmbench.core.uncertainty import aggregate_errors, attach_errors
 
 DEFAULT_MAX_TOKENS = 64
 
@@ -38,19 +37,20 @@ class Progress(Protocol):
 
 def evaluate(task: Task, model: Model, *, shots: int = 0, max_examples: int | None = None,
              max_tokens: int = DEFAULT_MAX_TOKENS, seed: int = BIGBENCH_SEED, model_name: str | None = None,
-             progress: Progress | None = None) -> TaskResult:
+             progress: Progress | None = None, scorers: Mapping[str, M.Scorer] | None = None) -> TaskResult:
     """Score a leaf task on a model, as BIG-bench does for ``shots`` shots. ``progress`` hears of every
-    finished request from backends that report them (``BaseModel.progress``)."""
+    finished request from backends that report them (``BaseModel.progress``). ``scorers``: extra generative
+    scorers by metric name (bleurt), e.g. the plugin's from the ``pytest_lmbench_metrics`` hook."""
     if task.is_parent:
         raise ValueError(f"{task.name} is a parent task: evaluate its subtasks and aggregate them")
     with gcpause.paused():  # model calls run with the collector as usual (_call)
         queries = build_queries(task, shots, max_examples, seed)
         if progress is None or not hasattr(model, "progress"):
-            return _evaluate(task, model, queries, shots, max_tokens, model_name)
+            return _evaluate(task, model, queries, shots, max_tokens, model_name, scorers)
         progress.start(_request_count(task, queries))
         model.progress = progress.advance  # type: ignore[attr-defined]
         try:
-            return _evaluate(task, model, queries, shots, max_tokens, model_name)
+            return _evaluate(task, model, queries, shots, max_tokens, model_name, scorers)
         finally:
             model.progress = None  # type: ignore[attr-defined]
             progress.finish()
@@ -64,7 +64,7 @@ def _request_count(task: Task, queries: list[Query]) -> int:
 
 
 def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_tokens: int,
-              model_name: str | None) -> TaskResult:
+              model_name: str | None, scorers: Mapping[str, M.Scorer] | None = None) -> TaskResult:
     start = time.perf_counter()
     if getattr(model, "wants_answer_key", False):
         _show_answers(model, queries)
@@ -86,8 +86,9 @@ def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_to
         used = absolute if task.absolute_normalization else normalized
         for ex, lp in zip(examples, used):
             ex.log_probs = [float(x) for x in lp]
-        _merge(values, M.multiple_choice([q.choices for q in queries], [q.example.target_scores for q in queries],
-                                         used, absolute, mc_metrics))
+        # (multiple-choice queries all have choices and target scores; `or` only tells the type checker)
+        _merge(values, M.multiple_choice([q.choices or [] for q in queries],
+                                         [q.example.target_scores or {} for q in queries], used, absolute, mc_metrics))
 
     gen_metrics = task.generative_metrics
     if gen_metrics:
@@ -98,7 +99,7 @@ def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_to
         for ex, r, resp in zip(examples, raw, responses):
             ex.raw_response, ex.response = str(r), resp
         try:
-            _merge(values, M.generative([q.targets for q in queries], responses, gen_metrics))
+            _merge(values, M.generative([q.targets for q in queries], responses, gen_metrics, scorers))
         except M.MetricUnavailable as exc:
             if task.preferred_score == "bleurt":
                 raise
@@ -132,7 +133,7 @@ def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_to
     if task.n_duplicates:
         notes.append(f"{task.n_duplicates} duplicate example(s) ignored, as BIG-bench does")
     result = TaskResult(
-        task=task.name, model=model_name or getattr(model, "name", type(model).__name__), shots=shots,
+        task=task.name, model=str(model_name or getattr(model, "name", type(model).__name__)), shots=shots,
         n_examples=len(queries), scores=scores, preferred_score=task.preferred_score,
         low_score=task.low_score, high_score=task.high_score, path=task.path, parent=task.parent,
         keywords=list(task.keywords), examples=examples, reliability=list(values.extra.get("reliability", [])),

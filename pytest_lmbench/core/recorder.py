@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,7 +139,9 @@ class Recorder:
             return "score"
         return "exact_str_match"
 
-    def result(self) -> TaskResult:
+    def result(self, *, scorers: Mapping[str, M.Scorer] | None = None) -> TaskResult:
+        """Score everything recorded. ``scorers``: extra generative scorers by metric name (bleurt), e.g. the
+        plugin's from the ``pytest_lmbench_metrics`` hook."""
         preferred = self.preferred_metric()
         scores: dict[str, float] = {}
         reliability: list[dict[str, Any]] = []
@@ -149,9 +151,10 @@ class Recorder:
 
         mc = [i for i, r in enumerate(self.records) if r.choice is not None]
         if mc:
-            choices = [self.records[i].choice for i in mc]
-            normalized = [list(_normalize(c.log_probs)) for c in choices]
-            values = M.multiple_choice([c.options for c in choices], [self.records[i].target_scores for i in mc],
+            choices = [c for i in mc if (c := self.records[i].choice) is not None]  # all of them: mc's filter
+            normalized = M.normalize_log_probs([c.log_probs for c in choices])  # the one normaliser
+            values = M.multiple_choice([c.options for c in choices],
+                                       [self.records[i].target_scores or {} for i in mc],  # set with every choice
                                        normalized, [c.log_probs for c in choices], MC_METRICS)
             scores.update(values.scores)
             reliability = list(values.extra.get("reliability", []))
@@ -160,21 +163,22 @@ class Recorder:
         explicit = [i for i, r in enumerate(self.records) if r.score is not None and r.choice is None]
         if explicit:
             name = preferred if preferred not in MC_METRICS else "score"
-            vals = [float(self.records[i].score) for i in explicit]
+            vals = [float(s) for i in explicit if (s := self.records[i].score) is not None]  # all: the filter
             scores[name] = sum(vals) / len(vals)
             per_example.setdefault(name, {}).update(dict(zip(explicit, vals)))
         generated = [i for i, r in enumerate(self.records) if r.score is None and r.choice is None]
         if generated:
             metrics = [preferred] if preferred in GENERATIVE else ["exact_str_match"]
             values = M.generative([self.records[i].targets for i in generated],
-                                  [str(self.records[i].response) for i in generated], metrics)
+                                  [str(self.records[i].response) for i in generated], metrics, scorers)
             scores.update(values.scores)
             for metric, vals in values.per_example.items():
                 per_example.setdefault(metric, {}).update(dict(zip(generated, vals)))
         stated = [i for i, r in enumerate(self.records) if r.confidence is not None]
         if stated:
             correct = [self._correctness(i, per_example, preferred) for i in stated]
-            calib = confidence_calibration([self.records[i].confidence for i in stated], correct)
+            stated_values = [float(v) for i in stated if (v := self.records[i].confidence) is not None]  # all
+            calib = confidence_calibration(stated_values, correct)
             scores.update(calib["scores"])
             confidence_bins = calib["reliability"]
             for i, value in zip(stated, correct):
@@ -197,7 +201,8 @@ class Recorder:
     def _correctness(self, i: int, per_example: dict[str, dict[int, float]], preferred: str) -> float:
         r = self.records[i]
         if r.choice is not None:
-            return float(r.target_scores.get(r.choice.option, 0.0) >= max(r.target_scores.values()))
+            targets = r.target_scores or {}  # recorded with every choice
+            return float(targets.get(r.choice.option, 0.0) >= max(targets.values()))
         value = r.score if r.score is not None else per_example.get(preferred, {}).get(i, 0.0)
         if not 0.0 <= float(value) <= 1.0:
             raise ConfigError(f"task {self.task!r}: a confidence was recorded with score {value}, but calibration "
@@ -207,7 +212,7 @@ class Recorder:
     def _score_range(self, preferred: str) -> tuple[float, float]:
         if preferred == "multiple_choice_grade":
             mc = [r for r in self.records if r.choice is not None]
-            low = sum(sum(r.target_scores.values()) / len(r.target_scores) for r in mc) / len(mc)
+            low = sum(sum((r.target_scores or {}).values()) / len(r.target_scores or {0: 0}) for r in mc) / len(mc)
             return float(low), 1.0
         low, high = M.SCORE_RANGES.get(preferred, (0.0, 1.0))
         return float(low), float(high)
@@ -219,7 +224,7 @@ class Recorder:
                            target_scores=r.target_scores, cluster=r.cluster)
         if r.choice is not None:
             ex.choices = list(r.choice.options)
-            ex.log_probs = [float(x) for x in _normalize(r.choice.log_probs)]
+            ex.log_probs = [float(x) for x in M.normalize_log_probs([r.choice.log_probs])[0]]
         if r.confidence is not None:
             ex.scores["confidence"] = r.confidence
         return ex
@@ -236,8 +241,3 @@ class TaskRecorder(Recorder):
     def data(self, path: str, *, required: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         """Examples from a JSON/JSONL/CSV file (relative paths start at the test file's directory)."""
         return load_examples(os.path.join(self.base_dir, path), required=required)
-
-
-def _normalize(log_probs: Sequence[float]) -> list[float]:
-    lse = M._logsumexp(list(log_probs))
-    return [float(x) - lse for x in log_probs]

@@ -110,6 +110,13 @@ class TaskResult:
     comparisons: list[dict[str, Any]] = field(default_factory=list)  # compare.Comparison.to_dict() each
     cache: dict[str, int] | None = None  # answers from the response cache ("hits") and from the model
 
+    @classmethod
+    def placeholder(cls, task: str, model: str, outcome: Outcome, message: str | None, **fields: Any) -> TaskResult:
+        """A result with no scores, for an item that errored, was skipped or was lost with a crashed worker:
+        the summary and the report show it instead of dropping it."""
+        return cls(task=task, model=model, shots=fields.pop("shots", 0), n_examples=0, scores={},
+                   preferred_score="", low_score=0.0, high_score=1.0, outcome=outcome, message=message, **fields)
+
     @property
     def preferred_value(self) -> float | None:
         return self.scores.get(self.preferred_score)

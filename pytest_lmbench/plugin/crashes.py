@@ -37,10 +37,8 @@ def crashed_item_result(report: pytest.TestReport, labels: list[str], cached: Co
     name = report.nodeid.rsplit("::", 1)[-1].split("[", 1)[0]
     shots = re.search(r"-(\d+)shot\]$", report.nodeid)
     text = str(report.longrepr).strip().splitlines()
-    return TaskResult(task=name, model=model, shots=int(shots.group(1)) if shots else 0, n_examples=0, scores={},
-                      preferred_score="", low_score=0.0, high_score=1.0, nodeid=report.nodeid, outcome="error",
-                      message=f"{report.nodeid}: the worker running it crashed" + (f" ({text[0]})" if text else "")
-                              + f"; model {model} may have crashed natively (see docs/models.md)"
-                              + ("; the answers it gave before are cached and a rerun resumes from them"
-                                 if model in cached
-                                 else ""))
+    message = (f"{report.nodeid}: the worker running it crashed" + (f" ({text[0]})" if text else "")
+               + f"; model {model} may have crashed natively (see docs/models.md)"
+               + ("; the answers it gave before are cached and a rerun resumes from them" if model in cached else ""))
+    return TaskResult.placeholder(name, model, "error", message, shots=int(shots.group(1)) if shots else 0,
+                                  nodeid=report.nodeid)

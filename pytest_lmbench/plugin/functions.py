@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_lmbench.core.errors import BackendError, ConfigError, LmbenchError
-from pytest_lmbench.plugin.state import get_state
+from pytest_lmbench.plugin.state import attach, get_state
 
 if TYPE_CHECKING:  # the evaluation core is imported when a test uses the fixtures, not with the plugin
     from pytest_lmbench.core.lm import LM
@@ -65,10 +65,7 @@ def _marker_thresholds(item: pytest.Item, preferred: str) -> dict[str, float]:
     value = _marker_options(item).get("threshold")
     if value is None:
         return {}
-    if isinstance(value, dict):
-        items = value.items()
-    else:
-        items = [(preferred, value)]
+    items: list[tuple[Any, Any]] = list(value.items()) if isinstance(value, dict) else [(preferred, value)]
     out = {}
     for metric, number in items:
         try:
@@ -140,7 +137,7 @@ def _finish(item: pytest.Item, recorder: Recorder, body_error: BaseException | N
             return None
         raise LmbenchError(f"{task_name(item)} recorded no examples: call lmbench.record(...) or "
                            "lmbench.record_choice(...) for each example")
-    result = recorder.result()
+    result = recorder.result(scorers=state.scorers)
     thresholds = resolve_thresholds(result.task, set(result.scores),
                                     _marker_thresholds(item, result.preferred_score), state.rules)
     result.nodeid = item.nodeid
@@ -199,4 +196,4 @@ def attach_function_result(item: pytest.Item, report: pytest.TestReport, call: p
         return
     result = item.stash.get(RESULT_KEY, None)
     if result is not None:
-        report.lmbench_result = result
+        attach(report, result)

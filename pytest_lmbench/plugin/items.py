@@ -15,33 +15,36 @@ from typing import Any
 import pytest
 
 from pytest_lmbench.core.errors import LmbenchError, TaskFormatError
-from pytest_lmbench.core.models.cache import CacheCounter
 from pytest_lmbench.core.evaluate import DEFAULT_MAX_TOKENS, evaluate, per_subtask
 from pytest_lmbench.core.gates import judge, resolve_thresholds
+from pytest_lmbench.core.models.cache import CacheCounter
 from pytest_lmbench.core.models.registry import ModelSpec, model_info
-from pytest_lmbench.core.results import TaskResult
+from pytest_lmbench.core.results import Outcome, TaskResult
 from pytest_lmbench.core.scoring.metrics import MetricUnavailable
 from pytest_lmbench.core.tasks.bigbench import is_parent_task_file, load_task, load_task_name, subtask_files
 from pytest_lmbench.core.tasks.model import Task
-from pytest_lmbench.plugin.state import get_state
+from pytest_lmbench.plugin.state import attach, get_state
 
-_TASK_CACHE: OrderedDict[tuple[str, str | None, float, int], Task] = OrderedDict()
+_TASK_CACHE_KEY = pytest.StashKey["OrderedDict[tuple[str, str | None, int, int], Task]"]()
 _TASK_CACHE_SIZE = 4
 
 
-def load_task_cached(path: str, parent: str | None) -> Task:
-    """The last few tasks read (collection and setup share them): items of one file share one read, and a
-    process that collects and runs (no xdist) reads a file once; other tasks are read again at run time."""
+def load_task_cached(config: pytest.Config, path: str, parent: str | None) -> Task:
+    """The last few tasks read in this session (collection and setup share them): items of one file share one
+    read, and a process that collects and runs (no xdist) reads a file once; other tasks are read again at run
+    time. Kept per session (``config.stash``), not per process: a parent's key does not cover its subtask
+    files, so a later session in the same process (pytester's in-process runs) must read them afresh."""
+    cache = config.stash.setdefault(_TASK_CACHE_KEY, OrderedDict())
     st = os.stat(path)
-    key = (path, parent, st.st_mtime, st.st_size)
-    task = _TASK_CACHE.get(key)
+    key = (path, parent, st.st_mtime_ns, st.st_size)
+    task = cache.get(key)
     if task is None:
         task = load_task(path, parent=parent)
-        _TASK_CACHE[key] = task
-        while len(_TASK_CACHE) > _TASK_CACHE_SIZE:
-            _TASK_CACHE.popitem(last=False)
+        cache[key] = task
+        while len(cache) > _TASK_CACHE_SIZE:
+            cache.popitem(last=False)
     else:
-        _TASK_CACHE.move_to_end(key)
+        cache.move_to_end(key)
     return task
 
 
@@ -109,7 +112,7 @@ class TaskFile(pytest.File):
             if isinstance(cached, dict) and "leaves" in cached:
                 return cached
         # through the run-time cache: in a process that also runs the items (no xdist), setup reads it once
-        summary = task_summary(load_task_cached(str(self.path), parent_name))
+        summary = task_summary(load_task_cached(self.config, str(self.path), parent_name))
         if cache is not None and key:
             cache.set(key, summary)
         return summary
@@ -184,13 +187,13 @@ class TaskItem(pytest.Item):
 
     def setup(self) -> None:
         state = get_state(self.config)
-        task = load_task_cached(self.leaf_path, self.parent_name)
+        task = load_task_cached(self.config, self.leaf_path, self.parent_name)
         model = state.model(self.spec)
         counter = CacheCounter(model)
         try:
             result = evaluate(task, model, shots=self.shots, max_examples=self.max_examples,
                               max_tokens=state.max_tokens or DEFAULT_MAX_TOKENS, model_name=self.label,
-                              progress=self._live_progress())
+                              progress=self._live_progress(), scorers=state.scorers)
         except MetricUnavailable as exc:
             pytest.skip(f"{self.task_name}: {exc}")
         except ValueError as exc:  # too few examples for the shot count, metric preconditions
@@ -227,15 +230,15 @@ class TaskItem(pytest.Item):
         if report.when == "setup" and report.failed and call.excinfo is not None:
             if isinstance(call.excinfo.value, LmbenchError):
                 report.longrepr = str(call.excinfo.value)
-            report.lmbench_result = self._placeholder("error", str(call.excinfo.value))
+            attach(report, self._placeholder("error", str(call.excinfo.value)))
         elif report.when == "setup" and report.skipped:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-            report.lmbench_result = self._placeholder("skipped", reason)
+            attach(report, self._placeholder("skipped", reason))
         elif report.when == "call" and self.result is not None:
             if report.failed and self.result.outcome not in ("failed", "inconclusive"):
                 self.result.outcome = "error"
                 self.result.message = str(call.excinfo.value) if call.excinfo else None
-            report.lmbench_result = self.result
+            attach(report, self.result)
 
     def _live_progress(self) -> Any:
         """A progress line on the terminal while this item waits on its model; None when the output is not a
@@ -260,12 +263,11 @@ class TaskItem(pytest.Item):
 
         return LiveProgress(write, f"{self.task_name} [{self.label}]", tw.fullwidth, restore=tw._current_line)
 
-    def _placeholder(self, outcome: str, message: str) -> TaskResult:
-        return TaskResult(task=self.task_name, model=self.label, shots=self.shots, n_examples=0, scores={},
-                          preferred_score="", low_score=0.0, high_score=1.0, nodeid=self.nodeid,
-                          path=self.leaf_path, model_spec=self.spec.public, parent=self.parent_name,
-                          parent_subtasks=list(self.family), threshold=dict(self.thresholds), outcome=outcome,
-                          message=message, model_info=_model_info_or_none(self.spec))
+    def _placeholder(self, outcome: Outcome, message: str) -> TaskResult:
+        return TaskResult.placeholder(self.task_name, self.label, outcome, message, shots=self.shots,
+                                      nodeid=self.nodeid, path=self.leaf_path, model_spec=self.spec.public,
+                                      parent=self.parent_name, parent_subtasks=list(self.family),
+                                      threshold=dict(self.thresholds), model_info=_model_info_or_none(self.spec))
 
 
 class InvalidTaskFile(pytest.Item):
@@ -287,10 +289,9 @@ class InvalidTaskFile(pytest.Item):
     def attach_result(self, report: pytest.TestReport, call: pytest.CallInfo[None]) -> None:
         if report.when == "setup" and report.failed:
             report.longrepr = str(self.error)
-            report.lmbench_result = TaskResult(
-                task=os.path.basename(os.path.dirname(self.error.path)) or self.error.path, model="-", shots=0,
-                n_examples=0, scores={}, preferred_score="", low_score=0.0, high_score=1.0, nodeid=self.nodeid,
-                path=self.error.path, outcome="error", message=str(self.error))
+            attach(report, TaskResult.placeholder(
+                os.path.basename(os.path.dirname(self.error.path)) or self.error.path, "-", "error", str(self.error),
+                nodeid=self.nodeid, path=self.error.path))
 
 
 def _model_info_or_none(spec: ModelSpec) -> dict[str, str]:

@@ -22,6 +22,8 @@ from pytest_lmbench.core.models.registry import ModelSpec, Registry, parse_spec,
 if TYPE_CHECKING:
     from pytest_lmbench.core.results import TaskResult
 
+#: The test-report attribute that carries an item's result (pytest serialises extra report attributes).
+RESULT_ATTR = "lmbench_result"
 DEFAULT_MODEL = "smollm2"
 DEFAULT_TASK_FILES = ["task.json"]
 STATE_KEY = pytest.StashKey["LmbenchState"]()
@@ -76,6 +78,7 @@ class LmbenchState:
                                         f"{exc}") from None
         self.registry = Registry(cache=self._open_cache if self.cache_path else None)
         self._plugin_backends_loaded = False
+        self.scorers: dict[str, Any] = {}  # extra generative scorers (pytest_lmbench_metrics), filled by model()
         self.results: list[TaskResult] = []
 
     def cached_labels(self) -> set[str]:
@@ -103,10 +106,8 @@ class LmbenchState:
             for extra in self.config.hook.pytest_lmbench_backends():
                 for name, factory in (extra or {}).items():
                     self.registry.register(name, factory)
-            from pytest_lmbench.core.scoring.metrics import EXTRA_SCORERS
-
             for extra in self.config.hook.pytest_lmbench_metrics():
-                EXTRA_SCORERS.update(extra or {})
+                self.scorers.update(extra or {})
         return self.registry.get(spec)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -178,3 +179,9 @@ def get_state(config: pytest.Config) -> LmbenchState:
 
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
+
+
+def attach(report: pytest.TestReport, result: TaskResult) -> None:
+    """Put an item's result on its test report: the TaskResult within one process, turned into builtin types
+    when pytest serialises the report (``pytest_report_to_serializable`` in ``__init__``)."""
+    setattr(report, RESULT_ATTR, result)

@@ -13,7 +13,7 @@ import importlib
 import math
 import sys
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -158,7 +158,7 @@ class MetricValues:
 
     scores: dict[str, float] = field(default_factory=dict)
     per_example: dict[str, list[float]] = field(default_factory=dict)
-    extra: dict[str, object] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- multiple choice
@@ -401,11 +401,14 @@ def rouge(targets: Sequence[Sequence[str]], responses: Sequence[str]) -> dict[st
     return out
 
 
-#: Extra generative scorers (e.g. bleurt) registered by plugins: name -> fn(targets, responses) -> per-example.
-EXTRA_SCORERS: dict[str, Callable[[Sequence[Sequence[str]], Sequence[str]], list[float]]] = {}
+#: A generative scorer a plugin registers (e.g. bleurt): fn(targets, responses) -> one value per example.
+Scorer = Callable[[Sequence[Sequence[str]], Sequence[str]], Sequence[float]]
 
 
-def generative(targets: Sequence[Sequence[str]], responses: Sequence[str], metrics: Sequence[str]) -> MetricValues:
+def generative(targets: Sequence[Sequence[str]], responses: Sequence[str], metrics: Sequence[str],
+               scorers: Mapping[str, Scorer] | None = None) -> MetricValues:
+    """The generative ``metrics``. ``scorers``: the extra scorers of this run (the ``pytest_lmbench_metrics``
+    hook's, kept per session by the plugin), by metric name; bleurt needs one."""
     out = MetricValues()
     per_example_fns = {
         "exact_str_match": exact_str_match,
@@ -425,7 +428,7 @@ def generative(targets: Sequence[Sequence[str]], responses: Sequence[str], metri
                 out.per_example[k] = values
                 out.scores[k] = float(np.mean(values))
         elif metric == "bleurt":
-            scorer = EXTRA_SCORERS.get("bleurt")
+            scorer = (scorers or {}).get("bleurt")
             if scorer is None:
                 raise MetricUnavailable(
                     "bleurt needs a BLEURT scorer, and none is registered: BLEURT checkpoints cannot be "
