@@ -74,14 +74,20 @@ def test_one_model_is_spread_over_the_workers(pytester: pytest.Pytester) -> None
     assert len(_pids(pytester, "calls.txt")["a"]) == 2
 
 
-def test_an_item_on_a_crashed_worker_is_an_error_and_nothing_else_is_lost(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("spec", ["py:trackers:Tracker?tag=a&name=a", "hooked:a"])
+def test_an_item_on_a_crashed_worker_is_an_error_and_nothing_else_is_lost(pytester: pytest.Pytester,
+                                                                          spec: str) -> None:
     _suite(pytester, 4)
+    # a backend from another plugin's hook: the controller, which loads no model, must still know it
+    pytester.makeconftest("def pytest_lmbench_backends():\n"
+                          "    from trackers import Tracker\n"
+                          "    return {'hooked': lambda spec: Tracker(spec.target)}\n")
     write_task(pytester.path, "boom/task.json", {**arith_task("boom", n=2),
                                                  "examples": [{"input": "boom", "target": "1"}] * 1
                                                  + [{"input": "fine", "target": "1"}]})
     # xdist: worker processes, one of which dies (os._exit)
     result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", "--lm-report=r.json",
-                                           "--lm-model=py:trackers:Tracker?tag=a&name=a")
+                                           f"--lm-model={spec}")
     result.assert_outcomes(passed=4, failed=1)
     rows = {r["task"]: r for r in json.loads((pytester.path / "r.json").read_text())["results"]}
     assert sorted(rows) == ["boom", "t0", "t1", "t2", "t3"]

@@ -82,10 +82,19 @@ class LmbenchState:
         self.results: list[TaskResult] = []
 
     def cached_labels(self) -> set[str]:
-        """Labels of the models whose answers go to the answer cache (built-in real backends, cache on)."""
+        """Labels of the models whose answers go to the answer cache (backends described as cached, cache on).
+        Called on the xdist controller, which loads no model: a backend it cannot describe counts as uncached."""
         if self.cache_path is None:
             return set()
-        return {label for spec, label in zip(self.specs, self.labels) if self.registry.describe(spec).cached}
+        self._load_plugins()
+        labels = set()
+        for spec, label in zip(self.specs, self.labels):
+            try:
+                if self.registry.describe(spec).cached:
+                    labels.add(label)
+            except ConfigError:  # an unknown backend: its items errored already
+                pass
+        return labels
 
     def _open_cache(self) -> Any:
         from pytest_lmbench.core.models.cache import ResponseCache
@@ -100,7 +109,8 @@ class LmbenchState:
     def is_task_file(self, path: Path) -> bool:
         return any(fnmatch.fnmatch(path.name, p) for p in self.patterns)
 
-    def model(self, spec: ModelSpec) -> Any:
+    def _load_plugins(self) -> None:
+        """Backends and scorers from other plugins' hooks, once per session."""
         if not self._plugin_backends_loaded:
             self._plugin_backends_loaded = True
             for extra in self.config.hook.pytest_lmbench_backends():
@@ -108,6 +118,9 @@ class LmbenchState:
                     self.registry.register(name, factory)
             for extra in self.config.hook.pytest_lmbench_metrics():
                 self.scorers.update(extra or {})
+
+    def model(self, spec: ModelSpec) -> Any:
+        self._load_plugins()
         return self.registry.get(spec)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
