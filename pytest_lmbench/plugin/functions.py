@@ -129,7 +129,6 @@ def _finish(item: pytest.Item, recorder: Recorder, body_error: BaseException | N
     and the body failed anyway)."""
     from pytest_lmbench.core.gates import judge, resolve_thresholds
     from pytest_lmbench.core.lm import LM
-    from pytest_lmbench.core.models.registry import model_info
 
     state = _state(item.config)
     if not recorder.records:
@@ -150,7 +149,7 @@ def _finish(item: pytest.Item, recorder: Recorder, body_error: BaseException | N
         if spec is not None:
             result.model_spec = spec.public
             result.model_load_seconds = state.registry.load_seconds.get(spec.raw)
-            result.model_info = model_info(spec)
+            result.model_info = state.registry.model_info(spec)
     if body_error is None:
         result.outcome, result.message = judge(result, thresholds, state.gate)
     else:

@@ -18,7 +18,7 @@ from pytest_lmbench.core.errors import LmbenchError, TaskFormatError
 from pytest_lmbench.core.evaluate import DEFAULT_MAX_TOKENS, evaluate, per_subtask
 from pytest_lmbench.core.gates import judge, resolve_thresholds
 from pytest_lmbench.core.models.cache import CacheCounter
-from pytest_lmbench.core.models.registry import ModelSpec, model_info
+from pytest_lmbench.core.models.registry import ModelSpec
 from pytest_lmbench.core.results import Outcome, TaskResult
 from pytest_lmbench.core.scoring.metrics import MetricUnavailable
 from pytest_lmbench.core.tasks.bigbench import is_parent_task_file, load_task, load_task_name, subtask_files
@@ -202,7 +202,7 @@ class TaskItem(pytest.Item):
         result.cache = counter.counts()
         result.model_spec = self.spec.public
         result.model_load_seconds = state.registry.load_seconds.get(self.spec.raw)
-        result.model_info = model_info(self.spec)
+        result.model_info = state.registry.model_info(self.spec)
         result.parent_subtasks = list(self.family)
         result.threshold = dict(self.thresholds)
         self.result = result
@@ -263,11 +263,19 @@ class TaskItem(pytest.Item):
 
         return LiveProgress(write, f"{self.task_name} [{self.label}]", tw.fullwidth, restore=tw._current_line)
 
+    def _model_info_or_none(self) -> dict[str, str]:
+        """model_info for an item that errored or was skipped: a bad ``repack=`` value is its error, not a
+        second one."""
+        try:
+            return get_state(self.config).registry.model_info(self.spec)
+        except LmbenchError:
+            return {}
+
     def _placeholder(self, outcome: Outcome, message: str) -> TaskResult:
         return TaskResult.placeholder(self.task_name, self.label, outcome, message, shots=self.shots,
                                       nodeid=self.nodeid, path=self.leaf_path, model_spec=self.spec.public,
                                       parent=self.parent_name, parent_subtasks=list(self.family),
-                                      threshold=dict(self.thresholds), model_info=_model_info_or_none(self.spec))
+                                      threshold=dict(self.thresholds), model_info=self._model_info_or_none())
 
 
 class InvalidTaskFile(pytest.Item):
@@ -292,11 +300,3 @@ class InvalidTaskFile(pytest.Item):
             attach(report, TaskResult.placeholder(
                 os.path.basename(os.path.dirname(self.error.path)) or self.error.path, "-", "error", str(self.error),
                 nodeid=self.nodeid, path=self.error.path))
-
-
-def _model_info_or_none(spec: ModelSpec) -> dict[str, str]:
-    """model_info for an item that errored or was skipped: a bad ``repack=`` value is its error, not a second one."""
-    try:
-        return model_info(spec)
-    except LmbenchError:
-        return {}

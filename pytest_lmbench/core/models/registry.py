@@ -28,7 +28,7 @@ from pytest_lmbench.core.models.spec import (
 )
 
 __all__ = ["SECRET_OPTIONS", "BUILTIN_BACKENDS", "Backend", "ModelSpec", "Registry", "builtin", "model_identity",
-           "model_info", "parse_spec", "spec_options", "unique_labels"]
+           "parse_spec", "spec_options", "unique_labels"]
 
 #: The built-in backends: name -> "module:ATTRIBUTE" of its description.
 BUILTIN_BACKENDS: dict[str, Backend | str] = {
@@ -149,10 +149,3 @@ def model_identity(spec: ModelSpec, cache: Any) -> str:
     if backend is None:
         raise ConfigError(f"--lm-model {spec.public!r}: {spec.backend!r} is not a built-in backend")
     return backend.identity(spec, cache.file_digest)
-
-
-def model_info(spec: ModelSpec) -> dict[str, str]:
-    """How a built-in backend's model runs on this machine, known without loading it (llama.cpp: whether its
-    weights are repacked, and why); shown in reports. Empty for backends that have nothing to say."""
-    backend = builtin(spec.backend)
-    return backend.info(spec) if backend is not None and backend.info is not None else {}
