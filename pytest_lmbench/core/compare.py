@@ -17,11 +17,11 @@ import dataclasses
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from pytest_lmbench.core import stats as S
 from pytest_lmbench.core.gates import describe_example, example_failed
-from pytest_lmbench.core.results import ExampleResult, TaskResult
+from pytest_lmbench.core.results import ComparisonDict, ExampleResult, TaskResult, Verdict
 from pytest_lmbench.core.scoring import metrics as M
 from pytest_lmbench.core.tasks.model import LOWER_IS_BETTER
 from pytest_lmbench.core.uncertainty import corpus_statistic
@@ -54,12 +54,12 @@ class Comparison:
     newly_failing: list[dict[str, Any]] = field(default_factory=list)
     n_newly_failing: int = 0
     n_newly_passing: int = 0
-    verdict: str = "not compared"  # gate: "regressed" | "no regression"; else "worse" | "better" | "no difference"
+    verdict: Verdict = "not compared"  # gate: "regressed" | "no regression"; else "worse" | "better" | "no difference"
     message: str | None = None
     gating: bool = True  # a --lm-baseline comparison (can fail the run), not an informative --lm-compare one
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    def to_dict(self) -> ComparisonDict:
+        return cast(ComparisonDict, dataclasses.asdict(self))
 
     @property
     def mismatched(self) -> bool:

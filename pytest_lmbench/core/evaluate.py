@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from pytest_lmbench.core import gcpause
 from pytest_lmbench.core.errors import BackendError
-from pytest_lmbench.core.models.base import Model
+from pytest_lmbench.core.models.base import DEFAULT_MAX_TOKENS, Model, Progress, SeesAnswers, progress_kwargs
 from pytest_lmbench.core.results import ExampleResult, TaskResult
 from pytest_lmbench.core.scoring import metrics as M
 from pytest_lmbench.core.scoring.confidence import confidence_calibration, parse_confidence
@@ -22,10 +22,8 @@ from pytest_lmbench.core.tasks.model import Task, VerbalizedConfidence
 from pytest_lmbench.core.tasks.prompts import BIGBENCH_SEED, Query, build_queries
 from pytest_lmbench.core.uncertainty import aggregate_errors, attach_errors
 
-DEFAULT_MAX_TOKENS = 64
 
-
-class Progress(Protocol):
+class LiveProgress(Protocol):
     """Told how many model requests an evaluation will make and how many are done (a live display)."""
 
     def start(self, total: int) -> None: ...
@@ -37,22 +35,21 @@ class Progress(Protocol):
 
 def evaluate(task: Task, model: Model, *, shots: int = 0, max_examples: int | None = None,
              max_tokens: int = DEFAULT_MAX_TOKENS, seed: int = BIGBENCH_SEED, model_name: str | None = None,
-             progress: Progress | None = None, scorers: Mapping[str, M.Scorer] | None = None) -> TaskResult:
+             progress: LiveProgress | None = None, scorers: Mapping[str, M.Scorer] | None = None) -> TaskResult:
     """Score a leaf task on a model, as BIG-bench does for ``shots`` shots. ``progress`` hears of every
-    finished request from backends that report them (``BaseModel.progress``). ``scorers``: extra generative
+    finished request (backends with the ``reports_progress`` capability are told it as a parameter; the answer
+    cache counts the others a call at a time). ``scorers``: extra generative
     scorers by metric name (bleurt), e.g. the plugin's from the ``pytest_lmbench_metrics`` hook."""
     if task.is_parent:
         raise ValueError(f"{task.name} is a parent task: evaluate its subtasks and aggregate them")
     with gcpause.paused():  # model calls run with the collector as usual (_call)
         queries = build_queries(task, shots, max_examples, seed)
-        if progress is None or not hasattr(model, "progress"):
-            return _evaluate(task, model, queries, shots, max_tokens, model_name, scorers)
+        if progress is None:
+            return _evaluate(task, model, queries, shots, max_tokens, model_name, scorers, None)
         progress.start(_request_count(task, queries))
-        model.progress = progress.advance  # type: ignore[attr-defined]
         try:
-            return _evaluate(task, model, queries, shots, max_tokens, model_name, scorers)
+            return _evaluate(task, model, queries, shots, max_tokens, model_name, scorers, progress.advance)
         finally:
-            model.progress = None  # type: ignore[attr-defined]
             progress.finish()
 
 
@@ -64,9 +61,10 @@ def _request_count(task: Task, queries: list[Query]) -> int:
 
 
 def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_tokens: int,
-              model_name: str | None, scorers: Mapping[str, M.Scorer] | None = None) -> TaskResult:
+              model_name: str | None, scorers: Mapping[str, M.Scorer] | None, advance: Progress | None) -> TaskResult:
     start = time.perf_counter()
-    if getattr(model, "wants_answer_key", False):
+    reporting = progress_kwargs(model, advance)
+    if isinstance(model, SeesAnswers):
         _show_answers(model, queries)
     examples = [ExampleResult(id=q.example.uid, index=q.example.index, prompt=q.prompt, targets=q.targets,
                               target_scores=q.example.target_scores, choices=q.choices) for q in queries]
@@ -76,7 +74,7 @@ def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_to
     mc_metrics = task.multiple_choice_metrics
     if mc_metrics:
         requests = [(q.prompt, c) for q in queries for c in q.choices or ()]
-        flat = _call(model.loglikelihood, requests, "loglikelihood", len(requests))
+        flat = _call(lambda r: model.loglikelihood(r, **reporting), requests, "loglikelihood", len(requests))
         absolute, pos = [], 0
         for q in queries:
             k = len(q.choices or ())
@@ -92,8 +90,8 @@ def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_to
 
     gen_metrics = task.generative_metrics
     if gen_metrics:
-        raw = _call(lambda p: model.generate(p, max_tokens=max_tokens, stop=None), [q.prompt for q in queries],
-                    "generate", len(queries))
+        raw = _call(lambda p: model.generate(p, max_tokens=max_tokens, stop=None, **reporting),
+                    [q.prompt for q in queries], "generate", len(queries))
         responses = [postprocess(str(r), stop_string=task.stop_string, output_regex=task.output_regex)
                      for r in raw]
         for ex, r, resp in zip(examples, raw, responses):
@@ -109,7 +107,7 @@ def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_to
 
     if task.scoring_metrics:
         requests = [(q.prompt, t) for q in queries for t in q.targets]
-        flat = _call(model.loglikelihood, requests, "loglikelihood", len(requests))
+        flat = _call(lambda r: model.loglikelihood(r, **reporting), requests, "loglikelihood", len(requests))
         per_query, pos = [], 0
         for q, ex in zip(queries, examples):
             per_query.append([float(x) for x in flat[pos:pos + len(q.targets)]])
@@ -117,42 +115,60 @@ def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_to
             pos += len(q.targets)
         _merge(values, M.log_likelihood(per_query, [q.targets for q in queries]))
 
-    for i, ex in enumerate(examples):
-        ex.scores = {m: float(v[i]) for m, v in values.per_example.items()}
-        ex.score = ex.scores.get(task.preferred_score)
-    scores = dict(values.scores)
-    confidence_bins: list[dict] = []
+    confidence: dict[str, Any] | None = None
     if task.verbalized_confidence is not None:
-        calib = ask_confidence(task.verbalized_confidence, model, examples, task.preferred_score)
-        scores.update(calib["scores"])
-        confidence_bins = calib["reliability"]
-        notes.append(calib["note"])
-    # BIG-bench's add_aggregate_scores gives every task its normalised preferred score.
-    scores["normalized_aggregate_score"] = M.normalized_score(scores[task.preferred_score], task.low_score,
-                                                              task.high_score)
+        for i, ex in enumerate(examples):  # what ask_confidence judges right and wrong by
+            ex.scores = {m: float(v[i]) for m, v in values.per_example.items()}
+        confidence = ask_confidence(task.verbalized_confidence, model, examples, task.preferred_score, advance)
+        notes.append(confidence["note"])
     if task.n_duplicates:
         notes.append(f"{task.n_duplicates} duplicate example(s) ignored, as BIG-bench does")
-    result = TaskResult(
+    return finish_result(
         task=task.name, model=str(model_name or getattr(model, "name", type(model).__name__)), shots=shots,
-        n_examples=len(queries), scores=scores, preferred_score=task.preferred_score,
-        low_score=task.low_score, high_score=task.high_score, path=task.path, parent=task.parent,
-        keywords=list(task.keywords), examples=examples, reliability=list(values.extra.get("reliability", [])),
-        confidence_reliability=confidence_bins, notes=notes,
-    )
-    # the calibration parts of the log-probs the examples carry, computed once for the scores and their errors
-    attach_errors(result, memo={"mc_parts": values.extra["mc_parts"]} if "mc_parts" in values.extra else None)
-    result.eval_seconds = time.perf_counter() - start
+        examples=examples, scores=values.scores,
+        per_example={m: dict(enumerate(v)) for m, v in values.per_example.items()},
+        preferred=task.preferred_score, low=task.low_score, high=task.high_score, path=task.path,
+        parent=task.parent, keywords=task.keywords, reliability=values.extra.get("reliability", []),
+        confidence=confidence, notes=notes, started=start,
+        # the calibration parts of the log-probs the examples carry, computed once for the scores and their errors
+        memo={"mc_parts": values.extra["mc_parts"]} if "mc_parts" in values.extra else None)
+
+
+def finish_result(*, task: str, model: str, shots: int, examples: list[ExampleResult], scores: Mapping[str, float],
+                  per_example: Mapping[str, Mapping[int, float]], preferred: str, low: float, high: float,
+                  path: str | None, parent: str | None = None, keywords: Sequence[str] = (),
+                  reliability: Sequence[dict[str, Any]] = (), confidence: Mapping[str, Any] | None = None,
+                  notes: Sequence[str] = (), started: float, memo: dict[str, Any] | None = None) -> TaskResult:
+    """The end of the one scoring pipeline, shared by JSON tasks (above) and recorded test-function tasks
+    (``recorder.py``): per-example scores (``per_example``: metric -> {example index: value}, sparse where a
+    function task mixed kinds of records) and the preferred score onto the examples, BIG-bench's
+    ``normalized_aggregate_score``, the stated-confidence calibration, then every score's error bars."""
+    scores = dict(scores)
+    if confidence is not None:
+        scores.update(confidence["scores"])
+    scores["normalized_aggregate_score"] = M.normalized_score(scores[preferred], low, high)
+    for i, ex in enumerate(examples):
+        ex.scores.update({m: float(v[i]) for m, v in per_example.items() if i in v})
+        ex.score = ex.scores.get(preferred)
+    result = TaskResult(task=task, model=model, shots=shots, n_examples=len(examples), scores=scores,
+                        preferred_score=preferred, low_score=low, high_score=high, path=path, parent=parent,
+                        keywords=list(keywords), examples=examples, reliability=list(reliability),
+                        confidence_reliability=list(confidence["reliability"]) if confidence is not None else [],
+                        notes=list(notes))
+    attach_errors(result, memo=memo)
+    result.eval_seconds = time.perf_counter() - started
     return result
 
 
-def ask_confidence(settings: VerbalizedConfidence, model: Model, examples: list[ExampleResult], preferred: str
-                   ) -> dict:
+def ask_confidence(settings: VerbalizedConfidence, model: Model, examples: list[ExampleResult], preferred: str,
+                   advance: Progress | None = None) -> dict:
     """Verbalized confidence: after each answer, ask the model how sure it is (prompt + answer + the
     follow-up), read the number or word, and score the stated confidences against right/wrong."""
     answers = [ex.chosen if ex.choices is not None else ex.response for ex in examples]
     follow_ups = [ex.prompt + str(answer or "") + settings.prompt for ex, answer in zip(examples, answers)]
-    texts = _call(lambda p: model.generate(p, max_tokens=settings.max_tokens, stop=["\n"]), follow_ups,
-                  "generate", len(follow_ups))
+    reporting = progress_kwargs(model, advance)
+    texts = _call(lambda p: model.generate(p, max_tokens=settings.max_tokens, stop=["\n"], **reporting),
+                  follow_ups, "generate", len(follow_ups))
     stated, right = [], []
     for ex, text in zip(examples, texts):
         ex.confidence_text = str(text)
@@ -196,16 +212,9 @@ def _call(fn, requests: Sequence, what: str, expected: int) -> list:
     return out
 
 
-def _show_answers(model: Model, queries: list[Query]) -> None:
-    from pytest_lmbench.core.models.dummy import AnswerKey
-
-    key = AnswerKey()
-    for q in queries:
-        if q.example.target_scores is not None:
-            key.add_choices(q.prompt, q.example.target_scores)
-        if q.targets:
-            key.add_generation(q.prompt, q.targets[0])
-    model.set_answer_key(key)  # type: ignore[attr-defined]
+def _show_answers(model: SeesAnswers, queries: list[Query]) -> None:
+    model.set_answer_key([(q.prompt, q.example.target_scores, q.targets[0] if q.targets else None)
+                          for q in queries])
 
 
 def split_max_examples(task: Task, max_examples: int | None) -> int | None:

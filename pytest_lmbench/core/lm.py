@@ -14,9 +14,8 @@ from typing import Any, cast, overload
 import numpy as np
 
 from pytest_lmbench.core.errors import BackendError, ConfigError
+from pytest_lmbench.core.models.base import DEFAULT_MAX_TOKENS
 from pytest_lmbench.core.scoring.metrics import hashed_argmax, normalize_log_probs
-
-DEFAULT_MAX_TOKENS = 64
 
 
 @dataclass

@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_lmbench.core.errors import ConfigError
+from pytest_lmbench.core.evaluate import finish_result
 from pytest_lmbench.core.lm import Choice
 from pytest_lmbench.core.results import ExampleResult, TaskResult
 from pytest_lmbench.core.scoring import metrics as M
 from pytest_lmbench.core.scoring.confidence import confidence_calibration
 from pytest_lmbench.core.tasks.data import load_examples
-from pytest_lmbench.core.uncertainty import attach_errors
 
 MC_METRICS = ("multiple_choice_grade", "calibration_multiple_choice_brier_score", "expected_calibration_error")
 GENERATIVE = set(M.GENERATIVE_METRICS)
@@ -145,7 +145,6 @@ class Recorder:
         preferred = self.preferred_metric()
         scores: dict[str, float] = {}
         reliability: list[dict[str, Any]] = []
-        confidence_bins: list[dict[str, Any]] = []
         examples = [self._example(i, r) for i, r in enumerate(self.records)]
         per_example: dict[str, dict[int, float]] = {}
 
@@ -175,28 +174,21 @@ class Recorder:
             for metric, vals in values.per_example.items():
                 per_example.setdefault(metric, {}).update(dict(zip(generated, vals)))
         stated = [i for i, r in enumerate(self.records) if r.confidence is not None]
+        calib: dict[str, Any] | None = None
         if stated:
             correct = [self._correctness(i, per_example, preferred) for i in stated]
             stated_values = [float(v) for i in stated if (v := self.records[i].confidence) is not None]  # all
             calib = confidence_calibration(stated_values, correct)
-            scores.update(calib["scores"])
-            confidence_bins = calib["reliability"]
             for i, value in zip(stated, correct):
                 examples[i].scores["correct"] = value
         if preferred not in scores:
             raise ConfigError(f"task {self.task!r}: its metric {preferred!r} was not computed from the records; "
                               "record a score, choices, or responses with targets")
         low, high = self._score_range(preferred)
-        scores["normalized_aggregate_score"] = M.normalized_score(scores[preferred], low, high)
-        for i, ex in enumerate(examples):
-            ex.scores.update({m: v[i] for m, v in per_example.items() if i in v})
-            ex.score = ex.scores.get(preferred)
-        result = TaskResult(task=self.task, model=self.model, shots=0, n_examples=len(self.records), scores=scores,
-                            preferred_score=preferred, low_score=low, high_score=high, path=self.path,
-                            keywords=list(self.keywords), examples=examples, reliability=reliability,
-                            confidence_reliability=confidence_bins,
-                            eval_seconds=time.perf_counter() - self.started)
-        return attach_errors(result)
+        return finish_result(task=self.task, model=self.model, shots=0, examples=examples, scores=scores,
+                             per_example=per_example, preferred=preferred, low=low, high=high, path=self.path,
+                             keywords=self.keywords, reliability=reliability, confidence=calib,
+                             started=self.started)
 
     def _correctness(self, i: int, per_example: dict[str, dict[int, float]], preferred: str) -> float:
         r = self.records[i]

@@ -38,6 +38,40 @@ class ErrorBar(TypedDict, total=False):
     note: str
 
 
+#: A comparison's verdict: a gate's ("regressed" / "no regression") or an informative one's.
+Verdict = Literal["regressed", "no regression", "worse", "better", "no difference", "not compared"]
+
+
+class ComparisonDict(TypedDict):
+    """One comparison as results carry it (``compare.Comparison.to_dict()``): builtin types only, it travels
+    in xdist reports and the JSON report."""
+
+    task: str
+    model: str
+    shots: int
+    against: str
+    metric: str
+    candidate: float | None
+    baseline: float | None
+    delta: float | None
+    stderr: float | None
+    ci95: list[float] | None
+    p_two_sided: float | None
+    p_worse: float | None
+    p_adjusted: float | None
+    method: str | None
+    margin: float
+    n_matched: int
+    only_candidate: int
+    only_baseline: int
+    newly_failing: list[dict[str, Any]]
+    n_newly_failing: int
+    n_newly_passing: int
+    verdict: Verdict
+    message: str | None
+    gating: bool
+
+
 @dataclass
 class ExampleResult:
     """One example as scored: what was asked, what was expected, what came back, and its scores."""
@@ -107,7 +141,7 @@ class TaskResult:
     subtasks: list[str] = field(default_factory=list)
     complete: bool = True
     errors: dict[str, ErrorBar] = field(default_factory=dict)  # metric -> its error bars
-    comparisons: list[dict[str, Any]] = field(default_factory=list)  # compare.Comparison.to_dict() each
+    comparisons: list[ComparisonDict] = field(default_factory=list)  # compare.Comparison.to_dict() each
     cache: dict[str, int] | None = None  # answers from the response cache ("hits") and from the model
 
     @classmethod

@@ -90,7 +90,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture
 def lm(request: pytest.FixtureRequest) -> LM:
     """The model under test (one item per configured model)."""
-    from pytest_lmbench.core.lm import DEFAULT_MAX_TOKENS, LM
+    from pytest_lmbench.core.lm import LM
+    from pytest_lmbench.core.models.base import DEFAULT_MAX_TOKENS
     from pytest_lmbench.core.models.cache import CacheCounter
 
     state = _state(request.config)

@@ -9,14 +9,16 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sys
 from collections import OrderedDict
 from typing import Any
 
 import pytest
 
 from pytest_lmbench.core.errors import LmbenchError, TaskFormatError
-from pytest_lmbench.core.evaluate import DEFAULT_MAX_TOKENS, evaluate, per_subtask
+from pytest_lmbench.core.evaluate import evaluate, per_subtask
 from pytest_lmbench.core.gates import judge, resolve_thresholds
+from pytest_lmbench.core.models.base import DEFAULT_MAX_TOKENS
 from pytest_lmbench.core.models.cache import CacheCounter
 from pytest_lmbench.core.models.registry import ModelSpec
 from pytest_lmbench.core.results import Outcome, TaskResult
@@ -250,18 +252,18 @@ class TaskItem(pytest.Item):
                 or hasattr(self.config, "workerinput"):
             return None
         capman = self.config.pluginmanager.get_plugin("capturemanager")
-        tw = reporter._tw
+        tw = self.config.get_terminal_writer()
 
-        def write(text: str) -> None:  # past pytest's output capture, as its live logging does
+        def write(text: str) -> None:  # past pytest's output capture, to the stream pytest writes to
             if capman is None:
-                tw._file.write(text)
-                tw._file.flush()
+                sys.stdout.write(text)
+                sys.stdout.flush()
                 return
             with capman.global_and_fixture_disabled():
-                tw._file.write(text)
-                tw._file.flush()
+                sys.stdout.write(text)
+                sys.stdout.flush()
 
-        return LiveProgress(write, f"{self.task_name} [{self.label}]", tw.fullwidth, restore=tw._current_line)
+        return LiveProgress(write, f"{self.task_name} [{self.label}]", tw.fullwidth, column=tw.width_of_current_line)
 
     def _model_info_or_none(self) -> dict[str, str]:
         """model_info for an item that errored or was skipped: a bad ``repack=`` value is its error, not a

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pytest_lmbench.core.results import OUTCOME_ORDER, TaskResult
+from pytest_lmbench.core.results import OUTCOME_ORDER, ComparisonDict, TaskResult
 from pytest_lmbench.core.scoring.metrics import LOWER_IS_BETTER, SHORT_METRIC
 
 
@@ -57,7 +57,7 @@ def explained(results: list[TaskResult]) -> list[TaskResult]:
     return [r for r in results if r.message and r.outcome in ("failed", "regressed", "inconclusive", "error")]
 
 
-def baseline_comparison(result: TaskResult) -> dict | None:
+def baseline_comparison(result: TaskResult) -> ComparisonDict | None:
     """The result's comparison with --lm-baseline (not an informative --lm-compare one), if any."""
     return next((c for c in result.comparisons if c.get("gating", True)), None)
 

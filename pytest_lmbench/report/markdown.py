@@ -53,7 +53,8 @@ def render_markdown(results: list[TaskResult], aggregates: list[GroupScore]) -> 
         lines += ["### comparisons", "", "| task | model | against | n | base | cand | delta | 95% CI | p | verdict |",
                   "|---|---|---|---:|---:|---:|---:|---|---:|---|"]
         for c in comps:
-            ci = f"{c['ci95'][0]:+.3f} to {c['ci95'][1]:+.3f}" if c.get("ci95") else "-"
+            ci95 = c.get("ci95")
+            ci = f"{ci95[0]:+.3f} to {ci95[1]:+.3f}" if ci95 else "-"
             delta = f"{c['delta']:+.3f}" if c.get("delta") is not None else "-"
             p = f"{c['p_adjusted']:.3g}" if c.get("p_adjusted") is not None else "-"
             lines.append(f"| `{_cell(c['task'])}` | `{_cell(c['model'])}` | {_cell(c['against'])} | {c['n_matched']} "

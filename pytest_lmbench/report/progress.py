@@ -1,8 +1,10 @@
 """A live progress line for long items on a terminal: "  capitals [smollm2]: 120/480 requests, 0:14 left".
 
-It appears only after an item has run for a second, is redrawn at most 4 times a second on the line pytest
-is writing, and is erased (the line's earlier text put back) when the item ends. Nothing is written when the
-output is not a terminal (CI logs, files, xdist workers) or with -q.
+It appears only after an item has run for a second, is redrawn at most 4 times a second, and is erased when
+the item ends. It is drawn after the text already on pytest's line (the file name and its dots) and moved over
+with backspaces, so pytest's line and its own record of that line stay as they were: nothing is rewound with
+a carriage return, and no private state of pytest's terminal writer is read or written. Nothing is written
+when the output is not a terminal (CI logs, files, xdist workers) or with -q.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+
+#: Below this many free columns on pytest's line the line is not drawn (it would say nothing readable).
+MIN_COLUMNS = 16
 
 
 def _clock(seconds: float) -> str:
@@ -19,11 +24,13 @@ def _clock(seconds: float) -> str:
 
 
 class LiveProgress:
-    """Implements the harness's progress protocol (start / advance / finish) as one rewritten line."""
+    """Implements the harness's progress protocol (start / advance / finish) as text after column ``column``
+    of a ``width``-column terminal line, redrawn in place."""
 
-    def __init__(self, write: Callable[[str], None], label: str, width: int, *, restore: str = "",
+    def __init__(self, write: Callable[[str], None], label: str, width: int, *, column: int = 0,
                  clock: Callable[[], float] = time.monotonic, delay: float = 1.0, interval: float = 0.25) -> None:
-        self.write, self.label, self.width, self.restore = write, label, max(20, width), restore
+        self.write, self.label = write, label
+        self.room = max(0, width - 1 - max(0, column))  # the last column stays free: no wrap, ever
         self.clock, self.delay, self.interval = clock, delay, interval
         self.total = self.done = 0
         self.started = self.drawn_at = 0.0
@@ -39,18 +46,28 @@ class LiveProgress:
         with self._lock:
             self.done += n
             now = self.clock()
-            if now - self.started >= self.delay and now - self.drawn_at >= self.interval:
+            if self.room >= MIN_COLUMNS and now - self.started >= self.delay and now - self.drawn_at >= self.interval:
                 self.drawn_at = now
-                self.write("\r" + self.text(now)[:self.width - 1].ljust(self.width - 1))
+                # drawn, then the cursor put back where pytest left it: between draws the line is pytest's
+                self.write(self.text(now, self.room)[:self.room].ljust(self.room) + "\b" * self.room)
                 self.shown = True
 
-    def text(self, now: float) -> str:
+    def text(self, now: float, room: int | None = None) -> str:
+        """The longest of the line's forms that fits ``room`` columns (the count and time left matter most;
+        the label is cut last)."""
         elapsed = now - self.started
-        left = (self.total - self.done) * elapsed / self.done if self.done else 0.0
-        return (f"  {self.label}: {min(self.done, self.total)}/{self.total} requests, {_clock(elapsed)} elapsed, "
-                f"about {_clock(left)} left")
+        left = _clock((self.total - self.done) * elapsed / self.done if self.done else 0.0)
+        count = f"{min(self.done, self.total)}/{self.total}"
+        forms = [f"  {self.label}: {count} requests, {_clock(elapsed)} elapsed, about {left} left",
+                 f"  {self.label}: {count} requests, about {left} left"]
+        fits = [f for f in forms if room is None or len(f) <= room]
+        if fits:
+            return fits[0]
+        tail = f": {count}, {left} left"
+        return "  " + self.label[:max(0, (room or 0) - len(tail) - 2)] + tail
 
     def finish(self) -> None:
-        if self.shown:
-            self.write("\r" + " " * (self.width - 1) + "\r" + self.restore)
-            self.shown = False
+        with self._lock:
+            if self.shown:
+                self.write(" " * self.room + "\b" * self.room)
+                self.shown = False

@@ -14,7 +14,7 @@ from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
-from pytest_lmbench.core.results import TaskResult
+from pytest_lmbench.core.results import ComparisonDict, TaskResult
 from pytest_lmbench.report.format import (
     SHORT_METRIC,
     baseline_comparison,
@@ -270,7 +270,7 @@ def _print_comparisons(console: Console, results: list[TaskResult], width: int, 
     """One table per model and baseline (an earlier report, or another model of this run): delta with its 95%
     interval, the one-sided p-value of "worse" after Holm's correction, and the verdict; then what could not
     be compared as it should."""
-    groups: dict[tuple[str, bool], list[dict]] = {}
+    groups: dict[tuple[str, bool], list[ComparisonDict]] = {}
     for r in results:
         for comp in r.comparisons:
             groups.setdefault((comp["model"], comp.get("gating", True)), []).append(comp)
@@ -289,7 +289,8 @@ def _print_comparisons(console: Console, results: list[TaskResult], width: int, 
             table.add_column(name, justify="left" if name in ("95% CI", "verdict") else "right", no_wrap=True)
         comps.sort(key=lambda c: (c["verdict"] != "regressed", c["task"], c["shots"]))
         for c in comps:
-            ci = f"[{_signed(c['ci95'][0])}, {_signed(c['ci95'][1])}]" if c.get("ci95") else "-"
+            ci95 = c.get("ci95")
+            ci = f"[{_signed(ci95[0])}, {_signed(ci95[1])}]" if ci95 else "-"
             verdict = SHORT_VERDICT.get(c["verdict"], c["verdict"]) + ("*" if c.get("message") else "")
             task = c["task"] + (f" ({c['shots']}-shot)" if c["shots"] else "")
             table.add_row(Text(task), Text(str(c["n_matched"])), Text(fmt(c.get("baseline"))),

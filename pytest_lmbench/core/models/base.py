@@ -7,8 +7,15 @@ Post-processing of generated text (stop string, output regex) is the harness's j
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+#: Told how many requests just finished (the live progress line of long items).
+Progress = Callable[[int], None]
+
+#: Tokens a generation may take when neither the task nor the command line says (BIG-bench's default for
+#: its JSON tasks is larger; 64 covers every answer in the shared tasks and keeps CPU runs short).
+DEFAULT_MAX_TOKENS = 64
 
 
 @runtime_checkable
@@ -28,18 +35,38 @@ class Model(Protocol):
         ...
 
 
+#: One example's answers as the harness shows them: (prompt, target_scores or None, first target or None).
+Answer = tuple[str, "Mapping[str, float] | None", "str | None"]
+
+
+@runtime_checkable
+class SeesAnswers(Protocol):
+    """Capability of test doubles (``dummy:oracle``): shown each task's answers before its requests, so that it
+    can answer right. Real models never implement it; the harness asks by capability, not by backend name."""
+
+    def set_answer_key(self, answers: Sequence[Answer]) -> None: ...
+
+
+def reports_progress(model: object) -> bool:
+    """Whether ``model``'s ``loglikelihood``/``generate`` take ``progress=`` (the ``reports_progress``
+    capability). Models without it are still counted, a whole call at a time, by the cache in front of them."""
+    return bool(getattr(model, "reports_progress", False))
+
+
+def progress_kwargs(model: object, progress: Progress | None) -> dict[str, Any]:
+    """``{"progress": progress}`` for a model that reports progress, else nothing: third-party backends written
+    to the two-method protocol keep working."""
+    return {"progress": progress} if progress is not None and reports_progress(model) else {}
+
+
 class BaseModel:
     """Convenience base: subclasses implement the two methods; ``close`` releases resources."""
 
     #: Short readable name for node ids and reports; set by the registry from the spec.
     name: str = "model"
-    #: Set by the harness while it waits on a call: told how many requests are done as they finish, for the
-    #: live progress line of long items. Backends call ``_advance``; it costs nothing when unset.
-    progress: Callable[[int], None] | None = None
-
-    def _advance(self, n: int = 1) -> None:
-        if self.progress is not None:
-            self.progress(n)
+    #: Capability: the request methods take ``progress=`` and call it as requests finish. A parameter of each
+    #: call rather than an attribute, so that one model shared by threads reports to the right item.
+    reports_progress: ClassVar[bool] = False
 
     def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[float]:  # pragma: no cover
         raise NotImplementedError

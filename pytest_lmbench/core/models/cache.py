@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pytest_lmbench.core.models.base import BaseModel, Model
+from pytest_lmbench.core.models.base import BaseModel, Model, Progress, progress_kwargs
 
 CACHE_VERSION = 1
 CHUNK = 16  # requests per model call on misses: what an interrupted run can lose
@@ -125,6 +125,8 @@ def _key(identity: str, *parts: Any) -> str:
 class CachedModel(BaseModel):
     """A model behind the cache; the model itself is loaded by ``load`` on the first miss only."""
 
+    reports_progress = True  # hits at once; misses as the model reports them, or a chunk at a time
+
     def __init__(self, identity: str, load: Callable[[], Model], cache: ResponseCache, *, name: str = "model",
                  supports_sampling: bool = False) -> None:
         self.identity, self._load, self.cache = identity, load, cache
@@ -144,58 +146,60 @@ class CachedModel(BaseModel):
     def loaded(self) -> bool:
         return self._model is not None
 
-    def _answer(self, keys: list[str], call: Callable[[list[int]], list[Any]], order: list[int]) -> list[Any]:
-        """Values for ``keys``: cached ones, then the misses (in ``order``) from the model, chunk by chunk."""
+    def _answer(self, keys: list[str], call: Callable[[list[int], dict[str, Any]], list[Any]], order: list[int],
+                progress: Progress | None) -> list[Any]:
+        """Values for ``keys``: cached ones, then the misses (in ``order``) from the model, chunk by chunk.
+        ``progress`` hears of the hits at once, then of the misses from the model as they finish (a chunk at a
+        time for models without the ``reports_progress`` capability)."""
         found = self.cache.get_many(keys)
         out: list[Any] = [found.get(k) for k in keys]
         missing = [i for i in order if keys[i] not in found]
         self.cache.hits += len(keys) - len(missing)
         self.cache.misses += len(missing)
-        self._advance(len(keys) - len(missing))
+        if progress is not None and len(keys) > len(missing):
+            progress(len(keys) - len(missing))
         if not missing:
             return out
         model = self.model
-        previous = getattr(model, "progress", None)
-        if hasattr(model, "progress"):
-            model.progress = self.progress  # type: ignore[attr-defined]
-        try:
-            done: dict[str, Any] = {}
-            for start in range(0, len(missing), CHUNK):
-                chunk = [i for i in missing[start:start + CHUNK] if keys[i] not in done]
-                if not chunk:
-                    continue
-                values = call(chunk)
-                if len(values) != len(chunk):
-                    return values  # the caller's own check reports the count mismatch
-                self.cache.put_many([(keys[i], v) for i, v in zip(chunk, values)])
-                done.update((keys[i], v) for i, v in zip(chunk, values))
-                if not hasattr(model, "progress"):
-                    self._advance(len(chunk))
-            for i in missing:
-                out[i] = done[keys[i]]
-        finally:
-            if hasattr(model, "progress"):
-                model.progress = previous  # type: ignore[attr-defined]
+        reporting = progress_kwargs(model, progress)
+        done: dict[str, Any] = {}
+        for start in range(0, len(missing), CHUNK):
+            chunk = [i for i in missing[start:start + CHUNK] if keys[i] not in done]
+            if not chunk:
+                continue
+            values = call(chunk, reporting)
+            if len(values) != len(chunk):
+                return values  # the caller's own check reports the count mismatch
+            self.cache.put_many([(keys[i], v) for i, v in zip(chunk, values)])
+            done.update((keys[i], v) for i, v in zip(chunk, values))
+            if progress is not None and not reporting:
+                progress(len(chunk))
+        for i in missing:
+            out[i] = done[keys[i]]
         return out
 
-    def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[float]:
+    def loglikelihood(self, requests: Sequence[tuple[str, str]], *,
+                      progress: Progress | None = None) -> list[float]:
         reqs = [(str(c), str(t)) for c, t in requests]
         keys = [_key(self.identity, "loglikelihood", c, t) for c, t in reqs]
         order = sorted(range(len(reqs)), key=lambda i: reqs[i][0])  # shared prompts together
-        values = self._answer(keys, lambda idx: self.model.loglikelihood([reqs[i] for i in idx]), order)
+        values = self._answer(keys, lambda idx, kw: self.model.loglikelihood([reqs[i] for i in idx], **kw), order,
+                              progress)
         return [float(v) for v in values]
 
     def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None,
-                 **sampling: Any) -> list[str]:
+                 progress: Progress | None = None, **sampling: Any) -> list[str]:
         prompts = [str(p) for p in prompts]
         stops = list(stop) if stop else None
         keys = [_key(self.identity, "generate", p, int(max_tokens), stops, sorted(sampling.items()))
                 for p in prompts]
 
-        def call(idx: list[int]) -> list[str]:
-            return self.model.generate([prompts[i] for i in idx], max_tokens=max_tokens, stop=stop, **sampling)
+        def call(idx: list[int], kw: dict[str, Any]) -> list[str]:
+            return self.model.generate([prompts[i] for i in idx], max_tokens=max_tokens, stop=stop, **sampling,
+                                       **kw)
 
-        return [str(v) for v in self._answer(keys, call, sorted(range(len(prompts)), key=lambda i: prompts[i]))]
+        order = sorted(range(len(prompts)), key=lambda i: prompts[i])
+        return [str(v) for v in self._answer(keys, call, order, progress)]
 
     def close(self) -> None:
         if self._model is not None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from pytest_lmbench.core.errors import ConfigError
-from pytest_lmbench.core.models.base import BaseModel, cut_at_stop
+from pytest_lmbench.core.models.base import Answer, BaseModel, cut_at_stop
 from pytest_lmbench.core.models.spec import Backend, ModelSpec
 
 
@@ -37,13 +37,19 @@ class AnswerKey:
 class OracleModel(BaseModel):
     """Knows the answers the harness shows it through :meth:`set_answer_key`."""
 
-    wants_answer_key = True
     supports_sampling = True  # every sample is the right answer
 
     def __init__(self) -> None:
         self.key = AnswerKey()
 
-    def set_answer_key(self, key: AnswerKey) -> None:
+    def set_answer_key(self, answers: Sequence[Answer]) -> None:
+        """The :class:`~pytest_lmbench.core.models.base.SeesAnswers` capability."""
+        key = AnswerKey()
+        for prompt, target_scores, target in answers:
+            if target_scores is not None:
+                key.add_choices(prompt, dict(target_scores))
+            if target is not None:
+                key.add_generation(prompt, target)
         self.key = key
 
     def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[float]:

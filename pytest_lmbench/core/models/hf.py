@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pytest_lmbench.core.errors import BackendError, ConfigError
-from pytest_lmbench.core.models.base import BaseModel, cut_at_stop, default_threads
+from pytest_lmbench.core.models.base import BaseModel, Progress, cut_at_stop, default_threads
 from pytest_lmbench.core.models.spec import Backend, FileDigest, ModelSpec, spec_options
 
 HF_INSTALL = "pip install 'pytest-lmbench[hf]'"
@@ -24,6 +24,8 @@ DTYPES = ("auto", "float32", "float16", "bfloat16")
 
 class HFModel(BaseModel):
     """A ``transformers`` causal language model."""
+
+    reports_progress = True
 
     def __init__(self, name_or_path: str, *, device: str = "auto", dtype: str = "auto", batch_size: int = 8,
                  max_length: int | None = None, download: bool = False, trust_remote_code: bool = False,
@@ -81,7 +83,8 @@ class HFModel(BaseModel):
         return list(self.tokenizer(continuation, add_special_tokens=False)["input_ids"]) if continuation else []
 
     # -- log-likelihood -------------------------------------------------------------------------
-    def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[float]:
+    def loglikelihood(self, requests: Sequence[tuple[str, str]], *,
+                      progress: Progress | None = None) -> list[float]:
         torch = self.torch
         prepared: list[tuple[list[int], int]] = []  # (input ids, number of continuation tokens)
         for context, continuation in requests:
@@ -114,11 +117,13 @@ class HFModel(BaseModel):
                     target = torch.tensor(full[-n:], device=rows.device)
                     logp = rows.gather(1, target[:, None]).squeeze(1) - torch.logsumexp(rows, dim=1)
                     out[i] = float(logp.double().sum())
-                self._advance(len(batch))
+                if progress is not None:
+                    progress(len(batch))
         return out
 
     # -- generation -----------------------------------------------------------------------------
-    def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None) -> list[str]:
+    def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None,
+                 progress: Progress | None = None) -> list[str]:
         torch = self.torch
         eos = self.tokenizer.eos_token_id
         out = [""] * len(prompts)
@@ -137,7 +142,8 @@ class HFModel(BaseModel):
                 texts = self._greedy([encoded[i] for i in batch], max_tokens, stop, eos)
                 for i, text in zip(batch, texts):
                     out[i] = cut_at_stop(text, stop)
-                self._advance(len(batch))
+                if progress is not None:
+                    progress(len(batch))
         return out
 
     def _greedy(self, inputs: list[list[int]], max_tokens: int, stop: Sequence[str] | None,

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from pytest_lmbench.core.errors import BackendError, ConfigError
-from pytest_lmbench.core.models.base import BaseModel, cut_at_stop, default_threads
+from pytest_lmbench.core.models.base import BaseModel, Progress, cut_at_stop, default_threads
 from pytest_lmbench.core.models.spec import Backend, FileDigest, ModelSpec, spec_options
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -138,6 +138,8 @@ _PARAMS_LOCK = threading.Lock()
 class LlamaCppModel(BaseModel):
     """A GGUF model run in-process by llama.cpp."""
 
+    reports_progress = True
+
     supports_sampling = True
 
     def __init__(self, path: str, *, n_ctx: int = 2048, n_threads: int | None = None, n_batch: int = 512,
@@ -213,7 +215,8 @@ class LlamaCppModel(BaseModel):
         lse = top + np.log(np.exp(rows - top[:, None]).sum(axis=1))
         return float(np.sum(rows[np.arange(len(cont)), cont] - lse))
 
-    def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[float]:
+    def loglikelihood(self, requests: Sequence[tuple[str, str]], *,
+                      progress: Progress | None = None) -> list[float]:
         out: list[float] = [0.0] * len(requests)
         # Same-context requests next to each other: the shared prompt is evaluated once.
         order = sorted(range(len(requests)), key=lambda i: requests[i][0])
@@ -237,11 +240,12 @@ class LlamaCppModel(BaseModel):
                     ctx = ctx[-keep:]
                     self.truncated_requests += 1
                 out[i] = self._continuation_logprob(ctx, cont)
-                self._advance()
+                if progress is not None:
+                    progress(1)
         return out
 
     def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None,
-                 temperature: float = 0.0, seed: int = 0) -> list[str]:
+                 temperature: float = 0.0, seed: int = 0, progress: Progress | None = None) -> list[str]:
         """Greedy, or with ``temperature > 0`` sampled from softmax(logits / temperature) with a generator
         seeded by (seed, prompt), so a sample does not depend on what else is in the batch."""
         out = []
@@ -257,7 +261,8 @@ class LlamaCppModel(BaseModel):
                     rng = np.random.default_rng([seed, zlib.crc32(prompt.encode("utf-8"))])
                 text = self._greedy(tokens, budget, stop, temperature, rng)
                 out.append(text)
-                self._advance()
+                if progress is not None:
+                    progress(1)
         return out
 
     def _greedy(self, tokens: list[int], max_tokens: int, stop: Sequence[str] | None, temperature: float = 0.0,

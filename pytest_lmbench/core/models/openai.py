@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pytest_lmbench.core.errors import BackendError, ConfigError
-from pytest_lmbench.core.models.base import BaseModel, cut_at_stop
+from pytest_lmbench.core.models.base import BaseModel, Progress, cut_at_stop
 from pytest_lmbench.core.models.spec import Backend, ModelSpec, spec_options
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -68,6 +68,7 @@ class OpenAIModel(BaseModel):
     """A model behind an OpenAI-compatible HTTP API."""
 
     supports_sampling = True  # the server samples; ``seed`` is passed on (servers that honour it repeat)
+    reports_progress = True
 
     def __init__(self, model: str, *, base_url: str = "https://api.openai.com/v1", api_key: str | None = None,
                  concurrency: int = 8, chat: bool = False, timeout: float = 120.0, max_retries: int = 5,
@@ -183,10 +184,11 @@ class OpenAIModel(BaseModel):
                 attempt += 1
                 time.sleep(delay)
 
-    def _map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    def _map(self, fn: Callable[[Any], Any], items: Sequence[Any], progress: Progress | None) -> list[Any]:
         def one(x: Any) -> Any:
             result = fn(x)
-            self._advance()
+            if progress is not None:
+                progress(1)
             return result
 
         if len(items) <= 1 or self.concurrency == 1:
@@ -195,7 +197,7 @@ class OpenAIModel(BaseModel):
 
     # -- protocol --------------------------------------------------------------------------------
     def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None,
-                 temperature: float = 0.0, seed: int | None = None) -> list[str]:
+                 temperature: float = 0.0, seed: int | None = None, progress: Progress | None = None) -> list[str]:
         def one(prompt: str) -> str:
             if self.chat:
                 payload = {"model": self.model, "messages": [{"role": "user", "content": prompt}],
@@ -216,7 +218,7 @@ class OpenAIModel(BaseModel):
                 text = _first_choice(data, self.base_url).get("text") or ""
             return cut_at_stop(text, stop)
 
-        return self._map(one, list(prompts))
+        return self._map(one, list(prompts), progress)
 
     def _echo(self, text: str) -> list[tuple[str, float | None, int]]:
         """(token, log-prob, character offset in ``text``) for the prompt tokens of ``text``, as the server
@@ -267,7 +269,8 @@ class OpenAIModel(BaseModel):
                 "token's text to the spec, e.g. openai:MODEL?echo_prefix=<|im_start|> for SmolLM2, or use "
                 "another server.")
 
-    def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[float]:
+    def loglikelihood(self, requests: Sequence[tuple[str, str]], *,
+                      progress: Progress | None = None) -> list[float]:
         if not self._checked:
             self.check_prompt_logprobs()
             self._checked = True
@@ -288,7 +291,7 @@ class OpenAIModel(BaseModel):
                     total += float(value)
             return total
 
-        return self._map(one, list(requests))
+        return self._map(one, list(requests), progress)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
