@@ -72,3 +72,29 @@ def test_served_and_in_process_choose_the_same_options(server: str) -> None:
     assert served.requests >= 20 and served.retries == 0
     served.close()
     joint.close()
+
+
+def test_chat_completions_equal_the_gguf_template_in_process(server: str) -> None:
+    """openai:...?chat=1 (the server applies the GGUF's chat template) and smollm2?chat=1 (we apply it with
+    llama-cpp-python's formatter) give the same greedy replies."""
+    from pytest_lmbench.core.chat import PromptFormat, TemplateChat
+    from pytest_lmbench.core.models.llamacpp import gguf_chat_template
+
+    conversations = [
+        [{"role": "user", "content": "What is the capital city of France?"}],
+        [{"role": "system", "content": "Answer with one word."}, {"role": "user", "content": "Q: 2 + 2 ="},
+         {"role": "assistant", "content": "4"}, {"role": "user", "content": "Q: 3 + 3 ="}],
+        [{"role": "user", "content": "Name a colour."}],
+    ]
+    # llama_cpp.server penalises repeats by default (repeat_penalty 1.1); greedy means none
+    served = OpenAIModel("smollm2", base_url=server, concurrency=1, chat=True, extra_body='{"repeat_penalty": 1.0}')
+    local = TemplateChat(LlamaCppModel(MODEL_PATH, n_ctx=N_CTX, n_threads=2, chat=True),
+                         gguf_chat_template(MODEL_PATH), PromptFormat(chat=True))
+    try:
+        theirs = served.chat(conversations, max_tokens=12)
+        ours = local.chat(conversations, max_tokens=12)
+        assert ours == theirs
+        assert all(text.strip() for text in ours)  # real replies, not empty strings that agree trivially
+    finally:
+        served.close()
+        local.close()

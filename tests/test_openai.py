@@ -248,7 +248,7 @@ def test_spec_options_and_redaction() -> None:
     spec = parse_spec(f"openai:gpt-x?base_url=http://127.0.0.1:9/v1&api_key={KEY}&concurrency=3&chat=1")
     assert KEY not in spec.public and KEY not in spec.label
     m = make_openai(spec)
-    assert (m.concurrency, m.chat, m.model) == (3, True, "gpt-x")
+    assert (m.concurrency, m.use_chat, m.model) == (3, True, "gpt-x")
     with pytest.raises(ConfigError, match="unknown option"):
         make_openai(parse_spec("openai:gpt-x?temprature=1"))
     with pytest.raises(ConfigError, match="not an http"):

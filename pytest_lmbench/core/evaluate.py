@@ -12,6 +12,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from pytest_lmbench.core import gcpause
+from pytest_lmbench.core.chat import (
+    Message,
+    PromptFormat,
+    after_thinking,
+    conversation,
+    format_of,
+    parse_letter,
+    readable,
+)
 from pytest_lmbench.core.errors import BackendError
 from pytest_lmbench.core.models.base import DEFAULT_MAX_TOKENS, Model, Progress, SeesAnswers, progress_kwargs
 from pytest_lmbench.core.results import ExampleResult, TaskResult
@@ -43,38 +52,103 @@ def evaluate(task: Task, model: Model, *, shots: int = 0, max_examples: int | No
     if task.is_parent:
         raise ValueError(f"{task.name} is a parent task: evaluate its subtasks and aggregate them")
     with gcpause.paused():  # model calls run with the collector as usual (_call)
-        queries = build_queries(task, shots, max_examples, seed)
+        fmt = format_of(model)
+        queries = build_queries(task, shots, max_examples, seed,
+                                letters=fmt.mc == "letters" and bool(task.multiple_choice_metrics))
         if progress is None:
             return _evaluate(task, model, queries, shots, max_tokens, model_name, scorers, None)
-        progress.start(_request_count(task, queries))
+        progress.start(_request_count(task, queries, fmt))
         try:
             return _evaluate(task, model, queries, shots, max_tokens, model_name, scorers, progress.advance)
         finally:
             progress.finish()
 
 
-def _request_count(task: Task, queries: list[Query]) -> int:
-    count = sum(len(q.choices or ()) for q in queries) if task.multiple_choice_metrics else 0
+def _request_count(task: Task, queries: list[Query], fmt: PromptFormat) -> int:
+    count = 0
+    if task.multiple_choice_metrics:
+        count = len(queries) if fmt.mc == "letters" else sum(len(q.choices or ()) for q in queries)
     count += len(queries) if task.generative_metrics else 0
     count += sum(len(q.targets) for q in queries) if task.scoring_metrics else 0
     return count + (len(queries) if task.verbalized_confidence is not None else 0)
 
 
+class _Asker:
+    """One task's requests in the model's prompt format: BIG-bench's text prompts for raw models, the
+    conversations of ``core/chat.py`` for chat models (rendered by the model's template, or sent to a server's
+    chat API)."""
+
+    def __init__(self, model: Model, fmt: PromptFormat, task: Task, queries: list[Query],
+                 reporting: dict[str, Any]) -> None:
+        self.model, self.fmt, self.queries, self.reporting = model, fmt, queries, reporting
+        self.convs: list[list[Message]] | None = None
+        if fmt.chat:
+            self.convs = [conversation(fmt, task_prefix=task.task_prefix, shots=q.shots, query=q.input,
+                                       prompt=q.prompt, output_prefix=task.example_output_prefix) for q in queries]
+
+    def shown(self, i: int) -> str:
+        """What the model was shown for query ``i`` (a chat model's rendered conversation)."""
+        if self.convs is None:
+            return self.queries[i].prompt
+        render = getattr(self.model, "render", None)
+        return str(render(self.convs[i])) if callable(render) else readable(self.convs[i])
+
+    def turns(self, i: int) -> list[dict[str, str]] | None:
+        """Query ``i``'s conversation as plain dicts for the report (None for raw prompts)."""
+        return None if self.convs is None else [{"role": m["role"], "content": m["content"]} for m in self.convs[i]]
+
+    def loglikelihood(self, pairs: list[tuple[int, str]]) -> list[float]:
+        if self.convs is not None:
+            convs = self.convs
+            return _call(lambda r: self.model.chat_loglikelihood(r, **self.reporting),  # type: ignore[attr-defined]
+                         [(convs[i], c) for i, c in pairs], "loglikelihood", len(pairs))
+        return _call(lambda r: self.model.loglikelihood(r, **self.reporting),
+                     [(self.queries[i].prompt, c) for i, c in pairs], "loglikelihood", len(pairs))
+
+    def generate(self, follow_ups: list[tuple[int, list[Message], str]] | None = None, *, max_tokens: int,
+                 stop: list[str] | None = None) -> list[str]:
+        """Each query's answer; or, with ``follow_ups`` (query, the turns after it, their raw text), each
+        follow-up's."""
+        if self.convs is not None:
+            convs = self.convs
+            asked = [convs[i] + turns for i, turns, _ in follow_ups] if follow_ups is not None else convs
+            return _call(lambda c: self.model.chat(c, max_tokens=max_tokens, stop=stop,  # type: ignore[attr-defined]
+                                                   **self.reporting), asked, "generate", len(asked))
+        texts = [self.queries[i].prompt + text for i, _, text in follow_ups] if follow_ups is not None \
+            else [q.prompt for q in self.queries]
+        return _call(lambda p: self.model.generate(p, max_tokens=max_tokens, stop=stop, **self.reporting),
+                     texts, "generate", len(texts))
+
+
 def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_tokens: int,
               model_name: str | None, scorers: Mapping[str, M.Scorer] | None, advance: Progress | None) -> TaskResult:
     start = time.perf_counter()
-    reporting = progress_kwargs(model, advance)
+    fmt = format_of(model)
+    ask = _Asker(model, fmt, task, queries, progress_kwargs(model, advance))
     if isinstance(model, SeesAnswers):
         _show_answers(model, queries)
-    examples = [ExampleResult(id=q.example.uid, index=q.example.index, prompt=q.prompt, targets=q.targets,
-                              target_scores=q.example.target_scores, choices=q.choices) for q in queries]
+    examples = [ExampleResult(id=q.example.uid, index=q.example.index, prompt=ask.shown(i), targets=q.targets,
+                              target_scores=q.example.target_scores, choices=q.choices,
+                              messages=ask.turns(i)) for i, q in enumerate(queries)]
     values = M.MetricValues()
     notes: list[str] = list(task.notes)
+    unfinished = 0  # think_end: responses with no end marker
+
+    def answers(raw: list[str]) -> list[str]:
+        nonlocal unfinished
+        out = []
+        for text in raw:
+            answer, found = after_thinking(str(text), fmt.think_end)
+            unfinished += not found
+            out.append(answer)
+        return out
 
     mc_metrics = task.multiple_choice_metrics
-    if mc_metrics:
-        requests = [(q.prompt, c) for q in queries for c in q.choices or ()]
-        flat = _call(lambda r: model.loglikelihood(r, **reporting), requests, "loglikelihood", len(requests))
+    if mc_metrics and fmt.mc == "letters":
+        raw = ask.generate(max_tokens=max_tokens, stop=None if fmt.chat or fmt.think_end else ["\n"])
+        _merge(values, _letter_grades(task, queries, examples, raw, answers(raw), notes))
+    elif mc_metrics:
+        flat = ask.loglikelihood([(i, c) for i, q in enumerate(queries) for c in q.choices or ()])
         absolute, pos = [], 0
         for q in queries:
             k = len(q.choices or ())
@@ -90,10 +164,9 @@ def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_to
 
     gen_metrics = task.generative_metrics
     if gen_metrics:
-        raw = _call(lambda p: model.generate(p, max_tokens=max_tokens, stop=None, **reporting),
-                    [q.prompt for q in queries], "generate", len(queries))
-        responses = [postprocess(str(r), stop_string=task.stop_string, output_regex=task.output_regex)
-                     for r in raw]
+        raw = ask.generate(max_tokens=max_tokens)
+        responses = [postprocess(a, stop_string=task.stop_string, output_regex=task.output_regex)
+                     for a in answers(raw)]
         for ex, r, resp in zip(examples, raw, responses):
             ex.raw_response, ex.response = str(r), resp
         try:
@@ -106,8 +179,7 @@ def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_to
                                         [m for m in gen_metrics if m != "bleurt"]))
 
     if task.scoring_metrics:
-        requests = [(q.prompt, t) for q in queries for t in q.targets]
-        flat = _call(lambda r: model.loglikelihood(r, **reporting), requests, "loglikelihood", len(requests))
+        flat = ask.loglikelihood([(i, t) for i, q in enumerate(queries) for t in q.targets])
         per_query, pos = [], 0
         for q, ex in zip(queries, examples):
             per_query.append([float(x) for x in flat[pos:pos + len(q.targets)]])
@@ -119,11 +191,17 @@ def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_to
     if task.verbalized_confidence is not None:
         for i, ex in enumerate(examples):  # what ask_confidence judges right and wrong by
             ex.scores = {m: float(v[i]) for m, v in values.per_example.items()}
-        confidence = ask_confidence(task.verbalized_confidence, model, examples, task.preferred_score, advance)
+        confidence = ask_confidence(task.verbalized_confidence, ask, examples, task.preferred_score)
         notes.append(confidence["note"])
+    if unfinished:
+        notes.append(f"{unfinished} response(s) had no {fmt.think_end!r} (the end of the model's thinking): "
+                     "no answer, counted wrong")
     if task.n_duplicates:
         notes.append(f"{task.n_duplicates} duplicate example(s) ignored, as BIG-bench does")
-    return finish_result(
+    if task.preferred_score not in values.scores and fmt.mc == "letters":
+        raise ValueError(f"its preferred score {task.preferred_score} needs option probabilities, which "
+                         "mc=letters does not give; run it on a model with prompt log-probabilities")
+    result = finish_result(
         task=task.name, model=str(model_name or getattr(model, "name", type(model).__name__)), shots=shots,
         examples=examples, scores=values.scores,
         per_example={m: dict(enumerate(v)) for m, v in values.per_example.items()},
@@ -132,6 +210,34 @@ def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_to
         confidence=confidence, notes=notes, started=start,
         # the calibration parts of the log-probs the examples carry, computed once for the scores and their errors
         memo={"mc_parts": values.extra["mc_parts"]} if "mc_parts" in values.extra else None)
+    result.prompt_format = fmt.describe()
+    return result
+
+
+def _letter_grades(task: Task, queries: list[Query], examples: list[ExampleResult], raw: list[str],
+                   answers: list[str], notes: list[str]) -> M.MetricValues:
+    """mc=letters: the option each answer names (``chat.parse_letter``) and BIG-bench's grade of it (its target
+    score; an answer that names none scores 0). There are no probabilities, so no calibration."""
+    out = M.MetricValues()
+    grades, unreadable = [], []
+    for q, ex, text, answer in zip(queries, examples, raw, answers):
+        shown = q.shown or []
+        pick = parse_letter(answer, shown)
+        ex.raw_response, ex.response = str(text), answer
+        ex.picked = shown[pick] if pick is not None else None
+        scores = q.example.target_scores or {}
+        grades.append(float(scores.get(ex.picked, 0.0)) if ex.picked is not None else 0.0)
+        if pick is None:
+            unreadable.append(ex)
+    out.scores["multiple_choice_grade"] = sum(grades) / len(grades) if grades else 0.0
+    out.per_example["multiple_choice_grade"] = grades
+    dropped = [m for m in task.multiple_choice_metrics if m != "multiple_choice_grade"]
+    notes.append("mc=letters: options shown lettered, the answer's letter graded; calibration unavailable (the "
+                 "answers carry no probabilities)" + (f"; not computed: {', '.join(dropped)}" if dropped else ""))
+    if unreadable:
+        notes.append(f"mc=letters: {len(unreadable)} answer(s) named no option, counted wrong (e.g. "
+                     f"#{unreadable[0].index}: {_short(unreadable[0].response)!r})")
+    return out
 
 
 def finish_result(*, task: str, model: str, shots: int, examples: list[ExampleResult], scores: Mapping[str, float],
@@ -160,15 +266,17 @@ def finish_result(*, task: str, model: str, shots: int, examples: list[ExampleRe
     return result
 
 
-def ask_confidence(settings: VerbalizedConfidence, model: Model, examples: list[ExampleResult], preferred: str,
-                   advance: Progress | None = None) -> dict:
-    """Verbalized confidence: after each answer, ask the model how sure it is (prompt + answer + the
-    follow-up), read the number or word, and score the stated confidences against right/wrong."""
-    answers = [ex.chosen if ex.choices is not None else ex.response for ex in examples]
-    follow_ups = [ex.prompt + str(answer or "") + settings.prompt for ex, answer in zip(examples, answers)]
-    reporting = progress_kwargs(model, advance)
-    texts = _call(lambda p: model.generate(p, max_tokens=settings.max_tokens, stop=["\n"], **reporting),
-                  follow_ups, "generate", len(follow_ups))
+def ask_confidence(settings: VerbalizedConfidence, ask: _Asker, examples: list[ExampleResult], preferred: str
+                   ) -> dict:
+    """Verbalized confidence: after each answer, ask the model how sure it is (the prompt, the answer and the
+    follow-up; for chat models the answer as the assistant's turn and the follow-up as the next user turn),
+    read the number or word, and score the stated confidences against right/wrong."""
+    # what the model answered: its text (generative, mc=letters), else the option its log-probs picked
+    answers = [ex.response if ex.response is not None else ex.chosen for ex in examples]
+    follow_ups: list[tuple[int, list[Message], str]] = [
+        (i, [{"role": "assistant", "content": str(answer or "")}, {"role": "user", "content": settings.prompt.strip()}],
+         str(answer or "") + settings.prompt) for i, answer in enumerate(answers)]
+    texts = ask.generate(follow_ups, max_tokens=settings.max_tokens, stop=["\n"])
     stated, right = [], []
     for ex, text in zip(examples, texts):
         ex.confidence_text = str(text)

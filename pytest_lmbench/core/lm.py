@@ -7,12 +7,13 @@ options, ties broken by BIG-bench's hashed argmax), so a test-function task scor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast, overload
 
 import numpy as np
 
+from pytest_lmbench.core.chat import Message, after_thinking, format_of, user_turn
 from pytest_lmbench.core.errors import BackendError, ConfigError
 from pytest_lmbench.core.models.base import DEFAULT_MAX_TOKENS
 from pytest_lmbench.core.scoring.metrics import hashed_argmax, normalize_log_probs
@@ -73,30 +74,77 @@ class LM:
         prompts = [prompt] if single else list(prompt)
         budget = self.max_tokens if max_tokens is None else int(max_tokens)
         stop = [stop] if isinstance(stop, str) else (list(stop) if stop else None)
+        fmt = format_of(self.model)
+        if fmt.chat:  # each prompt as the user's turn in the model's own chat template
+            return self._sampled([user_turn(fmt, p) for p in prompts], single, budget, stop, temperature, n, seed,
+                                 "generate")
+        return self._sampled(prompts, single, budget, stop, temperature, n, seed, "generate")
+
+    def chat(self, messages: Sequence[Mapping[str, str]] | Sequence[Sequence[Mapping[str, str]]], *,
+             max_tokens: int | None = None, stop: str | Sequence[str] | None = None, temperature: float = 0.0,
+             n: int | None = None, seed: int = 0) -> Any:
+        """The assistant's reply to a conversation (a list of ``{"role", "content"}`` dicts), or to each of a
+        list of conversations (batched like ``generate``), in the model's own chat template; the model must run
+        with ``chat=1``. ``n``, ``temperature`` and ``seed`` as in ``generate``."""
+        fmt = format_of(self.model)
+        if not fmt.chat:
+            raise ConfigError(f"chat(): model {self.label!r} runs without a chat template; run it with chat=1 "
+                              f"(e.g. --lm-model '{self.label}?chat=1')")
+        single = bool(messages) and isinstance(messages[0], Mapping)
+        convs = [messages] if single else list(messages)
+        checked: list[list[Message]] = []
+        for conv in convs:
+            if not isinstance(conv, Sequence) or isinstance(conv, str) or not all(
+                    isinstance(m, Mapping) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+                    for m in conv):
+                raise ConfigError("chat(): a conversation is a list of {'role': ..., 'content': ...} dicts of "
+                                  f"strings, not {conv!r}")
+            checked.append([{"role": str(m["role"]), "content": str(m["content"])}  # type: ignore[call-overload]
+                            for m in conv])
+        budget = self.max_tokens if max_tokens is None else int(max_tokens)
+        stops = [stop] if isinstance(stop, str) else (list(stop) if stop else None)
+        return self._sampled(checked, single, budget, stops, temperature, n, seed, "chat")
+
+    def _sampled(self, asked: list[Any], single: bool, budget: int, stop: list[str] | None, temperature: float,
+                 n: int | None, seed: int, what: str) -> Any:
+        """Text prompts (``generate``) or conversations (``chat``), greedy or sampled, thinking removed."""
         if temperature < 0:
-            raise ConfigError(f"generate(): temperature must be >= 0, not {temperature}")
+            raise ConfigError(f"{what}(): temperature must be >= 0, not {temperature}")
         samples = 1 if n is None else int(n)
         if samples < 1:
-            raise ConfigError(f"generate(): n must be at least 1, not {n}")
+            raise ConfigError(f"{what}(): n must be at least 1, not {n}")
+        fmt = format_of(self.model)
+        call = self.model.chat if asked and not isinstance(asked[0], str) else self.model.generate
         if temperature == 0:
-            texts = self._checked(self.model.generate(prompts, max_tokens=budget, stop=stop), len(prompts), "generate")
+            texts = self._checked(call(asked, max_tokens=budget, stop=stop), len(asked), what)
             per_prompt = [[t] * samples for t in texts]
         else:
             if not getattr(self.model, "supports_sampling", False):
                 raise ConfigError(f"model {self.label!r} cannot sample (temperature > 0); its backend does "
                                   "greedy generation only")
-            columns = [self._checked(self.model.generate(prompts, max_tokens=budget, stop=stop,
-                                                         temperature=float(temperature), seed=seed + i),
-                                     len(prompts), "generate") for i in range(samples)]
-            per_prompt = [[col[j] for col in columns] for j in range(len(prompts))]
+            columns = [self._checked(call(asked, max_tokens=budget, stop=stop, temperature=float(temperature),
+                                          seed=seed + i), len(asked), what) for i in range(samples)]
+            per_prompt = [[col[j] for col in columns] for j in range(len(asked))]
+        if fmt.think_end:  # a reasoning model's answer: what follows its thinking ("" when it never ended)
+            per_prompt = [[after_thinking(str(t), fmt.think_end)[0] for t in texts] for texts in per_prompt]
         if n is None:
             out = [p[0] for p in per_prompt]
             return out[0] if single else out
         return per_prompt[0] if single else per_prompt
 
+    def render(self, messages: Sequence[Mapping[str, str]]) -> str:
+        """A conversation as the text the model sees: its chat template applied, with the generation prompt
+        (chat=1 with a template of its own; a server's template is not known here)."""
+        render = getattr(self.model, "template", None) and getattr(self.model, "render", None)
+        if not callable(render):
+            raise ConfigError(f"render(): model {self.label!r} has no chat template here (chat=1 on smollm2, "
+                              "llamacpp: or hf:)")
+        return str(render([{"role": m["role"], "content": m["content"]} for m in messages]))
+
     # -- scoring --------------------------------------------------------------------------------
     def loglikelihood(self, context: str | Sequence[tuple[str, str]], continuation: str | None = None):
-        """``loglikelihood(context, continuation) -> float`` or ``loglikelihood([(c, t), ...]) -> [float]``."""
+        """``loglikelihood(context, continuation) -> float`` or ``loglikelihood([(c, t), ...]) -> [float]``. The
+        context is text as the model sees it, also for a chat model (then, e.g., ``lm.render(messages)``)."""
         if isinstance(context, str):
             if continuation is None:
                 raise ConfigError("loglikelihood(context, continuation): the continuation is missing")
@@ -116,8 +164,13 @@ class LM:
             if not opts or not all(isinstance(o, str) for o in opts):
                 raise ConfigError(f"choose(): options must be a non-empty list of strings, not {opts!r}")
         option_lists = cast(list[list[str]], given)  # each a non-empty list of str: checked just above
-        requests = [(p, o) for p, opts in zip(prompts, option_lists) for o in opts]
-        flat = self._checked(self.model.loglikelihood(requests), len(requests), "loglikelihood")
+        fmt = format_of(self.model)
+        if fmt.chat:  # each option as the start of the assistant's reply to the prompt as the user's turn
+            turns = [(user_turn(fmt, p), o) for p, opts in zip(prompts, option_lists) for o in opts]
+            flat = self._checked(self.model.chat_loglikelihood(turns), len(turns), "loglikelihood")
+        else:
+            requests = [(p, o) for p, opts in zip(prompts, option_lists) for o in opts]
+            flat = self._checked(self.model.loglikelihood(requests), len(requests), "loglikelihood")
         absolutes, pos = [], 0
         for opts in option_lists:
             absolutes.append([float(x) for x in flat[pos:pos + len(opts)]])

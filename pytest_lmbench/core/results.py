@@ -90,10 +90,14 @@ class ExampleResult:
     score: float | None = None  # the preferred metric's per-example value, where it decomposes
     cluster: str | None = None  # examples with the same cluster are not independent (e.g. samples of one question)
     confidence_text: str | None = None  # the model's reply when asked for its confidence
+    picked: str | None = None  # mc=letters: the option the answer named (None: unreadable); no log-probs then
+    messages: list[dict[str, str]] | None = None  # chat models: the conversation (``prompt`` is its rendered text)
 
     @property
     def chosen(self) -> str | None:
-        if self.choices is None or self.log_probs is None:
+        if self.log_probs is None:
+            return self.picked
+        if self.choices is None:
             return None
         from pytest_lmbench.core.scoring.metrics import hashed_argmax
 
@@ -137,6 +141,7 @@ class TaskResult:
     eval_seconds: float | None = None
     model_load_seconds: float | None = None
     model_info: dict[str, str] = field(default_factory=dict)  # how the model ran here (registry.model_info)
+    prompt_format: str = "raw"  # how prompts were framed: "raw", or "chat (its template, few-shot mode, ...)"
     aggregate: bool = False
     subtasks: list[str] = field(default_factory=list)
     complete: bool = True

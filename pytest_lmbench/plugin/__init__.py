@@ -83,6 +83,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="empty the answer cache before the run")
     group.addoption("--lm-max-tokens", type=int, default=None, metavar="N",
                     help="maximum generated tokens per example (default 64)")
+    group.addoption("--lm-system-prompt", default=None, metavar="TEXT",
+                    help="system turn of chat models (chat=1) whose spec has no system=; ini: lm_system_prompt")
+    parser.addini("lm_system_prompt", default=None, help="system turn of chat models (see --lm-system-prompt)")
     parser.addini("lm_task_files", type="args", default=DEFAULT_TASK_FILES,
                   help="glob patterns of task files to collect (default: task.json)")
     parser.addini("lm_models", type="linelist", default=[], help="models to evaluate (one spec per line)")

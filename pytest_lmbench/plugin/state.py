@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_lmbench.core import gcpause
+from pytest_lmbench.core.chat import prompt_format
 from pytest_lmbench.core.errors import ConfigError
 from pytest_lmbench.core.gates import ThresholdRule, parse_threshold
 from pytest_lmbench.core.models.registry import ModelSpec, Registry, parse_spec, unique_labels
@@ -37,6 +38,8 @@ class LmbenchState:
         raw_specs = config.getoption("lm_model") or config.getini("lm_models") or [DEFAULT_MODEL]
         try:
             self.specs: list[ModelSpec] = [parse_spec(s) for s in raw_specs]
+            for spec in self.specs:  # chat=1, system=, fewshot=, mc=, think_end=: bad values fail the run now
+                prompt_format(spec.options, spec.public)
             self.rules: list[ThresholdRule] = [parse_threshold(t, "lm_thresholds (ini)")
                                                for t in config.getini("lm_thresholds")]
             self.rules += [parse_threshold(t) for t in config.getoption("lm_threshold")]
@@ -77,6 +80,7 @@ class LmbenchState:
                 raise pytest.UsageError(f"--lm-cache-clear: cannot clear the answer cache {self.cache_path}: "
                                         f"{exc}") from None
         self.registry = Registry(cache=self._open_cache if self.cache_path else None)
+        self.registry.default_system = config.getoption("lm_system_prompt") or config.getini("lm_system_prompt") or None
         self._plugin_backends_loaded = False
         self.scorers: dict[str, Any] = {}  # extra generative scorers (pytest_lmbench_metrics), filled by model()
         self.results: list[TaskResult] = []

@@ -176,6 +176,18 @@ def scaling_svg(task: str, points: list[tuple[str, float, tuple[float, float] | 
 
 # ----------------------------------------------------------------------------------------------- page
 
+def _prompt_format(rows: list[TaskResult]) -> str:
+    """How the model's prompts were framed, and one prompt as the model saw it (chat models: its template
+    rendered), so that a reader can check the framing."""
+    formats = sorted({r.prompt_format for r in rows if r.model != "-"})
+    if not formats or formats == ["raw"]:
+        return ""
+    example = next((ex for r in rows for ex in r.examples if ex.prompt), None)
+    shown = (f"<details><summary>an example prompt, as the model saw it</summary><pre>{_e(example.prompt)}</pre>"
+             "</details>") if example is not None else ""
+    return f'<p class="meta">prompts: {_e("; ".join(formats))}</p>{shown}'
+
+
 def _table(rows: list[TaskResult]) -> str:
     baseline = any(r.comparisons for r in rows)
     head = ["task", "shots", "n", "metric", "score", "95% CI", "norm", "ECE", "outcome", "threshold"]
@@ -231,7 +243,8 @@ def render_html(results: list[TaskResult], aggregates: list[GroupScore], *, titl
     for model in models + (["-"] if any(r.model == "-" for r in results) else []):
         rows = sorted((r for r in results if r.model == model),
                       key=row_order)
-        body.append(f"<h2>{'invalid task files' if model == '-' else 'model ' + _e(model)}</h2>{_table(rows)}")
+        body.append(f"<h2>{'invalid task files' if model == '-' else 'model ' + _e(model)}</h2>"
+                    + _prompt_format(rows) + _table(rows))
         groups = [g for g in aggregates if g.model == model]
         if any(g.group == ALL and g.n_tasks >= 2 for g in groups):
             body.append(_aggregates_table(groups))

@@ -141,6 +141,9 @@ def _print_model(console: Console, rows: list[TaskResult], model: str, width: in
             cells.append(Text(threshold_text(r)))
         table.add_row(*cells)
     console.print(table)
+    formats = sorted({r.prompt_format for r in rows if r.model != "-" and r.prompt_format != "raw"})
+    if formats:  # a chat model: which template framed its prompts (the JSON report has each rendered prompt)
+        console.print(Text("prompts: " + "; ".join(formats), style="dim" if color else ""))
     if show_spark:
         console.print(Text("calib: accuracy in each fifth of confidence, 0-0.2 to 0.8-1 (· none); calibrated "
                            "climbs to the right"))

@@ -21,7 +21,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pytest_lmbench.core.models.base import BaseModel, Model, Progress, progress_kwargs
@@ -199,6 +199,20 @@ class CachedModel(BaseModel):
                                        **kw)
 
         order = sorted(range(len(prompts)), key=lambda i: prompts[i])
+        return [str(v) for v in self._answer(keys, call, order, progress)]
+
+    def chat(self, conversations: Sequence[Sequence[Mapping[str, str]]], *, max_tokens: int,
+             stop: Sequence[str] | None = None, progress: Progress | None = None, **sampling: Any) -> list[str]:
+        """A server's chat (``chat=1`` on ``openai:``), keyed by the whole conversation."""
+        convs = [[{"role": str(m["role"]), "content": str(m["content"])} for m in c] for c in conversations]
+        stops = list(stop) if stop else None
+        keys = [_key(self.identity, "chat", c, int(max_tokens), stops, sorted(sampling.items())) for c in convs]
+
+        def call(idx: list[int], kw: dict[str, Any]) -> list[str]:
+            return self.model.chat([convs[i] for i in idx], max_tokens=max_tokens,  # type: ignore[attr-defined]
+                                   stop=stop, **sampling, **kw)
+
+        order = sorted(range(len(convs)), key=lambda i: repr(convs[i]))
         return [str(v) for v in self._answer(keys, call, order, progress)]
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pytest_lmbench.core.errors import BackendError, ConfigError
@@ -29,7 +29,7 @@ class HFModel(BaseModel):
 
     def __init__(self, name_or_path: str, *, device: str = "auto", dtype: str = "auto", batch_size: int = 8,
                  max_length: int | None = None, download: bool = False, trust_remote_code: bool = False,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, chat: bool = False) -> None:
         try:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -68,10 +68,13 @@ class HFModel(BaseModel):
         self._start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
         self._lock = threading.Lock()
         self.truncated_requests = 0
+        # chat=1: contexts are apply_chat_template text, which carries its own special tokens: encoded without
+        # adding more, as apply_chat_template(tokenize=True) does
+        self.chat = chat
 
     # -- tokenization ---------------------------------------------------------------------------
     def _context_tokens(self, context: str) -> list[int]:
-        tokens = list(self.tokenizer(context, add_special_tokens=True)["input_ids"]) if context else []
+        tokens = list(self.tokenizer(context, add_special_tokens=not self.chat)["input_ids"]) if context else []
         if not tokens:
             if self._start is None:
                 raise BackendError("hf: an empty context needs a BOS or EOS token to condition on; the tokenizer "
@@ -192,7 +195,42 @@ class HFModel(BaseModel):
 
 
 OPTIONS: dict[str, type] = {"batch_size": int, "max_length": int, "threads": int, "download": bool,
-                            "trust_remote_code": bool, "device": str, "dtype": str}
+                            "trust_remote_code": bool, "device": str, "dtype": str, "chat": bool}
+
+
+class HFTemplate:
+    """A Hugging Face tokenizer's chat template, applied by the tokenizer itself (``apply_chat_template`` with
+    ``add_generation_prompt=True``, as text)."""
+
+    origin = "tokenizer chat_template"
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.source = tokenizer.chat_template if isinstance(tokenizer.chat_template, str) \
+            else repr(tokenizer.chat_template)
+
+    def render(self, messages: Sequence[Mapping[str, str]]) -> str:
+        return str(self.tokenizer.apply_chat_template([dict(m) for m in messages], tokenize=False,
+                                                      add_generation_prompt=True))
+
+
+def _chat_template(spec: ModelSpec) -> HFTemplate:
+    """The model's tokenizer only (no weights), from a local directory or the Hugging Face cache."""
+    try:
+        from transformers import AutoTokenizer
+    except ImportError:
+        raise ConfigError(f"hf: models need transformers and torch: {HF_INSTALL}") from None
+    opts = spec_options(spec, OPTIONS)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(spec.target, local_files_only=not opts.get("download", False),
+                                                  trust_remote_code=opts.get("trust_remote_code", False))
+    except OSError as exc:
+        raise ConfigError(f"hf: cannot load the tokenizer of {spec.target!r} ({exc.__class__.__name__}); give a "
+                          "directory, or add download=1 to fetch it") from None
+    if not tokenizer.chat_template:
+        raise ConfigError(f"hf:{spec.target}: its tokenizer has no chat template: chat=1 needs one; run it "
+                          "without chat=1")
+    return HFTemplate(tokenizer)
 
 
 def make_hf(spec: ModelSpec) -> HFModel:
@@ -213,4 +251,4 @@ def _fingerprint(spec: ModelSpec, digest: FileDigest) -> tuple[str, str]:
 
 
 HF = Backend(name="hf", factory=make_hf, options=OPTIONS, neutral=frozenset({"batch_size", "device", "threads"}),
-             cached=True, sampling=False, fingerprint=_fingerprint)
+             cached=True, sampling=False, fingerprint=_fingerprint, chat_template=_chat_template)

@@ -20,7 +20,7 @@ import importlib.util
 import os
 import threading
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import numpy as np
@@ -143,7 +143,7 @@ class LlamaCppModel(BaseModel):
     supports_sampling = True
 
     def __init__(self, path: str, *, n_ctx: int = 2048, n_threads: int | None = None, n_batch: int = 512,
-                 seed: int = 0, tokenize: str = "split", repack: str = "auto") -> None:
+                 seed: int = 0, tokenize: str = "split", repack: str = "auto", chat: bool = False) -> None:
         if tokenize not in ("split", "joint"):
             raise ConfigError(f"llama.cpp backend: tokenize must be 'split' (BIG-bench) or 'joint', not {tokenize!r}")
         try:
@@ -155,6 +155,10 @@ class LlamaCppModel(BaseModel):
         self.path = path
         self.n_ctx = n_ctx
         self.tokenize = tokenize
+        # chat=1: contexts are chat-template text; its special tokens (<|im_start|>) are parsed as such and no BOS
+        # is added (the template writes its own), as llama-cpp-python's chat completion and transformers'
+        # apply_chat_template(tokenize=True) both do
+        self.chat = chat
         self.n_threads = n_threads or default_threads()
         # n_threads_batch too: llama-cpp-python's default is every core, so two xdist workers would each run
         # prompt evaluation on all cores and spin against each other (measured: -n 2 took 1.9x -n 0 on 2 cores)
@@ -178,7 +182,10 @@ class LlamaCppModel(BaseModel):
         return list(self._llm.tokenize(text.encode("utf-8"), add_bos=bos, special=False)) if text else []
 
     def _context_tokens(self, context: str) -> list[int]:
-        tokens = self._tokens(context, bos=True)
+        if self.chat:
+            tokens = list(self._llm.tokenize(context.encode("utf-8"), add_bos=False, special=True)) if context else []
+        else:
+            tokens = self._tokens(context, bos=True)
         return tokens or [self._llm.token_bos()]  # something to condition the first token on
 
     def _joint_tokens(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
@@ -298,7 +305,52 @@ class LlamaCppModel(BaseModel):
 
 
 OPTIONS: dict[str, type] = {"n_ctx": int, "n_threads": int, "n_batch": int, "seed": int, "tokenize": str,
-                            "repack": str}
+                            "repack": str, "chat": bool}
+
+
+class GGUFTemplate:
+    """A GGUF's ``tokenizer.chat_template``, rendered by llama-cpp-python's own ``Jinja2ChatFormatter`` (what its
+    server's chat completions use: Transformers' Jinja settings, ``bos_token``/``eos_token`` as the model's
+    token texts, ``raise_exception``, ``add_generation_prompt=True``)."""
+
+    origin = "GGUF tokenizer.chat_template"
+
+    def __init__(self, source: str, bos_token: str, eos_token: str) -> None:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self.source, self.bos_token, self.eos_token = source, bos_token, eos_token
+        self._formatter = Jinja2ChatFormatter(template=source, eos_token=eos_token, bos_token=bos_token,
+                                              add_generation_prompt=True)
+
+    def render(self, messages: Sequence[Mapping[str, str]]) -> str:
+        return self._formatter(messages=[dict(m) for m in messages]).prompt  # type: ignore[misc]
+
+
+@functools.cache
+def gguf_chat_template(path: str) -> GGUFTemplate:
+    """The chat template of a GGUF file, read with llama.cpp loading its vocabulary only (about 0.08 s for
+    SmolLM2, no weights); a file without one is a ConfigError."""
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        raise ConfigError(f"llama.cpp models need llama-cpp-python: {SMOLLM2_INSTALL}") from None
+    if not os.path.isfile(path):
+        raise ConfigError(f"GGUF file not found: {path}")
+    vocab = Llama(model_path=path, vocab_only=True, verbose=False)
+    try:
+        source = vocab.metadata.get("tokenizer.chat_template")
+        if not source:
+            raise ConfigError(f"{path} has no chat template (no tokenizer.chat_template in its GGUF metadata): "
+                              "chat=1 needs one; run it without chat=1")
+        bos, eos = vocab.token_bos(), vocab.token_eos()
+        text = vocab._model.token_get_text  # as llama-cpp-python's own chat completion reads them
+        return GGUFTemplate(source, text(bos) if bos != -1 else "", text(eos) if eos != -1 else "")
+    finally:
+        vocab.close()
+
+
+def _chat_template(spec: ModelSpec) -> GGUFTemplate:
+    return gguf_chat_template(_path(spec))
 
 
 def _path(spec: ModelSpec) -> str:
@@ -330,6 +382,8 @@ def _resolved(spec: ModelSpec) -> list[tuple[str, str]]:
 
 
 LLAMACPP = Backend(name="llamacpp", factory=make_llamacpp, options=OPTIONS, neutral=frozenset({"n_threads", "repack"}),
-                   cached=True, sampling=True, fingerprint=_fingerprint, info=_info, resolved=_resolved)
+                   cached=True, sampling=True, fingerprint=_fingerprint, info=_info, resolved=_resolved,
+                   chat_template=_chat_template)
 SMOLLM2 = Backend(name="smollm2", factory=make_llamacpp, options=OPTIONS, neutral=LLAMACPP.neutral, cached=True,
-                  sampling=True, fingerprint=_fingerprint, info=_info, resolved=_resolved)
+                  sampling=True, fingerprint=_fingerprint, info=_info, resolved=_resolved,
+                  chat_template=_chat_template)

@@ -18,7 +18,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
@@ -72,7 +72,8 @@ class OpenAIModel(BaseModel):
 
     def __init__(self, model: str, *, base_url: str = "https://api.openai.com/v1", api_key: str | None = None,
                  concurrency: int = 8, chat: bool = False, timeout: float = 120.0, max_retries: int = 5,
-                 backoff: float = 0.5, echo_prefix: str = "", check_echo: bool = True, seed: int = 0) -> None:
+                 backoff: float = 0.5, echo_prefix: str = "", check_echo: bool = True, seed: int = 0,
+                 extra_body: str = "") -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"openai backend: base_url {base_url!r} is not an http(s) URL")
@@ -82,7 +83,16 @@ class OpenAIModel(BaseModel):
         self._path = parts.path.rstrip("/")
         self._api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         self.concurrency = max(1, concurrency)
-        self.chat = chat
+        try:
+            extra = json.loads(extra_body) if extra_body else {}
+        except ValueError:
+            extra = None
+        if not isinstance(extra, dict):
+            raise ConfigError(f"openai backend: extra_body must be a JSON object, not {extra_body!r} (e.g. "
+                              "extra_body={\"repeat_penalty\":1})")
+        #: merged into every request: a server's own sampling parameters (llama_cpp.server's repeat_penalty)
+        self.extra_body: dict[str, Any] = extra
+        self.use_chat = chat  # generate() through /chat/completions, each prompt one user turn
         self.timeout = timeout
         self.max_retries = max(0, max_retries)
         self.backoff = backoff
@@ -168,7 +178,8 @@ class OpenAIModel(BaseModel):
             return raw[:500].decode("utf-8", "replace")
 
     def post(self, endpoint: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """POST with bounded retries on transient failures."""
+        """POST with bounded retries on transient failures (``extra_body`` merged into ``payload``)."""
+        payload = {**payload, **self.extra_body}
         attempt = 0
         while True:
             self.requests += 1
@@ -198,27 +209,37 @@ class OpenAIModel(BaseModel):
     # -- protocol --------------------------------------------------------------------------------
     def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None,
                  temperature: float = 0.0, seed: int | None = None, progress: Progress | None = None) -> list[str]:
+        if self.use_chat:  # each prompt as one user turn of the server's own template
+            return self.chat([[{"role": "user", "content": p}] for p in prompts], max_tokens=max_tokens,
+                                         stop=stop, temperature=temperature, seed=seed, progress=progress)
+
         def one(prompt: str) -> str:
-            if self.chat:
-                payload = {"model": self.model, "messages": [{"role": "user", "content": prompt}],
-                           "max_tokens": max_tokens, "temperature": temperature}
-                if stop:
-                    payload["stop"] = list(stop)[:4]
-                if temperature > 0 and seed is not None:
-                    payload["seed"] = seed
-                data = self.post("/chat/completions", payload)
-                text = _first_choice(data, self.base_url).get("message", {}).get("content") or ""
-            else:
-                payload = {"model": self.model, "prompt": prompt, "max_tokens": max_tokens, "temperature": temperature}
-                if stop:
-                    payload["stop"] = list(stop)[:4]
-                if temperature > 0 and seed is not None:
-                    payload["seed"] = seed
-                data = self.post("/completions", payload)
-                text = _first_choice(data, self.base_url).get("text") or ""
-            return cut_at_stop(text, stop)
+            payload = {"model": self.model, "prompt": prompt, "max_tokens": max_tokens, "temperature": temperature}
+            if stop:
+                payload["stop"] = list(stop)[:4]
+            if temperature > 0 and seed is not None:
+                payload["seed"] = seed
+            data = self.post("/completions", payload)
+            return cut_at_stop(_first_choice(data, self.base_url).get("text") or "", stop)
 
         return self._map(one, list(prompts), progress)
+
+    def chat(self, conversations: Sequence[Sequence[Mapping[str, str]]], *, max_tokens: int,
+                         stop: Sequence[str] | None = None, temperature: float = 0.0, seed: int | None = None,
+                         progress: Progress | None = None) -> list[str]:
+        """The assistant's reply to each conversation through ``/chat/completions``: the server applies the
+        model's chat template (``chat=1``). Servers take at most 4 stop strings; all are applied here."""
+        def one(messages: Sequence[Mapping[str, str]]) -> str:
+            payload: dict[str, Any] = {"model": self.model, "messages": [dict(m) for m in messages],
+                                       "max_tokens": max_tokens, "temperature": temperature}
+            if stop:
+                payload["stop"] = list(stop)[:4]
+            if temperature > 0 and seed is not None:
+                payload["seed"] = seed
+            data = self.post("/chat/completions", payload)
+            return cut_at_stop(_first_choice(data, self.base_url).get("message", {}).get("content") or "", stop)
+
+        return self._map(one, list(conversations), progress)
 
     def _echo(self, text: str) -> list[tuple[str, float | None, int]]:
         """(token, log-prob, character offset in ``text``) for the prompt tokens of ``text``, as the server
@@ -305,7 +326,8 @@ def _first_choice(data: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 OPTIONS: dict[str, type] = {"concurrency": int, "max_retries": int, "seed": int, "timeout": float, "backoff": float,
-                            "chat": bool, "check_echo": bool, "base_url": str, "api_key": str, "echo_prefix": str}
+                            "chat": bool, "check_echo": bool, "base_url": str, "api_key": str, "echo_prefix": str,
+                            "extra_body": str}
 
 
 def make_openai(spec: ModelSpec) -> OpenAIModel:
@@ -318,4 +340,4 @@ def make_openai(spec: ModelSpec) -> OpenAIModel:
 #: The served model is known by its name and base_url (an option, so part of the identity); the key never is.
 OPENAI = Backend(name="openai", factory=make_openai, options=OPTIONS,
                  neutral=frozenset({"concurrency", "timeout", "max_retries", "backoff", "check_echo"}), cached=True,
-                 sampling=True)
+                 sampling=True, chat="server")

@@ -12,9 +12,20 @@ import importlib
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from importlib.metadata import entry_points
 from typing import Any
 
+from pytest_lmbench.core.chat import (
+    HARNESS_OPTIONS,
+    ChatTemplate,
+    FramedModel,
+    PromptFormat,
+    TemplateChat,
+    prompt_format,
+    template_label,
+    template_sha,
+)
 from pytest_lmbench.core.errors import BackendError, ConfigError
 from pytest_lmbench.core.models.base import Model
 from pytest_lmbench.core.models.spec import (
@@ -69,6 +80,8 @@ class Registry:
         self._models: dict[str, Model] = {}
         self.load_seconds: dict[str, float] = {}
         self._lock = threading.Lock()
+        #: ``--lm-system-prompt``: the system turn of chat models whose spec gives none
+        self.default_system: str | None = None
 
     def register(self, name: str, backend: Backend | BackendFactory) -> None:
         """A plugin's backend: its ``Backend`` description, or a bare factory (then uncached, options as given)."""
@@ -98,23 +111,56 @@ class Registry:
         backend = self.describe(spec)
         return backend.info(spec) if backend.info is not None else {}
 
+    def prompt_format(self, spec: ModelSpec) -> PromptFormat:
+        """How ``spec``'s prompts are framed (``chat=1``, ``system=``, ...), checked against its backend; the
+        template's origin and hash filled in for backends that apply their own (read without loading weights)."""
+        fmt = prompt_format(spec.options, spec.public, default_system=self.default_system)
+        if not fmt.chat:
+            return fmt
+        backend = self.describe(spec)
+        if not backend.chats:
+            raise ConfigError(f"--lm-model {spec.public!r}: backend {spec.backend!r} has no chat template to apply; "
+                              "chat=1 works with smollm2, llamacpp:, hf: and openai: (a server's template)")
+        if backend.chat_template is None:
+            return fmt
+        return replace(fmt, template=template_label(self.chat_template(spec)))
+
+    def chat_template(self, spec: ModelSpec) -> ChatTemplate:
+        backend = self.describe(spec)
+        assert backend.chat_template is not None
+        return backend.chat_template(spec.without(HARNESS_OPTIONS))
+
     def get(self, spec: ModelSpec) -> Model:
         """The model for ``spec``: loaded on first use, or, for real backends with the response cache on, a
-        ``CachedModel`` that loads it only when a request is not in the cache."""
+        ``CachedModel`` that loads it only when a request is not in the cache; behind its chat template, or
+        with its prompt format, when the spec asks for one (``core/chat.py``)."""
         with self._lock:
             model = self._models.get(spec.raw)
             if model is not None:
                 return model
             backend = self.describe(spec)  # an unknown backend is an error now, not at the first miss
+            fmt = self.prompt_format(spec)
+            template = self.chat_template(spec) if fmt.chat and backend.chat_template is not None else None
+            # what changes answers beyond the spelled options: the template's text, a system prompt from the
+            # command line; think_end only post-processes
+            extra = [("chat_template", template_sha(template))] if template is not None else []
+            if fmt.system and "system" not in spec.options:
+                extra.append(("system", fmt.system))
+            for_backend = spec.without(HARNESS_OPTIONS)
             if self._open_cache is not None and backend.cached:
                 from pytest_lmbench.core.models.cache import CachedModel
 
                 if self._cache is None:
                     self._cache = self._open_cache()
-                model = CachedModel(backend.identity(spec, self._cache.file_digest), lambda: self._load(spec),
-                                    self._cache, name=spec.label, supports_sampling=backend.sampling)
+                identity = backend.identity(spec.without({"think_end"}), self._cache.file_digest, extra)
+                model = CachedModel(identity, lambda: self._load(for_backend), self._cache, name=spec.label,
+                                    supports_sampling=backend.sampling)
             else:
-                model = self._load(spec)
+                model = self._load(for_backend)
+            if template is not None:
+                model = TemplateChat(model, template, fmt)  # type: ignore[assignment]
+            elif not fmt.raw:
+                model = FramedModel(model, fmt)  # type: ignore[assignment]
             self._models[spec.raw] = model
             return model
 

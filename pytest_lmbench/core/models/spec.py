@@ -39,14 +39,22 @@ class ModelSpec:
 
     @property
     def label(self) -> str:
+        """``name=`` if given; else the backend and target, with ``+chat`` for ``chat=1`` (so the raw and
+        chat variants of one model can run side by side)."""
         if "name" in self.options:
             return self.options["name"]
+        chat = "+chat" if self.options.get("chat", "").lower() in ("1", "true", "yes") else ""
         if not self.target:
-            return self.backend
+            return self.backend + chat
         target = self.target.rstrip("/")
         if "/" in target or target.endswith((".gguf", ".py")):
             target = re.sub(r"\.(gguf|py|bin|safetensors)$", "", target.rsplit("/", 1)[-1])
-        return f"{self.backend}:{target}"
+        return f"{self.backend}:{target}{chat}"
+
+    def without(self, keys: frozenset[str] | set[str]) -> ModelSpec:
+        """The spec minus some options (the harness's own, before the backend's factory sees them)."""
+        return ModelSpec(raw=self.raw, backend=self.backend, target=self.target,
+                         options={k: v for k, v in self.options.items() if k not in keys})
 
     @property
     def public(self) -> str:
@@ -82,11 +90,18 @@ def _redact(raw: str) -> str:
 
 def unique_labels(specs: list[ModelSpec]) -> list[str]:
     """Labels for several specs, made distinct with their options when two would collide."""
-    labels = [s.label for s in specs]
+    base = [s.label for s in specs]
+    extras = [re.sub(r"[^A-Za-z0-9_.]+", "", "-".join(f"{k}{v}" for k, v in s.options.items()
+                                                      if k.lower() not in SECRET_OPTIONS and k != "chat"))
+              for s in specs]  # chat=1 is already in the label as "+chat"
+    labels = list(base)
     for i, spec in enumerate(specs):
-        if labels.count(spec.label) > 1:
-            extra = "-".join(f"{k}{v}" for k, v in spec.options.items() if k.lower() not in SECRET_OPTIONS)
-            labels[i] = f"{spec.label}-{re.sub(r'[^A-Za-z0-9_.]+', '', extra) or i}"
+        if base.count(spec.label) > 1:
+            plain = [j for j, label in enumerate(base) if label == spec.label and not extras[j]]
+            if extras[i]:
+                labels[i] = f"{spec.label}-{extras[i]}"
+            elif len(plain) > 1:  # the same spec twice
+                labels[i] = f"{spec.label}-{i}"
     return labels
 
 
@@ -110,6 +125,15 @@ class Backend:
     info: Callable[[ModelSpec], dict[str, str]] | None = None
     #: identity options decided on this machine rather than spelled in the spec (llama.cpp: repack=off)
     resolved: Callable[[ModelSpec], list[tuple[str, str]]] | None = None
+    #: chat=1 with the model's own template, read without loading weights (``core.chat.ChatTemplate``)
+    chat_template: Callable[[ModelSpec], Any] | None = None
+    #: "server": chat=1 through the server's own template (the model has ``chat(conversations, ...)``)
+    chat: str | None = None
+
+    @property
+    def chats(self) -> bool:
+        """Whether ``chat=1`` works with this backend (a template of its own, or a server's)."""
+        return self.chat_template is not None or self.chat == "server"
 
     def kwargs(self, spec: ModelSpec) -> dict[str, Any]:
         """The factory's keyword arguments from ``spec.options``, typed (``spec_options``)."""
@@ -117,11 +141,13 @@ class Backend:
             return {k: v for k, v in spec.options.items() if k != "name"}
         return spec_options(spec, self.options)
 
-    def identity(self, spec: ModelSpec, digest: FileDigest) -> str:
+    def identity(self, spec: ModelSpec, digest: FileDigest, extra: list[tuple[str, str]] | None = None) -> str:
         """What makes this model's answers what they are: family, model (a fingerprint of its file when it is
-        one) and every option that changes outputs. Secrets and neutral options are left out."""
-        options = sorted((k, v) for k, v in spec.options.items()
-                         if k != "name" and k not in self.neutral and k.lower() not in SECRET_OPTIONS)
+        one) and every option that changes outputs (``extra``: ones decided elsewhere, such as the chat
+        template's hash). Secrets and neutral options are left out."""
+        options = sorted([(k, v) for k, v in spec.options.items()
+                          if k != "name" and k not in self.neutral and k.lower() not in SECRET_OPTIONS]
+                         + list(extra or []))
         if self.resolved is not None:
             options = sorted(options + self.resolved(spec))
         family, model = self.fingerprint(spec, digest) if self.fingerprint else (spec.backend, spec.target)

@@ -8,12 +8,13 @@ draws are made with the same numpy calls in the same order; that is what makes t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
+from pytest_lmbench.core.chat import LETTER_INSTRUCTION, LETTERS, lettered
 from pytest_lmbench.core.tasks.model import Example, Task
 
 BIGBENCH_SEED = 42
@@ -27,6 +28,12 @@ class Query:
     prompt: str  # task prefix + few-shot context + formatted input, as the model sees it
     choices: list[str] | None  # options in target_scores order (the order log-probs are reported in)
     targets: list[str]  # formatted targets (for MC without a target: the best-scored choice)
+    #: the parts of ``prompt`` a chat conversation is made of: each few-shot (formatted input, target) and the
+    #: formatted input asked (``prompt`` = task prefix + shots and input joined by the task's separator)
+    shots: list[tuple[str, str]] = field(default_factory=list)
+    input: str = ""
+    #: mc=letters: the options in the order they are shown, lettered A, B, ...
+    shown: list[str] | None = None
 
 
 @lru_cache(maxsize=64)
@@ -36,22 +43,29 @@ def _permutation(seed: int, k: int) -> tuple[int, ...]:
     return tuple(int(i) for i in np.random.RandomState(seed=seed).permutation(k))
 
 
-def format_example(example: Example, task: Task, seed: int = BIGBENCH_SEED) -> dict[str, Any]:
+def format_example(example: Example, task: Task, seed: int = BIGBENCH_SEED, *, letters: bool = False
+                   ) -> dict[str, Any]:
     """BIG-bench's default format: the example dict with ``input`` prefixed and ``choice``/``target`` set.
 
     The choices shown in the prompt are the sorted choices permuted by a fresh ``RandomState(seed)``
-    per example, as BIG-bench does.
+    per example, as BIG-bench does. ``letters`` (``mc=letters``): the same options in the same order shown
+    as "A. ...", "B. ..." instead of BIG-bench's choice lines (always, as the model must see them to answer),
+    then the instruction to answer with a letter; the target is the best option's letter.
     """
     sample = dict(example.raw)
     text = example.input
     if example.target_scores is not None:
         scores = example.target_scores
-        if task.append_choices_to_input:
-            ordered = sorted(scores.keys())
-            permuted = [ordered[i] for i in _permutation(seed, len(ordered))]
+        ordered = sorted(scores.keys())
+        permuted = [ordered[i] for i in _permutation(seed, len(ordered))]
+        best = max(scores.values())
+        if letters:
+            text = text + "\n" + lettered(permuted) + "\n" + LETTER_INSTRUCTION
+            sample["target"] = [LETTERS[i] for i, o in enumerate(permuted) if scores[o] == best][:1]
+            sample["shown"] = permuted
+        elif task.append_choices_to_input:
             text = text + task.choice_prefix + task.choice_prefix.join(permuted)
         if "target" not in sample:
-            best = max(scores.values())
             sample["target"] = [k for k, v in scores.items() if v == best][0]
         sample["choice"] = list(scores.keys())
     sample["input"] = task.example_input_prefix + text + task.example_output_prefix
@@ -70,13 +84,13 @@ def _canonical(value: Any) -> Any:
 
 
 def build_queries(task: Task, shots: int = 0, max_examples: int | None = None,
-                  seed: int = BIGBENCH_SEED) -> list[Query]:
+                  seed: int = BIGBENCH_SEED, *, letters: bool = False) -> list[Query]:
     """The queries BIG-bench's ``evaluate_fixed_shot`` sends for ``shots`` shots, in BIG-bench's order.
 
     ``max_examples`` subsamples as BIG-bench does (random, without replacement, seeded).
     Raises ValueError when the task has too few distinct examples for ``shots``.
     """
-    formatted = [format_example(e, task, seed) for e in task.examples]
+    formatted = [format_example(e, task, seed, letters=letters) for e in task.examples]
     n = len(formatted)
     rng = np.random.RandomState(seed=seed)
     num_examples = min(max_examples, n) if max_examples else n
@@ -86,7 +100,7 @@ def build_queries(task: Task, shots: int = 0, max_examples: int | None = None,
             order = rng.choice(n, num_examples, replace=False).tolist()
         else:
             order = list(range(n))
-        return [_query(task, task.examples[i], formatted[i], formatted[i]["input"]) for i in order]
+        return [_query(task, task.examples[i], formatted[i], formatted[i]["input"], []) for i in order]
 
     if n < shots + 1:
         raise ValueError(
@@ -107,18 +121,20 @@ def build_queries(task: Task, shots: int = 0, max_examples: int | None = None,
         else:
             valid = [j for j in everyone if keys[j] != keys[i]]
         picks = rng.choice(len(valid), shots, replace=False)
-        context_parts = []
+        context_parts, pairs = [], []
         for p in picks:
             shot = formatted[valid[p]]
-            context_parts.append(shot["input"] + rng.choice(shot["target"]))
+            pairs.append((shot["input"], str(rng.choice(shot["target"]))))
+            context_parts.append(pairs[-1][0] + pairs[-1][1])
         text = separator.join(context_parts) + separator + formatted[i]["input"]
-        queries.append(_query(task, task.examples[i], formatted[i], text))
+        queries.append(_query(task, task.examples[i], formatted[i], text, pairs))
     return queries
 
 
-def _query(task: Task, example: Example, sample: dict[str, Any], text: str) -> Query:
-    return Query(example=example, prompt=task.task_prefix + text,
-                 choices=sample.get("choice"), targets=[str(t) for t in sample["target"]])
+def _query(task: Task, example: Example, sample: dict[str, Any], text: str, shots: list[tuple[str, str]]) -> Query:
+    return Query(example=example, prompt=task.task_prefix + text, choices=sample.get("choice"),
+                 targets=[str(t) for t in sample["target"]], shots=shots, input=sample["input"],
+                 shown=sample.get("shown"))
 
 
 def bigbench_prompt(input: str, choices: Sequence[str] | None = None, *, task_prefix: str = "",
