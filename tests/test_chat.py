@@ -114,16 +114,19 @@ def test_a_few_shot_query_becomes_user_and_assistant_turns(tmp_path: Path) -> No
                              shots=q.shots, query=q.input, prompt=q.prompt, output_prefix=task.example_output_prefix)
     (s1, t1), (s2, t2) = q.shots
     assert multiturn == [
-        {"role": "system", "content": "Be exact."},
-        {"role": "user", "content": ("Add.\n" + s1).removesuffix("\nA: ").strip()},
-        {"role": "assistant", "content": t1},
+        {"role": "system", "content": "Be exact.\n\nAdd."},
+        {"role": "user", "content": s1.removesuffix("\nA: ").strip()}, {"role": "assistant", "content": t1},
         {"role": "user", "content": s2.removesuffix("\nA: ").strip()}, {"role": "assistant", "content": t2},
         {"role": "user", "content": q.input.removesuffix("\nA: ").strip()}]
-    assert multiturn[1]["content"].startswith("Add.\n\nQ: ") and not multiturn[-1]["content"].endswith("A:")
+    assert multiturn[1]["content"].startswith("Q: ") and not multiturn[-1]["content"].endswith("A:")
     inline = conversation(PromptFormat(chat=True, fewshot="inline"), task_prefix=task.task_prefix, shots=q.shots,
                           query=q.input, prompt=q.prompt, output_prefix=task.example_output_prefix)
-    assert inline == [{"role": "user", "content": q.prompt.removesuffix("\nA: ").strip()}]
+    assert inline == [{"role": "system", "content": "Add."},
+                      {"role": "user", "content": q.prompt.removeprefix("Add.\n").removesuffix("\nA: ").strip()}]
     assert q.prompt == task.task_prefix + s1 + t1 + "\n" + s2 + t2 + "\n" + q.input  # the parts are BIG-bench's
+    bare = conversation(PromptFormat(chat=True), task_prefix="", shots=[], query=q.input, prompt=q.input,
+                        output_prefix="\nA: ")
+    assert bare == [{"role": "user", "content": q.input.removesuffix("\nA: ").strip()}]  # the template's system
 
 
 def test_lettered_queries_show_options_in_bigbench_order_and_target_a_letter(tmp_path: Path) -> None:
@@ -258,6 +261,11 @@ def test_a_chat_api_needs_mc_letters_and_then_answers_through_the_cache(pytester
                                    "--lm-cache-dir=cache")
         other.assert_outcomes(passed=1)
         assert len(fake.requests) == 8  # another system prompt is another model
+        bare = spec.replace("&system=Be+brief.", "") + "&mc=letters"
+        cli = pytester.runpytest(f"--lm-model={bare}", "--lm-cache-dir=cache", "--lm-system-prompt=From the CLI.")
+        cli.assert_outcomes(passed=1)
+        assert len(fake.requests) == 12 and fake.requests[-1]["messages"][0] == {"role": "system",
+                                                                                "content": "From the CLI."}
 
 
 def test_hf_chat_applies_the_tokenizers_own_template(tmp_path: Path) -> None:
@@ -341,3 +349,21 @@ def test_the_template_and_system_prompt_are_part_of_the_cache_identity(tmp_path:
     assert identity("smollm2?chat=1", system="Be brief.") == identity("smollm2?chat=1&system=Be brief.")
     assert identity("smollm2?chat=1&think_end=</think>") == chat  # only post-processes the answers
     assert identity("smollm2?chat=1&mc=letters") != chat
+
+
+def test_reports_show_the_prompt_format_and_a_rendered_prompt() -> None:
+    from pytest_lmbench.core.results import ExampleResult, TaskResult
+    from pytest_lmbench.report.html import render_html
+
+    chat = TaskResult(task="capitals", model="smollm2+chat", shots=0, n_examples=1, scores={"exact_str_match": 1.0},
+                      preferred_score="exact_str_match", low_score=0.0, high_score=1.0,
+                      prompt_format="chat (GGUF tokenizer.chat_template sha256:872be49dbb63, few-shot multiturn)",
+                      examples=[ExampleResult(id="a", index=0, prompt="<|im_start|>user\nQ: <b>?<|im_end|>\n",
+                                              targets=["x"], messages=[{"role": "user", "content": "Q: <b>?"}])])
+    raw = TaskResult(task="capitals", model="smollm2", shots=0, n_examples=1, scores={"exact_str_match": 1.0},
+                     preferred_score="exact_str_match", low_score=0.0, high_score=1.0)
+    page = render_html([chat, raw], [])
+    assert page.count("prompts: chat (GGUF tokenizer.chat_template sha256:872be49dbb63") == 1  # not for raw
+    assert "&lt;|im_start|&gt;user\nQ: &lt;b&gt;?" in page  # the rendered prompt, escaped
+    data = TaskResult.from_dict(chat.to_dict())
+    assert data.prompt_format == chat.prompt_format and data.examples[0].messages == chat.examples[0].messages

@@ -8,10 +8,10 @@ tokenizer's ``apply_chat_template``) or from the server (``openai:`` chat comple
 
 - the BIG-bench prompt of an example, without the trailing output prefix that the template's assistant turn
   replaces and stripped of surrounding whitespace, is a user turn;
-- ``fewshot=multiturn`` (default): each few-shot example is a user turn and its target the assistant's reply,
-  the task prefix opening the first user turn; ``fewshot=inline``: the whole BIG-bench prompt, shots included,
-  is the one user turn;
-- ``system=TEXT`` (or ``--lm-system-prompt``) is a system turn first;
+- ``fewshot=multiturn`` (default): each few-shot example is a user turn and its target the assistant's reply;
+  ``fewshot=inline``: the BIG-bench prompt after the task prefix, shots included, is the one user turn;
+- the system turn is ``system=TEXT`` (or ``--lm-system-prompt``) and the task prefix, joined by a blank line
+  (lm-evaluation-harness's ``--apply_chat_template`` puts a task's ``description`` there too);
 - the generation prompt is always added; multiple-choice options are scored as the start of the assistant's
   reply.
 """
@@ -235,19 +235,29 @@ def conversation(fmt: PromptFormat, *, task_prefix: str, shots: Sequence[tuple[s
                  prompt: str, output_prefix: str) -> list[Message]:
     """The conversation a BIG-bench query becomes (module docstring). ``shots``: (formatted input, target) of
     each few-shot example in order; ``query``: the formatted input of the example asked; ``prompt``: BIG-bench's
-    whole text prompt (task prefix, shots, query), the one user turn of ``fewshot=inline``."""
+    whole text prompt (task prefix, shots, query), whose part after the task prefix is the one user turn of
+    ``fewshot=inline``."""
     messages: list[Message] = []
-    if fmt.system:
-        messages.append({"role": "system", "content": fmt.system})
+    system = join_system(fmt.system, task_prefix.strip())
+    if system:
+        messages.append({"role": "system", "content": system})
     if fmt.fewshot == "inline" or not shots:
-        messages.append({"role": "user", "content": strip_output_prefix(prompt, output_prefix)})
+        body = prompt[len(task_prefix):] if prompt.startswith(task_prefix) else prompt
+        messages.append({"role": "user", "content": strip_output_prefix(body, output_prefix)})
         return messages
-    for i, (shot_input, target) in enumerate(shots):
-        prefix = task_prefix if i == 0 else ""
-        messages.append({"role": "user", "content": strip_output_prefix(prefix + shot_input, output_prefix)})
+    for shot_input, target in shots:
+        messages.append({"role": "user", "content": strip_output_prefix(shot_input, output_prefix)})
         messages.append({"role": "assistant", "content": target})
     messages.append({"role": "user", "content": strip_output_prefix(query, output_prefix)})
     return messages
+
+
+def join_system(system: str | None, description: str) -> str:
+    """The system turn: ``system=`` then the task's own preamble, joined by a blank line (lm-evaluation-harness
+    joins its ``--system_instruction`` and a task's ``description`` the same way)."""
+    if system and description:
+        return system + ("" if system[-1].isspace() or description[0].isspace() else "\n\n") + description
+    return system or description
 
 
 def user_turn(fmt: PromptFormat, prompt: str) -> list[Message]:
