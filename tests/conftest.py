@@ -15,6 +15,14 @@ for _module in ("numpy", "rich.console", "sqlite3", "pytest_lmbench.core.evaluat
                 "pytest_lmbench.report.terminal", "pytest_lmbench.report.html", "pytest_lmbench.report.junit",
                 "pytest_lmbench.report.markdown", "pytest_lmbench.report.progress"):
     importlib.import_module(_module)
+# optional (extras hf, lmeval): torch and datasets (pyarrow extension types) can be imported once per process,
+# so a second import after pytester dropped them from sys.modules fails
+for _module in ("torch", "datasets", "lm_eval", "lm_eval.evaluator", "lm_eval.tasks", "lm_eval.api.model",
+                "pytest_lmbench.core.tasks.lmeval"):
+    try:
+        importlib.import_module(_module)
+    except ImportError:
+        pass
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -144,6 +144,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix in (".yaml", ".yml"):
+        from pytest_lmbench.core.tasks.lmeval import looks_like_lmeval
+
+        if not looks_like_lmeval(str(file_path)):
+            return None  # other YAML files are left alone
+        from pytest_lmbench.plugin.items import LmevalFile
+
+        return LmevalFile.from_parent(parent, path=file_path)
     state = get_state(parent.config)
     if not state.is_task_file(file_path):
         return None
@@ -162,7 +170,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     report = yield
     items = sys.modules.get("pytest_lmbench.plugin.items")  # not imported: no task file was collected
-    if items is not None and isinstance(item, (items.TaskItem, items.InvalidTaskFile)):
+    if items is not None and isinstance(item, (items.TaskItem, items.InvalidTaskFile)):  # LmevalItem too
         item.attach_result(report, call)
     else:
         from pytest_lmbench.plugin.functions import attach_function_result

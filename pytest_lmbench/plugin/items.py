@@ -200,6 +200,11 @@ class TaskItem(pytest.Item):
             pytest.skip(f"{self.task_name}: {exc}")
         except ValueError as exc:  # too few examples for the shot count, metric preconditions
             raise LmbenchError(f"{self.task_name} ({os.path.relpath(self.leaf_path)}): {exc}") from None
+        self._complete(result, counter)
+
+    def _complete(self, result: TaskResult, counter: CacheCounter) -> None:
+        """What the item knows of its result beyond the scores: where it ran, its cache use, its thresholds."""
+        state = get_state(self.config)
         result.nodeid = self.nodeid
         result.cache = counter.counts()
         result.model_spec = self.spec.public
@@ -302,3 +307,57 @@ class InvalidTaskFile(pytest.Item):
             attach(report, TaskResult.placeholder(
                 os.path.basename(os.path.dirname(self.error.path)) or self.error.path, "-", "error", str(self.error),
                 nodeid=self.nodeid, path=self.error.path))
+
+
+class LmevalFile(pytest.File):
+    """An lm-evaluation-harness task (or group) config: one item per leaf task, model and shot count, built
+    and scored by lm-eval itself (``core/tasks/lmeval.py``)."""
+
+    def collect(self):
+        from pytest_lmbench.core.tasks.lmeval import read_config
+
+        state = get_state(self.config)
+        try:
+            tasks = read_config(str(self.path))
+        except (TaskFormatError, LmbenchError) as exc:
+            error = exc if isinstance(exc, TaskFormatError) else TaskFormatError(str(self.path), None, str(exc))
+            error.path = _display_path(error.path, str(self.config.invocation_params.dir))
+            item = InvalidTaskFile.from_parent(self, name="invalid-task-file", error=error)
+            item.add_marker("lmbench")
+            yield item
+            return
+        given_shots = self.config.getoption("lm_shots")
+        for task in tasks:
+            thresholds = resolve_thresholds(task.name, set(task.produced), {}, state.rules)
+            for spec, label in zip(state.specs, state.labels):
+                for shots in (sorted(set(given_shots)) if given_shots else [task.num_fewshot]):
+                    item = LmevalItem.from_parent(
+                        self, name=f"{task.name}[{label}-{shots}shot]", leaf_path=task.path, task_name=task.name,
+                        parent_name=task.group, spec=spec, label=label, shots=shots,
+                        max_examples=state.max_examples, thresholds=thresholds, family=[], lm_task=task)
+                    item.add_marker("lmbench")
+                    yield item
+
+
+class LmevalItem(TaskItem):
+    """One lm-eval task on one model with one shot count: lm-eval's evaluator asks, our backend answers."""
+
+    def __init__(self, *, lm_task: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.lm_task = lm_task
+
+    def setup(self) -> None:
+        from pytest_lmbench.core.tasks.lmeval import evaluate_lmeval
+
+        state = get_state(self.config)
+        model = state.model(self.spec)
+        counter = CacheCounter(model)
+        try:
+            result = evaluate_lmeval(self.lm_task, model, shots=self.shots, limit=self.max_examples,
+                                     model_name=self.label)
+        except LmbenchError as exc:
+            raise LmbenchError(f"{self.task_name} ({os.path.relpath(self.leaf_path)}): {exc}") from None
+        self._complete(result, counter)
+
+    def reportinfo(self):
+        return self.path, None, f"lm-eval task {self.task_name} [{self.label}, {self.shots}-shot]"

@@ -201,6 +201,28 @@ class CachedModel(BaseModel):
         order = sorted(range(len(prompts)), key=lambda i: prompts[i])
         return [str(v) for v in self._answer(keys, call, order, progress)]
 
+    def loglikelihood_greedy(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]:
+        """``loglikelihood`` with whether the continuation is greedy (backends that can say: llama.cpp)."""
+        reqs = [(str(c), str(t)) for c, t in requests]
+        keys = [_key(self.identity, "loglikelihood_greedy", c, t) for c, t in reqs]
+
+        def call(idx: list[int], kw: dict[str, Any]) -> list[list[Any]]:
+            values = self.model.loglikelihood_greedy([reqs[i] for i in idx])  # type: ignore[attr-defined]
+            return [[float(v), bool(g)] for v, g in values]
+
+        order = sorted(range(len(reqs)), key=lambda i: reqs[i][0])
+        return [(float(v), bool(g)) for v, g in self._answer(keys, call, order, None)]
+
+    def loglikelihood_rolling(self, texts: Sequence[str]) -> list[float]:
+        """log P(text) over all its tokens (lm-evaluation-harness's ``loglikelihood_rolling``)."""
+        items = [str(t) for t in texts]
+        keys = [_key(self.identity, "loglikelihood_rolling", t) for t in items]
+
+        def call(idx: list[int], kw: dict[str, Any]) -> list[float]:
+            return [float(v) for v in self.model.loglikelihood_rolling([items[i] for i in idx])]  # type: ignore
+
+        return [float(v) for v in self._answer(keys, call, list(range(len(items))), None)]
+
     def chat(self, conversations: Sequence[Sequence[Mapping[str, str]]], *, max_tokens: int,
              stop: Sequence[str] | None = None, progress: Progress | None = None, **sampling: Any) -> list[str]:
         """A server's chat (``chat=1`` on ``openai:``), keyed by the whole conversation."""

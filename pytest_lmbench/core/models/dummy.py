@@ -66,6 +66,12 @@ class OracleModel(BaseModel):
                  temperature: float = 0.0, seed: int = 0) -> list[str]:
         return [cut_at_stop(self.key.generations.get(p, ""), stop) for p in prompts]
 
+    def loglikelihood_greedy(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]:
+        return [(v, v == 0.0) for v in self.loglikelihood(requests)]  # the right answer is the greedy one
+
+    def loglikelihood_rolling(self, texts: Sequence[str]) -> list[float]:
+        return [0.0 for _ in texts]  # certain of every text
+
 
 class RandomModel(BaseModel):
     """Seeded random answers; each request's answer depends only on the seed and the request."""
@@ -81,6 +87,13 @@ class RandomModel(BaseModel):
 
     def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[float]:
         return [float(-self._rng(c, t).exponential(2.0) * max(1, len(t.split()))) for c, t in requests]
+
+    def loglikelihood_greedy(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]:
+        return [(v, bool(self._rng(c, t, "greedy").random() < 0.5))
+                for v, (c, t) in zip(self.loglikelihood(requests), requests)]
+
+    def loglikelihood_rolling(self, texts: Sequence[str]) -> list[float]:
+        return [float(-self._rng(t, "rolling").exponential(2.0) * max(1, len(t.split()))) for t in texts]
 
     def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None,
                  temperature: float = 0.0, seed: int = 0) -> list[str]:

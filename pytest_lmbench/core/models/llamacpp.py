@@ -213,14 +213,52 @@ class LlamaCppModel(BaseModel):
         self._kv = list(tokens)
 
     def _continuation_logprob(self, ctx: list[int], cont: list[int]) -> float:
+        return self._scored(ctx, cont)[0]
+
+    def _scored(self, ctx: list[int], cont: list[int]) -> tuple[float, bool]:
+        """(log P(cont | ctx), whether every continuation token is the argmax of its row: greedy decoding
+        would produce it)."""
         if not cont:
-            return 0.0
+            return 0.0, True
         self._eval_from(ctx + cont)
         start = len(ctx) - 1
         rows = np.asarray(self._llm.scores[start:start + len(cont)], dtype=np.float64)
         top = rows.max(axis=1)
         lse = top + np.log(np.exp(rows - top[:, None]).sum(axis=1))
-        return float(np.sum(rows[np.arange(len(cont)), cont] - lse))
+        picked = rows[np.arange(len(cont)), cont]
+        return float(np.sum(picked - lse)), bool(np.all(picked >= top))
+
+    def loglikelihood_greedy(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]:
+        """``loglikelihood`` with, for each request, whether greedy decoding would give the continuation (what
+        lm-evaluation-harness's ``acc`` of loglikelihood tasks reads)."""
+        out: list[tuple[float, bool]] = []
+        with self._lock:
+            for context, continuation in requests:
+                ctx = self._context_tokens(context)
+                cont = self._tokens(continuation, bos=False)
+                keep = self.n_ctx - len(cont)
+                if keep < 1:
+                    raise BackendError(f"a continuation of {len(cont)} tokens does not fit n_ctx={self.n_ctx}")
+                out.append(self._scored(ctx[-keep:], cont))
+        return out
+
+    def loglikelihood_rolling(self, texts: Sequence[str]) -> list[float]:
+        """log P(text) over all its tokens, the first conditioned on BOS, as lm-evaluation-harness's
+        ``loglikelihood_rolling`` defines it. A text longer than the context is scored in windows: each predicts
+        up to half the context's tokens, conditioned on as many tokens before them as fit."""
+        out = []
+        window = max(1, self.n_ctx // 2)
+        with self._lock:
+            for text in texts:
+                tokens = self._tokens(text, bos=False)
+                total, done = 0.0, 0
+                while done < len(tokens):
+                    chunk = tokens[done:done + window]
+                    before = tokens[max(0, done - (self.n_ctx - len(chunk) - 1)):done]
+                    total += self._scored([self._llm.token_bos()] + before, chunk)[0]
+                    done += len(chunk)
+                out.append(total)
+        return out
 
     def loglikelihood(self, requests: Sequence[tuple[str, str]], *,
                       progress: Progress | None = None) -> list[float]:

