@@ -200,3 +200,16 @@ def test_calibration_task_names_stay_literal_and_fold() -> None:
 def test_calibration_rows_name_their_shots() -> None:
     block = _block(render_summary([_mc_item(shots=0), _mc_item(shots=3)], width=80))
     assert [" ".join(line.split()[:2]) for line in block[1:-1]] == ["capitals (0-shot)", "capitals (3-shot)"]
+
+
+def test_lm_eval_names_and_few_shot_rows_fit_80_columns() -> None:
+    long = TaskResult(task="sums", model="m", shots=2, n_examples=12, preferred_score="exact_match,first-number",
+                      scores={"exact_match,first-number": 0.167}, low_score=0.0, high_score=1.0, outcome="scored",
+                      threshold={"exact_match,first-number": 0.1})
+    out = render_summary([long, _mc_item(shots=0)], width=80)
+    table = out.split("calibration")[0]
+    assert all(len(line) <= 80 for line in table.splitlines())
+    assert "threshold" in table and "sums (2-shot)" in table  # no column is cut; the shots go inline
+    assert "exact_match," in table and "first-number" in table  # the long name folds at its comma
+    wide = render_summary([long, _mc_item(shots=0)], width=120)
+    assert "shots" in wide.splitlines()[1] and "sums (2-shot)" not in wide

@@ -108,7 +108,9 @@ def _print_model(console: Console, rows: list[TaskResult], model: str, width: in
                   box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold" if color else "")
     longest = max(len(r.task) + (12 if r.aggregate else 0) for r in rows)
     table.add_column("task", overflow="fold", min_width=min(longest, max(12, width - 62)))
-    show_shots = any(r.shots for r in rows)
+    # a shots column from 100 columns; narrower, a few-shot row says its shots after the task's name
+    show_shots = any(r.shots for r in rows) and width >= 100
+    inline_shots = any(r.shots for r in rows) and not show_shots
     columns: list[tuple[str, JustifyMethod]] = [("shots", "right")] if show_shots else []
     columns += [("n", "right"), ("metric", "left"), ("score", "right"), ("±95%", "left")]
     columns += [("norm", "right")] if width >= 100 else []
@@ -123,8 +125,9 @@ def _print_model(console: Console, rows: list[TaskResult], model: str, width: in
     rows.sort(key=row_order)
     for r in rows:
         task = r.task + (" (aggregate)" if r.aggregate else "") + (" (partial)" if not r.complete else "")
+        task += f" ({r.shots}-shot)" if inline_shots and r.shots else ""
         cells = [Text(task)] + ([Text(str(r.shots))] if show_shots else []) + [
-            Text(str(r.n_examples)), Text(SHORT_METRIC.get(r.preferred_score, r.preferred_score) or "-"),
+            Text(str(r.n_examples)), Text(_metric_cell(r.preferred_score)),
             Text(fmt(r.preferred_value)), Text(plus_minus(r))]
         if width >= 100:
             cells.append(Text(fmt(r.normalized_preferred_score) if r.preferred_value is not None else "-"))
@@ -266,6 +269,16 @@ def _p(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:.2g}" if value >= 0.001 else "<0.001"
+
+
+def _metric_cell(metric: str) -> str:
+    """The metric's short name; an lm-eval name longer than 16 characters on two lines at its comma
+    ("exact_match," / "first-number"), so that the table still fits 80 columns."""
+    name = SHORT_METRIC.get(metric, metric) or "-"
+    if len(name) > 16 and "," in name:
+        head, _, tail = name.partition(",")
+        return f"{head},\n{tail}"
+    return name
 
 
 def _print_comparisons(console: Console, results: list[TaskResult], width: int, color: bool,
