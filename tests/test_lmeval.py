@@ -210,3 +210,102 @@ def test_llama_cpp_scores_whole_texts_and_says_what_is_greedy() -> None:
         assert greedy in (True, False)
     finally:
         model.close()
+
+
+VOTE = """task: vote
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: sums.jsonl
+test_split: test
+output_type: generate_until
+doc_to_text: "Q: What is {{a}} plus {{b}}?\\nA:"
+doc_to_target: "{{total}}"
+repeats: 3
+generation_kwargs:
+  until: ["\\n"]
+  max_gen_toks: 4
+  do_sample: true
+  temperature: 1.0
+filter_list:
+  - name: maj
+    filter:
+      - function: regex
+        regex_pattern: "(\\\\d+)"
+      - function: majority_vote
+      - function: take_first
+metric_list:
+  - metric: exact_match
+"""
+
+
+def test_repeats_are_independent_seeded_samples_and_majority_vote_is_lm_evals(tmp_path: Path) -> None:
+    """repeats: 3 with sampling: the k-th copy of a prompt is drawn with seed k (never one cached answer
+    served three times), and lm-eval's majority_vote filter picks the answer."""
+    from pytest_lmbench.core.models.base import BaseModel
+    from pytest_lmbench.core.models.cache import CachedModel, ResponseCache
+
+    shutil.copy(EXAMPLES / "sums.jsonl", tmp_path / "sums.jsonl")
+    (tmp_path / "vote.yaml").write_text(VOTE)
+
+    class Sampler(BaseModel):
+        supports_sampling = True
+
+        def __init__(self) -> None:
+            self.seeds: list[int] = []
+
+        def loglikelihood(self, requests):
+            raise AssertionError("not asked")
+
+        def generate(self, prompts, *, max_tokens, stop=None, temperature=0.0, seed=0):
+            assert temperature == 1.0
+            self.seeds += [seed] * len(prompts)
+            out = []
+            for p in prompts:
+                a, b = (int(x) for x in p.split("is ")[1].split("?")[0].split(" plus "))
+                out.append(f" {a + b}" if seed != 1 else " 0")  # one repeat in three is wrong
+            return out
+
+    inner = Sampler()
+    cache = ResponseCache(str(tmp_path / "c.sqlite"))
+    model = CachedModel("sampler", lambda: inner, cache, supports_sampling=True)
+    task = read_config(str(tmp_path / "vote.yaml"))[0]
+    result = evaluate_lmeval(task, model, limit=4)
+    assert sorted(inner.seeds) == [0] * 4 + [1] * 4 + [2] * 4 and cache.misses == 12
+    assert result.scores["exact_match,maj"] == 1.0  # two right answers in three win the vote
+    again = evaluate_lmeval(task, model, limit=4)
+    assert again.scores == result.scores and cache.hits == 12 and len(inner.seeds) == 12  # reruns repeat
+
+
+def test_the_live_line_hears_of_lm_evals_requests(tmp_path: Path) -> None:
+    from pytest_lmbench.core.models.dummy import RandomModel
+
+    class Reporting(RandomModel):
+        reports_progress = True
+
+        def loglikelihood(self, requests, *, progress=None):
+            out = super().loglikelihood(requests)
+            if progress is not None:
+                progress(len(out))
+            return out
+
+    class Live:
+        def __init__(self) -> None:
+            self.starts: list[int] = []
+            self.done = 0
+            self.finished = False
+
+        def start(self, total: int) -> None:
+            self.starts.append(total)
+
+        def advance(self, n: int = 1) -> None:
+            self.done += n
+
+        def finish(self) -> None:
+            self.finished = True
+
+    for f in EXAMPLES.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    live = Live()
+    evaluate_lmeval(read_config(str(tmp_path / "animals.yaml"))[0], Reporting(0), progress=live, limit=5)
+    assert live.starts == [20] and live.done == 20 and live.finished  # 5 documents x 4 options

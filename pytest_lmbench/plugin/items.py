@@ -354,7 +354,7 @@ class LmevalItem(TaskItem):
         counter = CacheCounter(model)
         try:
             result = evaluate_lmeval(self.lm_task, model, shots=self.shots, limit=self.max_examples,
-                                     model_name=self.label)
+                                     model_name=self.label, progress=self._live_progress())
         except LmbenchError as exc:
             raise LmbenchError(f"{self.task_name} ({os.path.relpath(self.leaf_path)}): {exc}") from None
         self._complete(result, counter)

@@ -25,7 +25,7 @@ from typing import Any
 
 from pytest_lmbench.core.chat import format_of
 from pytest_lmbench.core.errors import ConfigError, TaskFormatError
-from pytest_lmbench.core.models.base import Answer, Progress, progress_kwargs
+from pytest_lmbench.core.models.base import Answer, progress_kwargs
 from pytest_lmbench.core.results import ExampleResult, TaskResult
 
 LMEVAL_INSTALL = "pip install 'pytest-lmbench[lmeval]'"
@@ -157,8 +157,10 @@ def read_config(path: str) -> list[LmevalTask]:
 class _Requests:
     """lm-eval's model API over a pytest-lmbench model (built lazily: ``lm_eval.api.model.LM`` is its base)."""
 
-    def __init__(self, model: Any, progress: Progress | None) -> None:
-        self.model, self.kw = model, progress_kwargs(model, progress)
+    def __init__(self, model: Any, progress: Any = None) -> None:
+        # progress: the live line (start/advance/finish), restarted for each kind of request lm-eval sends
+        self.model, self.live = model, progress
+        self.kw = progress_kwargs(model, progress.advance if progress is not None else None)
         self.output_type = "multiple_choice"  # the task's (set before the evaluator runs)
         self.task: Any = None  # the lm-eval Task (its doc_to_target / doc_to_choice show dummy:oracle answers)
 
@@ -181,7 +183,12 @@ class _Requests:
                 answers.append((str(r.args[0]), None, str(text)))
         self.model.set_answer_key(answers)
 
+    def _start(self, requests: Sequence[Any]) -> None:
+        if self.live is not None:
+            self.live.start(len(requests))
+
     def loglikelihood(self, requests: Sequence[Any]) -> list[tuple[float, bool]]:
+        self._start(requests)
         self._show_answers(requests)
         pairs = [(str(r.args[0]), str(r.args[1])) for r in requests]
         greedy = getattr(self.model, "loglikelihood_greedy", None)
@@ -202,6 +209,7 @@ class _Requests:
         return [float(v) for v in rolling([str(r.args[0]) for r in requests])]
 
     def generate_until(self, requests: Sequence[Any]) -> list[str]:
+        self._start(requests)
         self._show_answers(requests)
         out: list[str | None] = [None] * len(requests)
         groups: dict[str, list[int]] = {}
@@ -215,18 +223,37 @@ class _Requests:
             temperature = float(kwargs.pop("temperature", 0.0) or 0.0)
             if kwargs.pop("do_sample", False) and temperature == 0.0:
                 temperature = 1.0
-            sampling = {"temperature": temperature, "seed": int(kwargs.pop("seed", 0) or 0)} if temperature else {}
-            texts = self.model.generate([str(requests[i].args[0]) for i in indices], max_tokens=max_tokens,
-                                        stop=until or None, **sampling, **self.kw)
-            for i, text in zip(indices, texts):
-                out[i] = str(text)
+            if not temperature:
+                texts = self.model.generate([str(requests[i].args[0]) for i in indices], max_tokens=max_tokens,
+                                            stop=until or None, **self.kw)
+                for i, text in zip(indices, texts):
+                    out[i] = str(text)
+                continue
+            if not getattr(self.model, "supports_sampling", False):
+                raise ConfigError("this task samples (temperature > 0 or do_sample in generation_kwargs); the "
+                                  "model's backend generates greedily only")
+            # lm-eval sends a request `repeats` times: the k-th copy of a prompt is drawn with seed + k, so the
+            # repeats are independent samples (and never one cached answer served k times), and reruns repeat
+            seed = int(kwargs.pop("seed", 0) or 0)
+            seen: dict[str, int] = {}
+            rounds: dict[int, list[int]] = {}
+            for i in indices:
+                k = seen.get(str(requests[i].args[0]), 0)
+                seen[str(requests[i].args[0])] = k + 1
+                rounds.setdefault(k, []).append(i)
+            for k, batch in sorted(rounds.items()):
+                texts = self.model.generate([str(requests[i].args[0]) for i in batch], max_tokens=max_tokens,
+                                            stop=until or None, temperature=temperature, seed=seed + k, **self.kw)
+                for i, text in zip(batch, texts):
+                    out[i] = str(text)
         return [t or "" for t in out]
 
 
 def evaluate_lmeval(task: LmevalTask, model: Any, *, shots: int | None = None, limit: int | None = None,
-                    model_name: str | None = None, progress: Progress | None = None) -> TaskResult:
+                    model_name: str | None = None, progress: Any = None) -> TaskResult:
     """Run one lm-eval task on ``model`` through lm-eval's own evaluator and return its result with our error
-    bars. ``shots`` overrides the config's ``num_fewshot``; ``limit`` is lm-eval's ``--limit``."""
+    bars. ``shots`` overrides the config's ``num_fewshot``; ``limit`` is lm-eval's ``--limit``; ``progress``: the
+    live line (``evaluate``'s protocol), told of each kind of request lm-eval sends."""
     lm_eval = _lm_eval()
     from lm_eval.api.model import LM
 
@@ -269,12 +296,16 @@ def evaluate_lmeval(task: LmevalTask, model: Any, *, shots: int | None = None, l
         if fmt.chat and not chat:
             raise ConfigError(f"{task.name}: lm-eval tasks on a chat model need its template here (chat=1 on "
                               "smollm2, llamacpp: or hf:); a server's chat API gives no prompt log-probabilities")
-        with _seeded():
-            results = lm_eval.evaluator.evaluate(
-                lm=Adapter(), task_dict={"tasks": {task.name: lm_task}, "groups": {}, "group_map": {}}, limit=limit,
-                bootstrap_iters=0, log_samples=True, apply_chat_template=chat,
-                fewshot_as_multiturn=chat and fmt.fewshot == "multiturn",
-                system_instruction=fmt.system if chat else None)
+        try:
+            with _seeded():
+                results = lm_eval.evaluator.evaluate(
+                    lm=Adapter(), task_dict={"tasks": {task.name: lm_task}, "groups": {}, "group_map": {}},
+                    limit=limit, bootstrap_iters=0, log_samples=True, apply_chat_template=chat,
+                    fewshot_as_multiturn=chat and fmt.fewshot == "multiturn",
+                    system_instruction=fmt.system if chat else None)
+        finally:
+            if progress is not None:
+                progress.finish()
     if results is None:
         raise ConfigError(f"lm-eval returned no results for {task.name}")
     return to_result(task, results, n_shots, str(model_name or getattr(model, "name", "model")), start)
