@@ -309,3 +309,65 @@ def test_the_live_line_hears_of_lm_evals_requests(tmp_path: Path) -> None:
     live = Live()
     evaluate_lmeval(read_config(str(tmp_path / "animals.yaml"))[0], Reporting(0), progress=live, limit=5)
     assert live.starts == [20] and live.done == 20 and live.finished  # 5 documents x 4 options
+
+
+ZOO = """group: zoo
+task:
+  - animals
+  - sums
+  - tally
+aggregate_metric_list:
+  - metric: exact_match
+    aggregation: mean
+    weight_by_size: true
+metadata:
+  version: 1.0
+"""
+
+
+def test_a_group_is_a_parent_aggregated_by_lm_eval_itself(pytester: pytest.Pytester, det) -> None:
+    """A group config: its tasks are items, and its aggregate (lm-eval's Group.aggregate: size-weighted mean,
+    pooled standard error) equals lm-eval's own group result."""
+    from lm_eval.api.model import LM
+    from lm_eval.evaluator import simple_evaluate
+    from lm_eval.tasks import TaskManager
+
+    for f in EXAMPLES.iterdir():
+        shutil.copy(f, pytester.path / f.name)
+    (pytester.path / "tally.yaml").write_text((EXAMPLES / "sums.yaml").read_text().replace("task: sums", "task: tally")
+                                              .replace("num_fewshot: 2", "num_fewshot: 0"))
+    (pytester.path / "zoo.yaml").write_text(ZOO)
+    (pytester.path / "ours").mkdir()
+    for f in ("zoo.yaml", "animals.yaml", "sums.yaml", "tally.yaml", "animals.jsonl", "sums.jsonl"):
+        shutil.move(str(pytester.path / f), pytester.path / "ours" / f)
+    result = pytester.runpytest("ours/zoo.yaml", "--lm-model=py:detmodel:Det", "--lm-report=r.json",
+                                "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
+    report = json.loads((pytester.path / "r.json").read_text())["results"]
+    group = next(r for r in report if r["aggregate"])
+    assert group["task"] == "zoo" and group["complete"] and sorted(group["subtasks"]) == ["animals", "sums", "tally"]
+    assert {r["parent"] for r in report if not r["aggregate"]} == {"zoo"}
+
+    model = det.Det()
+
+    class Wrapped(LM):
+        def loglikelihood(self, requests):
+            return [(v, False) for v in model.loglikelihood([r.args for r in requests])]
+
+        def loglikelihood_rolling(self, requests):
+            raise NotImplementedError
+
+        def generate_until(self, requests):
+            return [model.generate([r.args[0]], max_tokens=r.args[1].get("max_gen_toks", 256),
+                                   stop=r.args[1].get("until"))[0] for r in requests]
+
+    import os
+
+    os.chdir(pytester.path / "ours")  # lm-eval finds relative data files from the working directory
+    theirs = simple_evaluate(model=Wrapped(), tasks=["zoo"], bootstrap_iters=100,
+                             task_manager=TaskManager(include_path=str(pytester.path / "ours"),
+                                                      include_defaults=False))["results"]["zoo"]
+    for key in ("exact_match,first-number", "exact_match,stripped"):
+        assert group["scores"][key] == pytest.approx(theirs[key], abs=1e-12)
+        name, _, filt = key.partition(",")
+        assert group["errors"][key]["stderr"] == pytest.approx(theirs[f"{name}_stderr,{filt}"], rel=1e-9)

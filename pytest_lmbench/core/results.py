@@ -247,11 +247,12 @@ def aggregate(parent: str, results: list[TaskResult], expected_subtasks: list[st
         task=parent, model=first.model, shots=first.shots, n_examples=sum(r.n_examples for r in results),
         scores=scores, preferred_score=preferred, low_score=low, high_score=high, model_spec=first.model_spec,
         keywords=list(first.keywords), aggregate=True, subtasks=names, complete=complete, notes=notes,
-        outcome=_aggregate_outcome(results),
+        outcome=aggregate_outcome(results),
     )
 
 
-def _aggregate_outcome(results: list[TaskResult]) -> Outcome:
+def aggregate_outcome(results: list[TaskResult]) -> Outcome:
+    """A parent's outcome: the worst of its subtasks'."""
     outcomes = {r.outcome for r in results}
     for worst in ("error", "failed", "regressed", "inconclusive"):
         if worst in outcomes:

@@ -212,13 +212,26 @@ def final_results(state: LmbenchState) -> list[TaskResult]:
     if state.compare_to is not None:
         compare_models(items, state.compare_to, alpha=state.alpha)
     by_parent: dict[tuple[str, str, int], list[TaskResult]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[TaskResult]] = defaultdict(list)
     for r in items:
         if r.parent and r.outcome not in ("error", "skipped") and r.scores:
-            by_parent[(r.parent, r.model, r.shots)].append(r)
+            if r.path and r.path.endswith((".yaml", ".yml")):  # an lm-eval group
+                groups[(r.parent, r.model)].append(r)
+            else:
+                by_parent[(r.parent, r.model, r.shots)].append(r)
     out = list(items)
     for (parent, _model, _shots), subs in sorted(by_parent.items()):
         family = sorted({name for r in subs for name in r.parent_subtasks})  # known from collection
         out.append(aggregate_errors(aggregate(parent, subs, family or None), subs))
+    for (parent, _model), subs in sorted(groups.items()):
+        from pytest_lmbench.core.tasks.lmeval import aggregate_group
+
+        family = sorted({name for r in subs for name in r.parent_subtasks})
+        tasks = [r.task for r in subs]
+        # each task once (at its config's shot count, as lm-eval runs a group), else one aggregate per shots
+        runs = [subs] if len(tasks) == len(set(tasks)) else \
+            [[r for r in subs if r.shots == s] for s in sorted({r.shots for r in subs})]
+        out += [aggregate_group(run[0].path or "", parent, run, family) for run in runs]
     return out
 
 

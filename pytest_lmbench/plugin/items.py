@@ -334,7 +334,8 @@ class LmevalFile(pytest.File):
                     item = LmevalItem.from_parent(
                         self, name=f"{task.name}[{label}-{shots}shot]", leaf_path=task.path, task_name=task.name,
                         parent_name=task.group, spec=spec, label=label, shots=shots,
-                        max_examples=state.max_examples, thresholds=thresholds, family=[], lm_task=task)
+                        max_examples=state.max_examples, thresholds=thresholds, family=list(task.family),
+                        lm_task=task)
                     item.add_marker("lmbench")
                     yield item
 

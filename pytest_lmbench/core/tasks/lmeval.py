@@ -77,10 +77,11 @@ class LmevalTask:
     """One leaf task of a config file, as lm-eval names it."""
 
     name: str
-    path: str
+    path: str  # the file collected (for a group's task: the group's config)
     num_fewshot: int  # the config's (0 when it sets none)
     group: str | None = None
     produced: tuple[str, ...] = ()  # the scores it computes, as lm-eval names them ("acc,none")
+    family: tuple[str, ...] = ()  # for a group's task: every task of the group
 
 
 @contextlib.contextmanager
@@ -117,17 +118,31 @@ def _seeded() -> Any:
         np.random.set_state(np_state)
 
 
-def _load(path: str) -> dict[str, Any]:
-    """lm-eval's TaskManager.load of one config file. Relative ``data_files`` are found next to the config
-    first (so a suite runs from any directory), then, as lm-eval itself finds them, in the working directory."""
+def config_name(path: str) -> str:
+    """The name a config file defines (its top-level ``group:``, else ``task:``), read as text: lm-eval's
+    TaskManager loads configs by name from its include path."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        text = fh.read()
+    for key in ("group", "task"):
+        m = re.search(rf"^{key}\s*:\s*['\"]?([^'\"\s#]+)", text, re.MULTILINE)
+        if m:
+            return m.group(1)
+    raise TaskFormatError(path, "task", "no task or group name at the top level", "add `task: NAME`")
+
+
+def _load(path: str, name: str | None = None) -> dict[str, Any]:
+    """lm-eval's TaskManager.load of the task or group ``name`` (default: the one the file defines), with the
+    file's directory as the include path. Relative ``data_files`` are found next to the config first (so a suite
+    runs from any directory), then, as lm-eval itself finds them, in the working directory."""
     lm_eval = _lm_eval()
     manager = lm_eval.tasks.TaskManager(include_path=os.path.dirname(os.path.abspath(path)), include_defaults=False)
+    name = name or config_name(path)
     with _quiet():
         try:
             with _chdir(os.path.dirname(os.path.abspath(path))):
-                return manager.load(os.path.abspath(path))
+                return manager.load(name)
         except FileNotFoundError:
-            return manager.load(os.path.abspath(path))
+            return manager.load(name)
 
 
 def read_config(path: str) -> list[LmevalTask]:
@@ -142,13 +157,15 @@ def read_config(path: str) -> list[LmevalTask]:
                               "check it with `lm_eval --tasks " + os.path.abspath(path) + " --limit 1`") from None
     groups = loaded.get("group_map") or {}
     owner = {child: group for group, children in groups.items() for child in children}
+    top = config_name(path) if config_name(path) in groups else None
+    family = tuple(loaded["tasks"]) if top else ()
     out = []
     for name, task in loaded["tasks"].items():
         shots = task.config.num_fewshot
         filters = [f.name for f in getattr(task, "_filters", [])] or ["none"]
         produced = tuple(f"{m},{f}" for m in getattr(task, "_metric_fn_list", {}) for f in filters)
         out.append(LmevalTask(name=name, path=os.path.abspath(path), num_fewshot=int(shots or 0),
-                              group=owner.get(name), produced=produced))
+                              group=top if top else None, produced=produced, family=family))
     if not out:
         raise TaskFormatError(path, None, "the config defines no task", "give it a `task:` name")
     return out
@@ -281,7 +298,7 @@ def evaluate_lmeval(task: LmevalTask, model: Any, *, shots: int | None = None, l
             return str(getattr(fmt, "template", "") or "chat")
 
     start = time.perf_counter()
-    loaded = _load(task.path)
+    loaded = _load(task.path, task.name)
     with _quiet():
         lm_task = loaded["tasks"][task.name]
         n_shots = task.num_fewshot if shots is None else shots
@@ -380,3 +397,50 @@ def to_result(task: LmevalTask, results: dict[str, Any], shots: int, model: str,
                            per_example=dense, preferred=preferred, low=low, high=high, path=task.path,
                            parent=task.group, notes=notes, started=start)
     return result
+
+
+def aggregate_group(path: str, group: str, results: list[TaskResult], family: Sequence[str]) -> TaskResult:
+    """A group's aggregate for one model and shot count, computed by lm-eval's own ``Group.aggregate`` from its
+    tasks' scores, sizes and standard errors (its ``aggregate_metric_list``: mean, weighted by size or not,
+    with lm-eval's pooled standard error). The interval is normal (±1.96 SE) around it."""
+    from pytest_lmbench.core.results import ErrorBar, aggregate_outcome
+
+    loaded = _load(path, group)
+    grp = loaded["groups"][group]
+    task_metrics: dict[str, dict[str, Any]] = {}
+    for r in results:
+        row: dict[str, Any] = {"sample_len": r.n_examples}
+        for metric, value in r.scores.items():
+            if "," not in metric:
+                continue
+            row[metric] = value
+            stderr = (r.errors.get(metric) or {}).get("stderr")
+            if stderr is not None:
+                name, _, filt = metric.partition(",")
+                row[f"{name}_stderr,{filt}"] = stderr
+        task_metrics[r.task] = row
+    with _quiet():
+        metrics = grp.aggregate(task_metrics)
+    scores = {k: float(v) for k, v in metrics.items()
+              if "," in k and "_stderr," not in k and isinstance(v, (int, float))}
+    names = [r.task for r in results]
+    complete = set(family) <= set(names)
+    notes = [] if complete else [f"aggregate over {len(names)} of {len(family)} tasks (others were not run)"]
+    if len({r.shots for r in results}) > 1:
+        notes.append("tasks at their configs' shot counts: " + ", ".join(f"{r.task} {r.shots}" for r in results))
+    if not scores:
+        notes.append(f"the group {group} has no aggregate_metric_list: lm-eval reports no group score")
+    first = results[0]
+    preferred = next(iter(scores), "")
+    errors: dict[str, ErrorBar] = {}
+    for k, v in scores.items():
+        name, _, filt = k.partition(",")
+        se = metrics.get(f"{name}_stderr,{filt}")
+        if isinstance(se, (int, float)):
+            errors[k] = ErrorBar(stderr=float(se), ci95=[v - 1.96 * float(se), v + 1.96 * float(se)],
+                                 method="lm-eval pooled" if len(results) > 1 else "lm-eval")
+    out = TaskResult(task=group, model=first.model, shots=max(r.shots for r in results), n_examples=sum(r.n_examples for r in results),
+                     scores=scores, preferred_score=preferred, low_score=0.0, high_score=1.0,
+                     model_spec=first.model_spec, aggregate=True, subtasks=names, complete=complete, notes=notes,
+                     outcome=aggregate_outcome(results), path=path, errors=errors)
+    return out
