@@ -371,3 +371,20 @@ def test_a_group_is_a_parent_aggregated_by_lm_eval_itself(pytester: pytest.Pytes
         assert group["scores"][key] == pytest.approx(theirs[key], abs=1e-12)
         name, _, filt = key.partition(",")
         assert group["errors"][key]["stderr"] == pytest.approx(theirs[f"{name}_stderr,{filt}"], rel=1e-9)
+
+
+def test_lm_eval_include_adds_configs_that_a_collected_group_names(pytester: pytest.Pytester) -> None:
+    shared = pytester.path / "shared"
+    shared.mkdir()
+    for f in EXAMPLES.iterdir():
+        shutil.copy(f, shared / f.name)
+    suite = pytester.path / "suite"
+    suite.mkdir()
+    (suite / "zoo.yaml").write_text(ZOO.replace("  - tally\n", ""))
+    alone = pytester.runpytest(str(suite), "--lm-model=dummy:oracle", "-p", "no:cacheprovider")
+    alone.assert_outcomes(errors=1)  # animals and sums are nowhere lm-eval looks
+    alone.stdout.fnmatch_lines(["*zoo.yaml: lm-eval cannot load this config*"])
+    found = pytester.runpytest(str(suite), f"--lm-eval-include={shared}", "--lm-model=dummy:oracle",
+                               "-p", "no:cacheprovider")
+    found.assert_outcomes(passed=2)
+    found.stdout.fnmatch_lines(["*zoo (aggregate)*"])

@@ -83,6 +83,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="empty the answer cache before the run")
     group.addoption("--lm-max-tokens", type=int, default=None, metavar="N",
                     help="maximum generated tokens per example (default 64)")
+    group.addoption("--lm-eval-include", action="append", default=[], metavar="DIR",
+                    help="a directory of lm-evaluation-harness configs that collected configs include or name, as "
+                         "lm_eval --include_path (repeatable)")
     group.addoption("--lm-system-prompt", default=None, metavar="TEXT",
                     help="system turn of chat models (chat=1) whose spec has no system=; ini: lm_system_prompt")
     parser.addini("lm_system_prompt", default=None, help="system turn of chat models (see --lm-system-prompt)")
@@ -215,8 +218,8 @@ def final_results(state: LmbenchState) -> list[TaskResult]:
     groups: dict[tuple[str, str], list[TaskResult]] = defaultdict(list)
     for r in items:
         if r.parent and r.outcome not in ("error", "skipped") and r.scores:
-            if r.path and r.path.endswith((".yaml", ".yml")):  # an lm-eval group
-                groups[(r.parent, r.model)].append(r)
+            if (r.path or "").endswith((".yaml", ".yml")):
+                groups[(r.parent, r.model)].append(r)  # an lm-eval group
             else:
                 by_parent[(r.parent, r.model, r.shots)].append(r)
     out = list(items)
@@ -231,7 +234,8 @@ def final_results(state: LmbenchState) -> list[TaskResult]:
         # each task once (at its config's shot count, as lm-eval runs a group), else one aggregate per shots
         runs = [subs] if len(tasks) == len(set(tasks)) else \
             [[r for r in subs if r.shots == s] for s in sorted({r.shots for r in subs})]
-        out += [aggregate_group(run[0].path or "", parent, run, family) for run in runs]
+        include = state.config.getoption("lm_eval_include") or []
+        out += [aggregate_group(run[0].path or "", parent, run, family, include) for run in runs]
     return out
 
 

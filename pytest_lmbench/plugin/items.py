@@ -316,28 +316,39 @@ class LmevalFile(pytest.File):
     def collect(self):
         from pytest_lmbench.core.tasks.lmeval import read_config
 
-        state = get_state(self.config)
+        include = self.config.getoption("lm_eval_include") or []
         try:
-            tasks = read_config(str(self.path))
-        except (TaskFormatError, LmbenchError) as exc:
-            error = exc if isinstance(exc, TaskFormatError) else TaskFormatError(str(self.path), None, str(exc))
-            error.path = _display_path(error.path, str(self.config.invocation_params.dir))
-            item = InvalidTaskFile.from_parent(self, name="invalid-task-file", error=error)
-            item.add_marker("lmbench")
-            yield item
+            tasks = read_config(str(self.path), include)
+        except LmbenchError as exc:
+            yield invalid_lmeval(self, exc, str(self.path))
             return
-        given_shots = self.config.getoption("lm_shots")
-        for task in tasks:
-            thresholds = resolve_thresholds(task.name, set(task.produced), {}, state.rules)
-            for spec, label in zip(state.specs, state.labels):
-                for shots in (sorted(set(given_shots)) if given_shots else [task.num_fewshot]):
-                    item = LmevalItem.from_parent(
-                        self, name=f"{task.name}[{label}-{shots}shot]", leaf_path=task.path, task_name=task.name,
-                        parent_name=task.group, spec=spec, label=label, shots=shots,
-                        max_examples=state.max_examples, thresholds=thresholds, family=list(task.family),
-                        lm_task=task)
-                    item.add_marker("lmbench")
-                    yield item
+        yield from lmeval_items(self, tasks)
+
+
+def invalid_lmeval(parent: pytest.File, exc: LmbenchError, where: str) -> InvalidTaskFile:
+    """One error item for a config lm-eval rejects (or a missing lm_eval): the other tasks still run."""
+    error = exc if isinstance(exc, TaskFormatError) else TaskFormatError(where, None, str(exc))
+    error.path = _display_path(error.path, str(parent.config.invocation_params.dir))
+    item = InvalidTaskFile.from_parent(parent, name="invalid-task-file", error=error)
+    item.add_marker("lmbench")
+    return item
+
+
+def lmeval_items(parent: pytest.File, tasks: list[Any]) -> Any:
+    """Items of lm-eval tasks: per task, model and shot count (``--lm-shots``, else the config's
+    ``num_fewshot``, shown in the node id)."""
+    state = get_state(parent.config)
+    given_shots = parent.config.getoption("lm_shots")
+    for task in tasks:
+        thresholds = resolve_thresholds(task.name, set(task.produced), {}, state.rules)
+        for spec, label in zip(state.specs, state.labels):
+            for shots in (sorted(set(given_shots)) if given_shots else [task.num_fewshot]):
+                item = LmevalItem.from_parent(
+                    parent, name=f"{task.name}[{label}-{shots}shot]", leaf_path=task.path,
+                    task_name=task.name, parent_name=task.group, spec=spec, label=label, shots=shots,
+                    max_examples=state.max_examples, thresholds=thresholds, family=list(task.family), lm_task=task)
+                item.add_marker("lmbench")
+                yield item
 
 
 class LmevalItem(TaskItem):

@@ -82,6 +82,7 @@ class LmevalTask:
     group: str | None = None
     produced: tuple[str, ...] = ()  # the scores it computes, as lm-eval names them ("acc,none")
     family: tuple[str, ...] = ()  # for a group's task: every task of the group
+    include: tuple[str, ...] = ()  # more directories of configs (--lm-eval-include)
 
 
 @contextlib.contextmanager
@@ -130,42 +131,51 @@ def config_name(path: str) -> str:
     raise TaskFormatError(path, "task", "no task or group name at the top level", "add `task: NAME`")
 
 
-def _load(path: str, name: str | None = None) -> dict[str, Any]:
-    """lm-eval's TaskManager.load of the task or group ``name`` (default: the one the file defines), with the
-    file's directory as the include path. Relative ``data_files`` are found next to the config first (so a suite
-    runs from any directory), then, as lm-eval itself finds them, in the working directory."""
+def _load(path: str, name: str | None = None, include: Sequence[str] = ()) -> dict[str, Any]:
+    """lm-eval's TaskManager.load of the task or group ``name`` (default: the one the file at ``path`` defines),
+    with the file's directory and ``include`` (``--lm-eval-include``) as include paths; lm-eval's own registry
+    is not searched (it takes seconds to index and its datasets are not here). Relative ``data_files`` are found
+    next to the config (or in an include directory) first, so a suite runs from any directory, then, as lm-eval
+    itself finds them, in the working directory."""
     lm_eval = _lm_eval()
-    manager = lm_eval.tasks.TaskManager(include_path=os.path.dirname(os.path.abspath(path)), include_defaults=False)
+    here = os.path.dirname(os.path.abspath(path))
+    dirs = [here] + [os.path.abspath(d) for d in include]
     name = name or config_name(path)
     with _quiet():
-        try:
-            with _chdir(os.path.dirname(os.path.abspath(path))):
-                return manager.load(name)
-        except FileNotFoundError:
-            return manager.load(name)
+        for where in [*dirs, None]:
+            manager = lm_eval.tasks.TaskManager(include_path=dirs, include_defaults=False)  # fresh each time
+            try:
+                if where is None:
+                    return manager.load(name)
+                with _chdir(where):
+                    return manager.load(name)
+            except FileNotFoundError:
+                if where is None:
+                    raise
+    raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
-def read_config(path: str) -> list[LmevalTask]:
+def read_config(path: str, include: Sequence[str] = ()) -> list[LmevalTask]:
     """The tasks a config file defines (a group's leaf tasks), loaded by lm-eval's own TaskManager with the
-    file's directory as its include path; a config lm-eval rejects is a TaskFormatError naming the file."""
+    file's directory (and ``include``) as include paths; a config lm-eval rejects is a TaskFormatError naming
+    the file."""
     try:
-        loaded = _load(path)
+        loaded = _load(path, None, include)
     except ConfigError:
         raise
     except Exception as exc:  # lm-eval raises ValueError, KeyError, TypeError, yaml errors, ...
         raise TaskFormatError(path, None, f"lm-eval cannot load this config: {type(exc).__name__}: {exc}",
                               "check it with `lm_eval --tasks " + os.path.abspath(path) + " --limit 1`") from None
     groups = loaded.get("group_map") or {}
-    owner = {child: group for group, children in groups.items() for child in children}
     top = config_name(path) if config_name(path) in groups else None
     family = tuple(loaded["tasks"]) if top else ()
     out = []
-    for name, task in loaded["tasks"].items():
+    for task_name, task in loaded["tasks"].items():
         shots = task.config.num_fewshot
         filters = [f.name for f in getattr(task, "_filters", [])] or ["none"]
         produced = tuple(f"{m},{f}" for m in getattr(task, "_metric_fn_list", {}) for f in filters)
-        out.append(LmevalTask(name=name, path=os.path.abspath(path), num_fewshot=int(shots or 0),
-                              group=top if top else None, produced=produced, family=family))
+        out.append(LmevalTask(name=task_name, path=os.path.abspath(path), num_fewshot=int(shots or 0),
+                              group=top if top else None, produced=produced, family=family, include=tuple(include)))
     if not out:
         raise TaskFormatError(path, None, "the config defines no task", "give it a `task:` name")
     return out
@@ -298,7 +308,7 @@ def evaluate_lmeval(task: LmevalTask, model: Any, *, shots: int | None = None, l
             return str(getattr(fmt, "template", "") or "chat")
 
     start = time.perf_counter()
-    loaded = _load(task.path, task.name)
+    loaded = _load(task.path, task.name, task.include)
     with _quiet():
         lm_task = loaded["tasks"][task.name]
         n_shots = task.num_fewshot if shots is None else shots
@@ -394,18 +404,20 @@ def to_result(task: LmevalTask, results: dict[str, Any], shots: int, model: str,
         low, high = (0.0, max(1.0, abs(value)))
         notes.append(f"{preferred} is not a proportion: its normalized score is relative to {high:g}")
     result = finish_result(task=task.name, model=model, shots=shots, examples=examples, scores=scores,
-                           per_example=dense, preferred=preferred, low=low, high=high, path=task.path,
+                           per_example=dense, preferred=preferred, low=low, high=high,
+                           path=task.path,
                            parent=task.group, notes=notes, started=start)
     return result
 
 
-def aggregate_group(path: str, group: str, results: list[TaskResult], family: Sequence[str]) -> TaskResult:
+def aggregate_group(path: str, group: str, results: list[TaskResult], family: Sequence[str],
+                    include: Sequence[str] = ()) -> TaskResult:
     """A group's aggregate for one model and shot count, computed by lm-eval's own ``Group.aggregate`` from its
     tasks' scores, sizes and standard errors (its ``aggregate_metric_list``: mean, weighted by size or not,
     with lm-eval's pooled standard error). The interval is normal (±1.96 SE) around it."""
     from pytest_lmbench.core.results import ErrorBar, aggregate_outcome
 
-    loaded = _load(path, group)
+    loaded = _load(path, group, include)
     grp = loaded["groups"][group]
     task_metrics: dict[str, dict[str, Any]] = {}
     for r in results:
@@ -439,7 +451,8 @@ def aggregate_group(path: str, group: str, results: list[TaskResult], family: Se
         if isinstance(se, (int, float)):
             errors[k] = ErrorBar(stderr=float(se), ci95=[v - 1.96 * float(se), v + 1.96 * float(se)],
                                  method="lm-eval pooled" if len(results) > 1 else "lm-eval")
-    out = TaskResult(task=group, model=first.model, shots=max(r.shots for r in results), n_examples=sum(r.n_examples for r in results),
+    out = TaskResult(task=group, model=first.model, shots=max(r.shots for r in results),
+                     n_examples=sum(r.n_examples for r in results),
                      scores=scores, preferred_score=preferred, low_score=0.0, high_score=1.0,
                      model_spec=first.model_spec, aggregate=True, subtasks=names, complete=complete, notes=notes,
                      outcome=aggregate_outcome(results), path=path, errors=errors)
