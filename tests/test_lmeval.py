@@ -171,11 +171,19 @@ def test_bad_configs_are_one_error_item_each_and_the_others_run(pytester: pytest
     (pytester.path / "badtype.yaml").write_text((EXAMPLES / "animals.yaml").read_text()
                                                 .replace("multiple_choice", "multiple_guess")
                                                 .replace("task: animals", "task: badtype"))
+    (pytester.path / "badmetric.yaml").write_text((EXAMPLES / "animals.yaml").read_text()
+                                                  .replace("metric: acc_norm", "metric: acc_nrom")
+                                                  .replace("task: animals", "task: badmetric"))
+    (pytester.path / "badjinja.yaml").write_text((EXAMPLES / "animals.yaml").read_text()
+                                                 .replace("{{question}}", "{{question.upper(}}")
+                                                 .replace("task: animals", "task: badjinja"))
     result = pytester.runpytest("--lm-model=dummy:oracle", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=2, errors=2)
+    result.assert_outcomes(passed=2, errors=4)
     out = result.stdout.str()
     assert "nodata.yaml" in out and "missing.jsonl" in out
     assert "badtype.yaml" in out and "multiple_guess" in out
+    assert "badmetric.yaml: metric_list: lm-eval computed no acc_nrom for badmetric (it computed acc)" in out
+    assert "badjinja.yaml: lm-eval cannot load this config: TemplateSyntaxError" in out
     assert "Traceback" not in out
 
 

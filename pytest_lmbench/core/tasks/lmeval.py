@@ -351,6 +351,13 @@ def to_result(task: LmevalTask, results: dict[str, Any], shots: int, model: str,
              and isinstance(scores_in[k], (int, float))]
     if not names:
         raise ConfigError(f"lm-eval computed no scores for {task.name}")
+    configured = [m.get("metric") for m in (results.get("configs", {}).get(task.name, {}).get("metric_list") or [])
+                  if isinstance(m.get("metric"), str)]
+    missing = [m for m in configured if not any(n.split(",")[0] == m for n in names)]
+    if missing:  # lm-eval passes over a metric it does not know
+        raise TaskFormatError(task.path, "metric_list", f"lm-eval computed no {', '.join(missing)} for "
+                              f"{task.name} (it computed {', '.join(sorted({n.split(',')[0] for n in names}))})",
+                              "check the metric's name against lm-eval's metrics for this output_type")
     metric_order = [m for m in (results.get("configs", {}).get(task.name, {}).get("metric_list") or [])]
     first_metric = metric_order[0]["metric"] if metric_order and isinstance(metric_order[0].get("metric"), str) \
         else names[0].split(",")[0]
