@@ -396,3 +396,24 @@ def test_lm_eval_include_adds_configs_that_a_collected_group_names(pytester: pyt
                                "-p", "no:cacheprovider")
     found.assert_outcomes(passed=2)
     found.stdout.fnmatch_lines(["*zoo (aggregate)*"])
+
+
+@pytest.mark.slow  # lm-eval indexes its whole registry (about 8 s) in each run
+def test_lm_eval_task_collects_the_config_that_defines_a_name(pytester: pytest.Pytester) -> None:
+    shared = pytester.path / "shared"
+    shared.mkdir()
+    for f in EXAMPLES.iterdir():
+        shutil.copy(f, shared / f.name)
+    (shared / "zoo.yaml").write_text(ZOO.replace("  - tally\n", ""))
+    (pytester.path / "test_unrelated.py").write_text("def test_other():\n    pass\n")
+    result = pytester.runpytest(f"--lm-eval-include={shared}", "--lm-eval-task=zoo", "--lm-model=dummy:oracle",
+                                "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)  # the group's two tasks, and nothing else (no paths were given)
+    result.stdout.fnmatch_lines(["*zoo (aggregate)*"])
+    unknown = pytester.runpytest(f"--lm-eval-include={shared}", "--lm-eval-task=zooo", "-p", "no:cacheprovider")
+    assert unknown.ret == pytest.ExitCode.USAGE_ERROR
+    unknown.stderr.fnmatch_lines(["*--lm-eval-task zooo: lm-eval knows no task or group of that name (similar: zoo*"])
+    offline = pytester.runpytest("--lm-eval-task=arc_easy", "--lm-model=dummy:oracle", "-p", "no:cacheprovider")
+    offline.assert_outcomes(errors=1)  # lm-eval's own config; its dataset is not in the local cache
+    offline.stdout.fnmatch_lines(["*dataset_path: the dataset allenai/ai2_arc is not in the local Hugging Face "
+                                  "cache*load_dataset('allenai/ai2_arc', NAME)*"])

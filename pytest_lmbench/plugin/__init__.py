@@ -83,6 +83,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="empty the answer cache before the run")
     group.addoption("--lm-max-tokens", type=int, default=None, metavar="N",
                     help="maximum generated tokens per example (default 64)")
+    group.addoption("--lm-eval-task", action="append", default=[], metavar="NAME",
+                    help="an lm-evaluation-harness task or group by name, from its registry or --lm-eval-include; "
+                         "its config file is collected (repeatable)")
     group.addoption("--lm-eval-include", action="append", default=[], metavar="DIR",
                     help="a directory of lm-evaluation-harness configs that collected configs include or name, as "
                          "lm_eval --include_path (repeatable)")
@@ -100,6 +103,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "lmbench(metric=None, threshold=None, keywords=(), name=None): a "
                             "language-model evaluation item (added to every task item; on a test function it "
                             "names the metric, the pass threshold and the BIG-bench keywords of its task)")
+    _add_named_lmeval_configs(config)
     state = LmbenchState(config)
     config.stash[STATE_KEY] = state
     _stop_cleanly_on_sigterm(state)
@@ -113,6 +117,26 @@ def pytest_configure(config: pytest.Config) -> None:
 
         if not config.pluginmanager.is_registered(distributed):
             config.pluginmanager.register(distributed, "lmbench-distributed")
+
+
+def _add_named_lmeval_configs(config: pytest.Config) -> None:
+    """``--lm-eval-task NAME``: the config file that defines NAME (lm-eval's registry, --lm-eval-include) is
+    collected like any config under the given paths; with no paths on the command line, it is all that is
+    collected. Each process (xdist workers too) finds the same files."""
+    names = config.getoption("lm_eval_task", None)
+    if not names:
+        return
+    from pytest_lmbench.core.errors import LmbenchError
+    from pytest_lmbench.core.tasks.lmeval import find_configs
+
+    try:
+        paths = find_configs(names, config.getoption("lm_eval_include") or [])
+    except LmbenchError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args[:] = paths
+    else:
+        config.args.extend(p for p in paths if p not in config.args)
 
 
 def _distributed(config: pytest.Config) -> bool:

@@ -155,6 +155,34 @@ def _load(path: str, name: str | None = None, include: Sequence[str] = ()) -> di
     raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
+def find_configs(names: Sequence[str], include: Sequence[str] = ()) -> list[str]:
+    """The config files that define these task or group names, in lm-eval's own index of its registry and the
+    ``include`` directories (``--lm-eval-task NAME``). An unknown name, or a tag (which names several tasks),
+    is a ConfigError saying what to do."""
+    lm_eval = _lm_eval()
+    with _quiet():
+        manager = lm_eval.tasks.TaskManager(include_path=[os.path.abspath(d) for d in include] or None)
+    index = getattr(manager, "_index", None)  # name -> entry with its yaml_path (lm-eval's TaskIndex)
+    if index is None:
+        raise ConfigError("--lm-eval-task: this lm_eval has no task index to find configs by name in; "
+                          "give the config files' paths instead")
+    out = []
+    for name in names:
+        entry = index.get(name)
+        if entry is None:
+            import difflib
+
+            close = difflib.get_close_matches(name, manager.all_tasks, n=5)
+            raise ConfigError(f"--lm-eval-task {name}: lm-eval knows no task or group of that name"
+                              + (f" (similar: {', '.join(close)})" if close else "")
+                              + "; add the directory of its config with --lm-eval-include DIR")
+        if entry.yaml_path is None:
+            raise ConfigError(f"--lm-eval-task {name}: a tag, not a task or group with a config file of its own; "
+                              "name its tasks or groups instead")
+        out.append(str(entry.yaml_path))
+    return out
+
+
 def read_config(path: str, include: Sequence[str] = ()) -> list[LmevalTask]:
     """The tasks a config file defines (a group's leaf tasks), loaded by lm-eval's own TaskManager with the
     file's directory (and ``include``) as include paths; a config lm-eval rejects is a TaskFormatError naming
@@ -164,6 +192,14 @@ def read_config(path: str, include: Sequence[str] = ()) -> list[LmevalTask]:
     except ConfigError:
         raise
     except Exception as exc:  # lm-eval raises ValueError, KeyError, TypeError, yaml errors, ...
+        offline = re.search(r"reach '([^']+)' on the Hub", str(exc))
+        if offline or "OfflineModeIsEnabled" in str(exc):
+            dataset = offline.group(1) if offline else "its dataset"
+            raise TaskFormatError(path, "dataset_path", f"the dataset {dataset} is not in the local Hugging Face "
+                                  "cache, and nothing is downloaded at run time (HF_DATASETS_OFFLINE=1)",
+                                  "fetch it once while online: HF_DATASETS_OFFLINE=0 python -c \"import datasets; "
+                                  f"datasets.load_dataset('{dataset}', NAME)\" with the config's dataset_name "
+                                  "as NAME, or point the config at local data_files") from None
         raise TaskFormatError(path, None, f"lm-eval cannot load this config: {type(exc).__name__}: {exc}",
                               "check it with `lm_eval --tasks " + os.path.abspath(path) + " --limit 1`") from None
     groups = loaded.get("group_map") or {}
