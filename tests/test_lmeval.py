@@ -78,12 +78,16 @@ def det(pytester: pytest.Pytester):
     sys.modules.pop("detmodel", None)
 
 
-@pytest.mark.parametrize("config", ["animals.yaml", "sums.yaml"])
+@pytest.mark.parametrize("config", ["animals.yaml", "sums.yaml", "vote.yaml"])
 @pytest.mark.parametrize("shots", [0, 2])
 def test_scores_and_requests_equal_lm_evals_own_run(pytester: pytest.Pytester, det, config: str,
                                                     shots: int) -> None:
+    """Multiple choice (acc, acc_norm), generation with two filter pipelines and few-shot from a fewshot_split,
+    repeats with majority_vote: lm-eval's own simple_evaluate and pytest-lmbench give the same scores."""
     for f in EXAMPLES.iterdir():
         shutil.copy(f, pytester.path / f.name)
+    (pytester.path / "vote.yaml").write_text(VOTE.replace("  do_sample: true\n  temperature: 1.0\n", "")
+                                             + "fewshot_split: test\n")
     path = pytester.path / config
     theirs, samples = lm_eval_scores(path, shots, det)
     result = pytester.runpytest(str(path), "--lm-model=py:detmodel:Det", f"--lm-shots={shots}", "--lm-report=r.json",
@@ -92,7 +96,8 @@ def test_scores_and_requests_equal_lm_evals_own_run(pytester: pytest.Pytester, d
     ours = json.loads((pytester.path / "r.json").read_text())["results"][0]
     compared = [k for k in theirs if "," in k and "_stderr" not in k]
     assert compared and {k: ours["scores"][k] for k in compared} == {k: theirs[k] for k in compared}
-    assert ours["preferred_score"] == ("acc,none" if config == "animals.yaml" else "exact_match,first-number")
+    assert ours["preferred_score"] == {"animals.yaml": "acc,none", "sums.yaml": "exact_match,first-number",
+                                       "vote.yaml": "exact_match,maj"}[config]
     first = {s["doc_id"]: s for s in samples if s["filter"] == samples[0]["filter"]}
     for ex in ours["examples"]:  # the same prompts, byte for byte
         assert ex["prompt"] == first[ex["index"]]["arguments"][0][0]
