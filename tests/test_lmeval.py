@@ -42,27 +42,32 @@ class Det(BaseModel):
 '''
 
 
-def lm_eval_scores(path: Path, shots: int, model_module) -> tuple[dict, list]:
-    """The task run by lm-eval's own simple_evaluate on the deterministic model."""
+def as_lm_eval_lm(model):
+    """A pytest-lmbench-style model as an lm_eval LM, for lm-eval's own simple_evaluate (the reference side)."""
     from lm_eval.api.model import LM
-    from lm_eval.evaluator import simple_evaluate
-    from lm_eval.tasks import TaskManager
-
-    det = model_module.Det()
 
     class Wrapped(LM):
         def loglikelihood(self, requests):
-            return [(v, False) for v in det.loglikelihood([r.args for r in requests])]
+            return [(v, False) for v in model.loglikelihood([r.args for r in requests])]
 
         def loglikelihood_rolling(self, requests):
             raise NotImplementedError
 
         def generate_until(self, requests):
-            return [det.generate([r.args[0]], max_tokens=r.args[1].get("max_gen_toks", 256),
-                                 stop=r.args[1].get("until"))[0] for r in requests]
+            return [model.generate([r.args[0]], max_tokens=r.args[1].get("max_gen_toks", 256),
+                                   stop=r.args[1].get("until"))[0] for r in requests]
+
+    return Wrapped()
+
+
+def lm_eval_scores(path: Path, shots: int, model_module) -> tuple[dict, list]:
+    """The task run by lm-eval's own simple_evaluate on the deterministic model."""
+    from lm_eval.evaluator import simple_evaluate
+    from lm_eval.tasks import TaskManager
 
     name = read_config(str(path))[0].name
-    results = simple_evaluate(model=Wrapped(), tasks=[name], num_fewshot=shots, bootstrap_iters=0, log_samples=True,
+    results = simple_evaluate(model=as_lm_eval_lm(model_module.Det()), tasks=[name], num_fewshot=shots,
+                              bootstrap_iters=0, log_samples=True,
                               task_manager=TaskManager(include_path=str(path.parent), include_defaults=False))
     return results["results"][name], results["samples"][name]
 
@@ -137,7 +142,6 @@ def test_the_oracle_scores_one_and_thresholds_take_lm_eval_names(pytester: pytes
 
 def test_error_bars_agree_with_lm_evals_standard_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Where lm-eval reports the plain standard error of a mean (acc), ours is the same number."""
-    from lm_eval.api.model import LM
     from lm_eval.evaluator import simple_evaluate
     from lm_eval.tasks import TaskManager
 
@@ -148,19 +152,7 @@ def test_error_bars_agree_with_lm_evals_standard_error(tmp_path: Path, monkeypat
     monkeypatch.chdir(tmp_path)  # lm-eval finds relative data files from the working directory
     task = read_config(str(tmp_path / "animals.yaml"))[0]
     ours = evaluate_lmeval(task, RandomModel(3))
-    model = RandomModel(3)
-
-    class Wrapped(LM):
-        def loglikelihood(self, requests):
-            return [(v, False) for v in model.loglikelihood([r.args for r in requests])]
-
-        def loglikelihood_rolling(self, requests):
-            raise NotImplementedError
-
-        def generate_until(self, requests):
-            raise NotImplementedError
-
-    theirs = simple_evaluate(model=Wrapped(), tasks=["animals"], bootstrap_iters=100,
+    theirs = simple_evaluate(model=as_lm_eval_lm(RandomModel(3)), tasks=["animals"], bootstrap_iters=100,
                              task_manager=TaskManager(include_path=str(tmp_path), include_defaults=False))
     row = theirs["results"]["animals"]
     assert ours.scores["acc,none"] == row["acc,none"] and 0 < row["acc,none"] < 1
@@ -341,7 +333,6 @@ metadata:
 def test_a_group_is_a_parent_aggregated_by_lm_eval_itself(pytester: pytest.Pytester, det) -> None:
     """A group config: its tasks are items, and its aggregate (lm-eval's Group.aggregate: size-weighted mean,
     pooled standard error) equals lm-eval's own group result."""
-    from lm_eval.api.model import LM
     from lm_eval.evaluator import simple_evaluate
     from lm_eval.tasks import TaskManager
 
@@ -361,23 +352,10 @@ def test_a_group_is_a_parent_aggregated_by_lm_eval_itself(pytester: pytest.Pytes
     assert group["task"] == "zoo" and group["complete"] and sorted(group["subtasks"]) == ["animals", "sums", "tally"]
     assert {r["parent"] for r in report if not r["aggregate"]} == {"zoo"}
 
-    model = det.Det()
-
-    class Wrapped(LM):
-        def loglikelihood(self, requests):
-            return [(v, False) for v in model.loglikelihood([r.args for r in requests])]
-
-        def loglikelihood_rolling(self, requests):
-            raise NotImplementedError
-
-        def generate_until(self, requests):
-            return [model.generate([r.args[0]], max_tokens=r.args[1].get("max_gen_toks", 256),
-                                   stop=r.args[1].get("until"))[0] for r in requests]
-
     import os
 
     os.chdir(pytester.path / "ours")  # lm-eval finds relative data files from the working directory
-    theirs = simple_evaluate(model=Wrapped(), tasks=["zoo"], bootstrap_iters=100,
+    theirs = simple_evaluate(model=as_lm_eval_lm(det.Det()), tasks=["zoo"], bootstrap_iters=100,
                              task_manager=TaskManager(include_path=str(pytester.path / "ours"),
                                                       include_defaults=False))["results"]["zoo"]
     for key in ("exact_match,first-number", "exact_match,stripped"):
