@@ -400,3 +400,28 @@ def test_lm_eval_task_collects_the_config_that_defines_a_name(pytester: pytest.P
     offline.assert_outcomes(errors=1)  # lm-eval's own config; its dataset is not in the local cache
     offline.stdout.fnmatch_lines(["*dataset_path: the dataset allenai/ai2_arc is not in the local Hugging Face "
                                   "cache*load_dataset('allenai/ai2_arc', NAME)*"])
+
+
+def test_xdist_gives_the_same_report_for_configs_and_groups(pytester: pytest.Pytester) -> None:
+    shared = pytester.path / "shared"
+    shared.mkdir()
+    for f in EXAMPLES.iterdir():
+        shutil.copy(f, shared / f.name)
+    (pytester.path / "zoo.yaml").write_text(ZOO.replace("  - tally\n", ""))
+
+    def strip(path: str) -> dict:
+        data = json.loads((pytester.path / path).read_text())
+        for r in data["results"]:
+            r.pop("eval_seconds"), r.pop("model_load_seconds")
+        return data
+
+    for selection in ([], ["-k", "not sums"]):
+        args = ("zoo.yaml", f"--lm-eval-include={shared}", "--lm-model=dummy:random", "--lm-model=dummy:oracle",
+                "-p", "no:cacheprovider", *selection)
+        pytester.runpytest(*args, "--lm-report=serial.json", "-n", "0").assert_outcomes(passed=4 - 2 * bool(selection))
+        # xdist workers are processes: the -n 2 run is one too
+        pytester.runpytest_subprocess(*args, "--lm-report=parallel.json", "-n", "2")
+        serial, parallel = strip("serial.json"), strip("parallel.json")
+        assert serial == parallel
+        groups = [r for r in serial["results"] if r["aggregate"]]
+        assert len(groups) == 2 and all(g["complete"] is (not selection) for g in groups)
