@@ -367,3 +367,27 @@ def test_reports_show_the_prompt_format_and_a_rendered_prompt() -> None:
     assert "&lt;|im_start|&gt;user\nQ: &lt;b&gt;?" in page  # the rendered prompt, escaped
     data = TaskResult.from_dict(chat.to_dict())
     assert data.prompt_format == chat.prompt_format and data.examples[0].messages == chat.examples[0].messages
+
+
+@needs_smollm2
+def test_lm_eval_configs_on_a_chat_model_use_lm_evals_chat_path(tmp_path: Path) -> None:
+    """smollm2?chat=1 on an lm-eval config: lm-eval's own --apply_chat_template path (system instruction,
+    few-shot as turns), rendered by the GGUF's template."""
+    pytest.importorskip("lm_eval")
+    import shutil
+
+    from pytest_lmbench.core.models.registry import Registry
+    from pytest_lmbench.core.tasks.lmeval import evaluate_lmeval, read_config
+
+    examples = Path(__file__).parent.parent / "example_tasks" / "lmeval"
+    for f in examples.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    model = Registry().get(parse_spec("smollm2?chat=1&system=Answer briefly.&n_ctx=512"))
+    try:
+        result = evaluate_lmeval(read_config(str(tmp_path / "sums.yaml"))[0], model, limit=2, shots=1)
+    finally:
+        model.close()
+    prompt = result.examples[0].prompt
+    assert prompt.startswith("<|im_start|>system\nAnswer briefly.<|im_end|>\n<|im_start|>user\nQ: What is")
+    assert prompt.count("<|im_start|>assistant\n") == 2 and prompt.endswith("<|im_start|>assistant\n")
+    assert result.prompt_format.startswith("chat (GGUF tokenizer.chat_template sha256:")

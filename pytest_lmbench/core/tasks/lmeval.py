@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_lmbench.core.chat import format_of
+from pytest_lmbench.core.chat import after_thinking, format_of
 from pytest_lmbench.core.errors import ConfigError, TaskFormatError
 from pytest_lmbench.core.models.base import Answer, progress_kwargs
 from pytest_lmbench.core.results import ExampleResult, TaskResult
@@ -309,7 +309,8 @@ class _Requests:
                                             stop=until or None, temperature=temperature, seed=seed + k, **self.kw)
                 for i, text in zip(batch, texts):
                     out[i] = str(text)
-        return [t or "" for t in out]
+        think_end = format_of(self.model).think_end  # a reasoning model's answer: what follows its thinking
+        return [after_thinking(t or "", think_end)[0] for t in out]
 
 
 def evaluate_lmeval(task: LmevalTask, model: Any, *, shots: int | None = None, limit: int | None = None,
@@ -371,7 +372,9 @@ def evaluate_lmeval(task: LmevalTask, model: Any, *, shots: int | None = None, l
                 progress.finish()
     if results is None:
         raise ConfigError(f"lm-eval returned no results for {task.name}")
-    return to_result(task, results, n_shots, str(model_name or getattr(model, "name", "model")), start)
+    result = to_result(task, results, n_shots, str(model_name or getattr(model, "name", "model")), start)
+    result.prompt_format = fmt.describe()
+    return result
 
 
 def to_result(task: LmevalTask, results: dict[str, Any], shots: int, model: str, start: float) -> TaskResult:
