@@ -17,7 +17,10 @@ for _module in ("numpy", "rich.console", "sqlite3", "pytest_lmbench.core.evaluat
     importlib.import_module(_module)
 # optional (extras hf, lmeval): torch and datasets (pyarrow extension types) can be imported once per process,
 # so a second import after pytester dropped them from sys.modules fails
-for _module in ("torch", "datasets", "lm_eval", "lm_eval.evaluator", "lm_eval.tasks", "lm_eval.api.model",
+# torch.distributed._functional_collectives registers a torch library, which a second import refuses;
+# transformers' model code and lm-eval's evaluator import it from in-process runs
+for _module in ("torch", "torch.distributed._functional_collectives", "transformers.modeling_utils", "datasets",
+                "lm_eval", "lm_eval.evaluator", "lm_eval.tasks", "lm_eval.api.model",
                 "pytest_lmbench.core.tasks.lmeval"):
     try:
         importlib.import_module(_module)
