@@ -425,3 +425,19 @@ def test_xdist_gives_the_same_report_for_configs_and_groups(pytester: pytest.Pyt
         assert serial == parallel
         groups = [r for r in serial["results"] if r["aggregate"]]
         assert len(groups) == 2 and all(g["complete"] is (not selection) for g in groups)
+
+
+def test_the_preferred_score_is_the_first_metric_with_the_configs_first_filter(tmp_path: Path) -> None:
+    """lm-eval logs samples grouped by filter name; the preferred score follows the config's filter order
+    (gsm8k lists strict-match before flexible-extract)."""
+    from pytest_lmbench.core.models.dummy import RandomModel
+
+    for f in EXAMPLES.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    text = (tmp_path / "sums.yaml").read_text()
+    first, second, tail = text.index("  - name: first-number"), text.index("  - name: stripped"), \
+        text.index("metric_list:")
+    (tmp_path / "sums.yaml").write_text(text[:first] + text[second:tail] + text[first:second] + text[tail:])
+    result = evaluate_lmeval(read_config(str(tmp_path / "sums.yaml"))[0], RandomModel(0), limit=2)
+    assert result.preferred_score == "exact_match,stripped"
+    assert {"exact_match,first-number", "exact_match,stripped"} <= set(result.scores)

@@ -400,7 +400,11 @@ def to_result(task: LmevalTask, results: dict[str, Any], shots: int, model: str,
     metric_order = [m for m in (results.get("configs", {}).get(task.name, {}).get("metric_list") or [])]
     first_metric = metric_order[0]["metric"] if metric_order and isinstance(metric_order[0].get("metric"), str) \
         else names[0].split(",")[0]
-    filters = list(dict.fromkeys(s["filter"] for s in samples)) or ["none"]
+    # the config's filter order (lm-eval's logged samples come grouped by filter, not in that order)
+    listed = [f.get("name") for f in (results.get("configs", {}).get(task.name, {}).get("filter_list") or [])
+              if isinstance(f, dict) and isinstance(f.get("name"), str)]
+    seen = list(dict.fromkeys(s["filter"] for s in samples))
+    filters = [f for f in listed if f in seen] + [f for f in seen if f not in listed] or ["none"]
     mc = results.get("configs", {}).get(task.name, {}).get("output_type") == "multiple_choice"
     preferred = f"{first_metric},{filters[0]}" if f"{first_metric},{filters[0]}" in names else names[0]
     scores = {k: float(scores_in[k]) for k in names}
