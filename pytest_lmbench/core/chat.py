@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol, TypedDict, runtime_checkable
 
 from pytest_lmbench.core.errors import ConfigError
+from pytest_lmbench.core.models.spec import truthy
 
 
 class Message(TypedDict):
@@ -36,9 +37,8 @@ class Message(TypedDict):
 
 Conversation = Sequence[Message]
 
-#: Prompt-format options every backend's spec accepts; ``chat`` is also handed to the backend (it tokenizes
-#: templated text with the template's special tokens), the others are the harness's alone.
-PROMPT_OPTIONS: Final[dict[str, type]] = {"chat": bool, "system": str, "fewshot": str, "mc": str, "think_end": str}
+#: Prompt-format options that are the harness's alone (``chat`` is also handed to the backend: it tokenizes
+#: templated text with the template's special tokens)
 HARNESS_OPTIONS: Final = frozenset({"system", "fewshot", "mc", "think_end"})
 FEWSHOT_MODES: Final = ("multiturn", "inline")
 MC_MODES: Final = ("logprobs", "letters")
@@ -86,7 +86,7 @@ RAW: Final = PromptFormat()
 def prompt_format(options: Mapping[str, str], where: str, *, default_system: str | None = None) -> PromptFormat:
     """The prompt format of a spec's options; a bad value is a ConfigError naming ``where`` (the spec) and
     the allowed values. ``default_system`` (``--lm-system-prompt``) applies to chat models without their own."""
-    chat = options.get("chat", "0").lower() in ("1", "true", "yes")
+    chat = truthy(options.get("chat", "0"))
     fewshot = options.get("fewshot", "multiturn")
     if fewshot not in FEWSHOT_MODES:
         raise ConfigError(f"--lm-model {where!r}: fewshot must be one of {', '.join(FEWSHOT_MODES)}, not {fewshot!r}")
@@ -290,8 +290,8 @@ _LETTER_PATTERNS = (
 
 def parse_letter(response: str, options: Sequence[str]) -> int | None:
     """The option a free-text answer picks: its letter ("B", "(B)", "B.", "The answer is B"), else the one
-    option whose text it contains (the longest, when one option's text contains another's); None when
-    neither tells."""
+    option whose text it contains (an option inside another named option does not count); None when neither
+    tells or it names several."""
     text = response.strip()
     for pattern in _LETTER_PATTERNS:
         m = re.search(pattern, text)

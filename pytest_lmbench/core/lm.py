@@ -72,13 +72,11 @@ class LM:
         """
         single = isinstance(prompt, str)
         prompts = [prompt] if single else list(prompt)
-        budget = self.max_tokens if max_tokens is None else int(max_tokens)
-        stop = [stop] if isinstance(stop, str) else (list(stop) if stop else None)
         fmt = format_of(self.model)
         if fmt.chat:  # each prompt as the user's turn in the model's own chat template
-            return self._sampled([user_turn(fmt, p) for p in prompts], single, budget, stop, temperature, n, seed,
-                                 "generate")
-        return self._sampled(prompts, single, budget, stop, temperature, n, seed, "generate")
+            return self._sampled([user_turn(fmt, p) for p in prompts], single, max_tokens, stop, temperature, n,
+                                 seed, "generate")
+        return self._sampled(prompts, single, max_tokens, stop, temperature, n, seed, "generate")
 
     def chat(self, messages: Sequence[Mapping[str, str]] | Sequence[Sequence[Mapping[str, str]]], *,
              max_tokens: int | None = None, stop: str | Sequence[str] | None = None, temperature: float = 0.0,
@@ -101,13 +99,13 @@ class LM:
                                   f"strings, not {conv!r}")
             checked.append([{"role": str(m["role"]), "content": str(m["content"])}  # type: ignore[call-overload]
                             for m in conv])
-        budget = self.max_tokens if max_tokens is None else int(max_tokens)
-        stops = [stop] if isinstance(stop, str) else (list(stop) if stop else None)
-        return self._sampled(checked, single, budget, stops, temperature, n, seed, "chat")
+        return self._sampled(checked, single, max_tokens, stop, temperature, n, seed, "chat")
 
-    def _sampled(self, asked: list[Any], single: bool, budget: int, stop: list[str] | None, temperature: float,
-                 n: int | None, seed: int, what: str) -> Any:
+    def _sampled(self, asked: list[Any], single: bool, max_tokens: int | None, stop: str | Sequence[str] | None,
+                 temperature: float, n: int | None, seed: int, what: str) -> Any:
         """Text prompts (``generate``) or conversations (``chat``), greedy or sampled, thinking removed."""
+        budget = self.max_tokens if max_tokens is None else int(max_tokens)
+        stop = [stop] if isinstance(stop, str) else (list(stop) if stop else None)
         if temperature < 0:
             raise ConfigError(f"{what}(): temperature must be >= 0, not {temperature}")
         samples = 1 if n is None else int(n)

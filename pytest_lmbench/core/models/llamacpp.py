@@ -212,9 +212,6 @@ class LlamaCppModel(BaseModel):
         self._llm.eval(tokens[common:])
         self._kv = list(tokens)
 
-    def _continuation_logprob(self, ctx: list[int], cont: list[int]) -> float:
-        return self._scored(ctx, cont)[0]
-
     def _scored(self, ctx: list[int], cont: list[int]) -> tuple[float, bool]:
         """(log P(cont | ctx), whether every continuation token is the argmax of its row: greedy decoding
         would produce it)."""
@@ -231,16 +228,7 @@ class LlamaCppModel(BaseModel):
     def loglikelihood_greedy(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]:
         """``loglikelihood`` with, for each request, whether greedy decoding would give the continuation (what
         lm-evaluation-harness's ``acc`` of loglikelihood tasks reads)."""
-        out: list[tuple[float, bool]] = []
-        with self._lock:
-            for context, continuation in requests:
-                ctx = self._context_tokens(context)
-                cont = self._tokens(continuation, bos=False)
-                keep = self.n_ctx - len(cont)
-                if keep < 1:
-                    raise BackendError(f"a continuation of {len(cont)} tokens does not fit n_ctx={self.n_ctx}")
-                out.append(self._scored(ctx[-keep:], cont))
-        return out
+        return self._score_requests(requests, None)
 
     def loglikelihood_rolling(self, texts: Sequence[str]) -> list[float]:
         """log P(text) over all its tokens, the first conditioned on BOS, as lm-evaluation-harness's
@@ -262,7 +250,13 @@ class LlamaCppModel(BaseModel):
 
     def loglikelihood(self, requests: Sequence[tuple[str, str]], *,
                       progress: Progress | None = None) -> list[float]:
-        out: list[float] = [0.0] * len(requests)
+        return [value for value, _ in self._score_requests(requests, progress)]
+
+    def _score_requests(self, requests: Sequence[tuple[str, str]], progress: Progress | None
+                        ) -> list[tuple[float, bool]]:
+        """(log-likelihood, greedy) of each request, tokenized as ``tokenize`` says, a context too long for
+        n_ctx cut from the left (counted in ``truncated_requests``)."""
+        out: list[tuple[float, bool]] = [(0.0, True)] * len(requests)
         # Same-context requests next to each other: the shared prompt is evaluated once.
         order = sorted(range(len(requests)), key=lambda i: requests[i][0])
         with self._lock:
@@ -284,7 +278,7 @@ class LlamaCppModel(BaseModel):
                         raise BackendError(f"a continuation of {len(cont)} tokens does not fit n_ctx={self.n_ctx}")
                     ctx = ctx[-keep:]
                     self.truncated_requests += 1
-                out[i] = self._continuation_logprob(ctx, cont)
+                out[i] = self._scored(ctx, cont)
                 if progress is not None:
                     progress(1)
         return out

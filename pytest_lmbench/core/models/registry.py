@@ -111,24 +111,21 @@ class Registry:
         backend = self.describe(spec)
         return backend.info(spec) if backend.info is not None else {}
 
-    def prompt_format(self, spec: ModelSpec) -> PromptFormat:
-        """How ``spec``'s prompts are framed (``chat=1``, ``system=``, ...), checked against its backend; the
-        template's origin and hash filled in for backends that apply their own (read without loading weights)."""
+    def _framing(self, spec: ModelSpec) -> tuple[PromptFormat, ChatTemplate | None]:
+        """How ``spec``'s prompts are framed (``chat=1``, ``system=``, ...), checked against its backend, and the
+        backend's own chat template when it applies one: read once (an hf tokenizer is a load), without weights;
+        its origin and hash go into the format."""
         fmt = prompt_format(spec.options, spec.public, default_system=self.default_system)
         if not fmt.chat:
-            return fmt
+            return fmt, None
         backend = self.describe(spec)
         if not backend.chats:
             raise ConfigError(f"--lm-model {spec.public!r}: backend {spec.backend!r} has no chat template to apply; "
                               "chat=1 works with smollm2, llamacpp:, hf: and openai: (a server's template)")
         if backend.chat_template is None:
-            return fmt
-        return replace(fmt, template=template_label(self.chat_template(spec)))
-
-    def chat_template(self, spec: ModelSpec) -> ChatTemplate:
-        backend = self.describe(spec)
-        assert backend.chat_template is not None
-        return backend.chat_template(spec.without(HARNESS_OPTIONS))
+            return fmt, None
+        template = backend.chat_template(spec.without(HARNESS_OPTIONS))
+        return replace(fmt, template=template_label(template)), template
 
     def get(self, spec: ModelSpec) -> Model:
         """The model for ``spec``: loaded on first use, or, for real backends with the response cache on, a
@@ -139,8 +136,7 @@ class Registry:
             if model is not None:
                 return model
             backend = self.describe(spec)  # an unknown backend is an error now, not at the first miss
-            fmt = self.prompt_format(spec)
-            template = self.chat_template(spec) if fmt.chat and backend.chat_template is not None else None
+            fmt, template = self._framing(spec)
             # what changes answers beyond the spelled options: the template's text, a system prompt from the
             # command line; think_end only post-processes
             extra = [("chat_template", template_sha(template))] if template is not None else []

@@ -43,7 +43,7 @@ class ModelSpec:
         chat variants of one model can run side by side)."""
         if "name" in self.options:
             return self.options["name"]
-        chat = "+chat" if self.options.get("chat", "").lower() in ("1", "true", "yes") else ""
+        chat = "+chat" if truthy(self.options.get("chat", "")) else ""
         if not self.target:
             return self.backend + chat
         target = self.target.rstrip("/")
@@ -64,6 +64,11 @@ class ModelSpec:
             return head
         opts = "&".join(f"{k}={'***' if k.lower() in SECRET_OPTIONS else v}" for k, v in self.options.items())
         return f"{head}?{opts}"
+
+
+def truthy(value: str) -> bool:
+    """A boolean spec option's value: 1, true or yes (any case)."""
+    return value.lower() in ("1", "true", "yes")
 
 
 def parse_spec(raw: str) -> ModelSpec:
@@ -173,7 +178,7 @@ def spec_options(spec: ModelSpec, options: Mapping[str, type]) -> dict[str, Any]
                 what = "an integer" if kind is int else "a number"
                 raise ConfigError(f"--lm-model {spec.public!r}: {key} must be {what}, not {value!r}") from None
         elif kind is bool:
-            out[key] = value.lower() in ("1", "true", "yes")
+            out[key] = truthy(value)
         else:
             out[key] = value
     return out

@@ -390,22 +390,21 @@ def to_result(task: LmevalTask, results: dict[str, Any], shots: int, model: str,
              and isinstance(scores_in[k], (int, float))]
     if not names:
         raise ConfigError(f"lm-eval computed no scores for {task.name}")
-    configured = [m.get("metric") for m in (results.get("configs", {}).get(task.name, {}).get("metric_list") or [])
-                  if isinstance(m.get("metric"), str)]
+    config = results.get("configs", {}).get(task.name, {})  # the task's config as lm-eval resolved it
+    configured = [m["metric"] for m in config.get("metric_list") or [] if isinstance(m.get("metric"), str)]
     missing = [m for m in configured if not any(n.split(",")[0] == m for n in names)]
     if missing:  # lm-eval passes over a metric it does not know
         raise TaskFormatError(task.path, "metric_list", f"lm-eval computed no {', '.join(missing)} for "
                               f"{task.name} (it computed {', '.join(sorted({n.split(',')[0] for n in names}))})",
                               "check the metric's name against lm-eval's metrics for this output_type")
-    metric_order = [m for m in (results.get("configs", {}).get(task.name, {}).get("metric_list") or [])]
-    first_metric = metric_order[0]["metric"] if metric_order and isinstance(metric_order[0].get("metric"), str) \
-        else names[0].split(",")[0]
+    first = (config.get("metric_list") or [{}])[0].get("metric")
+    first_metric = first if isinstance(first, str) else names[0].split(",")[0]
     # the config's filter order (lm-eval's logged samples come grouped by filter, not in that order)
-    listed = [f.get("name") for f in (results.get("configs", {}).get(task.name, {}).get("filter_list") or [])
-              if isinstance(f, dict) and isinstance(f.get("name"), str)]
+    listed = [f["name"] for f in config.get("filter_list") or [] if isinstance(f, dict)
+              and isinstance(f.get("name"), str)]
     seen = list(dict.fromkeys(s["filter"] for s in samples))
     filters = [f for f in listed if f in seen] + [f for f in seen if f not in listed] or ["none"]
-    mc = results.get("configs", {}).get(task.name, {}).get("output_type") == "multiple_choice"
+    mc = config.get("output_type") == "multiple_choice"
     preferred = f"{first_metric},{filters[0]}" if f"{first_metric},{filters[0]}" in names else names[0]
     scores = {k: float(scores_in[k]) for k in names}
     by_doc: dict[int, ExampleResult] = {}
@@ -453,11 +452,9 @@ def to_result(task: LmevalTask, results: dict[str, Any], shots: int, model: str,
     if not (0.0 <= value <= 1.0) or any(not 0.0 <= v <= 1.0 for v in dense.get(preferred, {}).values()):
         low, high = (0.0, max(1.0, abs(value)))
         notes.append(f"{preferred} is not a proportion: its normalized score is relative to {high:g}")
-    result = finish_result(task=task.name, model=model, shots=shots, examples=examples, scores=scores,
-                           per_example=dense, preferred=preferred, low=low, high=high,
-                           path=task.path,
-                           parent=task.group, notes=notes, started=start)
-    return result
+    return finish_result(task=task.name, model=model, shots=shots, examples=examples, scores=scores,
+                         per_example=dense, preferred=preferred, low=low, high=high, path=task.path,
+                         parent=task.group, notes=notes, started=start)
 
 
 def aggregate_group(path: str, group: str, results: list[TaskResult], family: Sequence[str],
