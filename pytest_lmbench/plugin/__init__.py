@@ -250,15 +250,16 @@ def final_results(state: LmbenchState) -> list[TaskResult]:
     for (parent, _model, _shots), subs in sorted(by_parent.items()):
         family = sorted({name for r in subs for name in r.parent_subtasks})  # known from collection
         out.append(aggregate_errors(aggregate(parent, subs, family or None), subs))
-    for (parent, _model), subs in sorted(groups.items()):
+    if groups:
         from pytest_lmbench.core.tasks.lmeval import aggregate_group
 
+        include = state.config.getoption("lm_eval_include") or []
+    for (parent, _model), subs in sorted(groups.items()):
         family = sorted({name for r in subs for name in r.parent_subtasks})
         tasks = [r.task for r in subs]
         # each task once (at its config's shot count, as lm-eval runs a group), else one aggregate per shots
         runs = [subs] if len(tasks) == len(set(tasks)) else \
             [[r for r in subs if r.shots == s] for s in sorted({r.shots for r in subs})]
-        include = state.config.getoption("lm_eval_include") or []
         out += [aggregate_group(run[0].path or "", parent, run, family, include) for run in runs]
     return out
 

@@ -6,6 +6,7 @@ applies the thresholds, so a low score is a *failure* with a readable message an
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -260,11 +261,7 @@ class TaskItem(pytest.Item):
         tw = self.config.get_terminal_writer()
 
         def write(text: str) -> None:  # past pytest's output capture, to the stream pytest writes to
-            if capman is None:
-                sys.stdout.write(text)
-                sys.stdout.flush()
-                return
-            with capman.global_and_fixture_disabled():
+            with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
                 sys.stdout.write(text)
                 sys.stdout.flush()
 

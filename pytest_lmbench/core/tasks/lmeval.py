@@ -14,6 +14,7 @@ lm-eval is an optional dependency (extra ``lmeval``) and is imported only when s
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -457,6 +458,13 @@ def to_result(task: LmevalTask, results: dict[str, Any], shots: int, model: str,
                          parent=task.group, notes=notes, started=start)
 
 
+@functools.lru_cache(maxsize=16)
+def _group(path: str, group: str, include: tuple[str, ...], mtime_ns: int) -> Any:
+    """lm-eval's Group object of a group config, loaded once for all the models of a run (loading builds its
+    tasks, datasets included); ``mtime_ns`` keys a changed file afresh."""
+    return _load(path, group, include)["groups"][group]
+
+
 def aggregate_group(path: str, group: str, results: list[TaskResult], family: Sequence[str],
                     include: Sequence[str] = ()) -> TaskResult:
     """A group's aggregate for one model and shot count, computed by lm-eval's own ``Group.aggregate`` from its
@@ -464,8 +472,7 @@ def aggregate_group(path: str, group: str, results: list[TaskResult], family: Se
     with lm-eval's pooled standard error). The interval is normal (±1.96 SE) around it."""
     from pytest_lmbench.core.results import ErrorBar, aggregate_outcome
 
-    loaded = _load(path, group, include)
-    grp = loaded["groups"][group]
+    grp = _group(path, group, tuple(include), os.stat(path).st_mtime_ns)
     task_metrics: dict[str, dict[str, Any]] = {}
     for r in results:
         row: dict[str, Any] = {"sample_len": r.n_examples}
