@@ -245,6 +245,9 @@ def test_a_chat_api_needs_mc_letters_and_then_answers_through_the_cache(pytester
         result = pytester.runpytest(f"--lm-model={spec}", "--lm-cache-dir=cache")
         result.assert_outcomes(errors=1)
         result.stdout.fnmatch_lines(["*returns no prompt log-probabilities*mc=letters*"])
+        assert "raised NoPromptLogprobs" not in result.stdout.str()  # the message as it is, naming the spec:
+        result.stdout.fnmatch_lines(
+            ["*--lm-model 'openai:m?base_url=*&api_key=***&chat=1&system=Be brief.&mc=letters'*"])  # key masked
         assert fake.requests == []
         result = pytester.runpytest(f"--lm-model={spec}&mc=letters", "--lm-cache-dir=cache", "--lm-report=r.json")
         result.assert_outcomes(passed=1)

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol, TypedDict, runtime_checkable
 
-from pytest_lmbench.core.errors import ConfigError
+from pytest_lmbench.core.errors import BackendError, ConfigError
 from pytest_lmbench.core.models.spec import truthy
 
 
@@ -131,8 +131,9 @@ def template_sha(template: ChatTemplate) -> str:
     return hashlib.sha256(template.source.encode("utf-8")).hexdigest()
 
 
-class NoPromptLogprobs(ConfigError):
-    """A chat model that can only generate (a server's chat API) was asked for log-probabilities."""
+class NoPromptLogprobs(BackendError):
+    """A chat model that can only generate (a server's chat API) was asked for log-probabilities (a backend's
+    limit: the item is an error with this message as it is)."""
 
 
 class FramedModel:
@@ -142,9 +143,10 @@ class FramedModel:
 
     reports_progress = True
 
-    def __init__(self, model: Any, fmt: PromptFormat) -> None:
+    def __init__(self, model: Any, fmt: PromptFormat, *, name: str | None = None, spec: str | None = None) -> None:
         self.model, self.prompt_format = model, fmt
-        self.name = getattr(model, "name", "model")
+        self.name = name or getattr(model, "name", "model")  # the label, in messages
+        self.spec = spec or self.name  # the spec as given, for the fixes messages suggest
         self.supports_sampling = bool(getattr(model, "supports_sampling", False))
 
     def _kw(self, progress: Any) -> dict[str, Any]:
@@ -169,7 +171,7 @@ class FramedModel:
                            progress: Any = None) -> list[float]:
         raise NoPromptLogprobs(f"{self.name} runs chat=1 through a server's chat API, which returns no prompt "
                                "log-probabilities: score multiple choice by the answer's letter with mc=letters "
-                               f"(e.g. --lm-model '{self.name}?chat=1&mc=letters'), or serve the model with a "
+                               f"(--lm-model '{self.spec}&mc=letters'), or serve the model with a "
                                "completions API and drop chat=1")
 
     def loglikelihood(self, requests: Sequence[tuple[str, str]], *, progress: Any = None) -> list[float]:
@@ -191,8 +193,9 @@ class TemplateChat(FramedModel):
     with the template (generation prompt added) and ask the text model, so the answer cache beneath keys on
     the exact text the model saw."""
 
-    def __init__(self, model: Any, template: ChatTemplate, fmt: PromptFormat) -> None:
-        super().__init__(model, fmt)
+    def __init__(self, model: Any, template: ChatTemplate, fmt: PromptFormat, *, name: str | None = None,
+                 spec: str | None = None) -> None:
+        super().__init__(model, fmt, name=name, spec=spec)
         self.template = template
         self._rendered: dict[str, str] = {}
 

@@ -154,9 +154,9 @@ class Registry:
             else:
                 model = self._load(for_backend)
             if template is not None:
-                model = TemplateChat(model, template, fmt)  # type: ignore[assignment]
+                model = TemplateChat(model, template, fmt, name=spec.label, spec=spec.public)  # type: ignore[assignment]
             elif not fmt.raw:
-                model = FramedModel(model, fmt)  # type: ignore[assignment]
+                model = FramedModel(model, fmt, name=spec.label, spec=spec.public)  # type: ignore[assignment]
             self._models[spec.raw] = model
             return model
 
