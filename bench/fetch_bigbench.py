@@ -4,7 +4,8 @@
 declares a direct-URL dependency), so this script takes the sdist from PyPI's simple index itself and
 unpacks what is asked for:
 
-    python bench/fetch_bigbench.py DEST            # the reference code only (bigbench/api, model_utils)
+    python bench/fetch_bigbench.py DEST            # BIG-bench's code (bigbench/api, models, ...) and its 42
+                                                   # programmatic tasks (task.py and their data, 130 MB)
     python bench/fetch_bigbench.py DEST --tasks    # plus all 1041 task.json files (1.8 GB unpacked)
 
 DEST/bigbench-1.0.0/ is the result; the download is kept in DEST as a cache.
@@ -51,11 +52,26 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def wanted(name: str, tasks: bool) -> bool:
-    if re.fullmatch(r"bigbench-1\.0\.0/bigbench/(api/\w+\.py|models/model_utils\.py|__init__\.py|"
-                    r"models/__init__\.py)", name):
+TASKS = "bigbench-1.0.0/bigbench/benchmark_tasks/"
+
+
+def programmatic_dirs(names: list[str]) -> set[str]:
+    """The release's programmatic task directories: benchmark_tasks/NAME with a task.py and no task.json."""
+    files = set(names)
+    return {name[:-len("task.py")] for name in names
+            if name.startswith(TASKS) and name.count("/") == TASKS.count("/") + 1 and name.endswith("/task.py")
+            and name[:-len("task.py")] + "task.json" not in files}
+
+
+def wanted(name: str, tasks: bool, programmatic: set[str]) -> bool:
+    if name.startswith("bigbench-1.0.0/bigbench/") and not name.startswith(TASKS) and name.endswith(".py"):
+        return True  # BIG-bench's own code: api/, models/, bbseqio/
+    if name == TASKS + "__init__.py":
         return True
-    return tasks and name.startswith("bigbench-1.0.0/bigbench/benchmark_tasks/") and name.endswith("/task.json")
+    directory = name[:name.index("/", len(TASKS)) + 1] if "/" in name[len(TASKS):] else ""
+    if directory in programmatic and "/results/" not in name[len(directory) - 1:]:
+        return True  # a programmatic task's code and data (not its recorded results of other models)
+    return tasks and name.startswith(TASKS) and name.endswith("/task.json")
 
 
 def main() -> None:
@@ -64,13 +80,15 @@ def main() -> None:
     parser.add_argument("--tasks", action="store_true", help="also unpack every task.json")
     args = parser.parse_args()
     os.makedirs(args.dest, exist_ok=True)
-    marker = os.path.join(args.dest, "bigbench-1.0.0", ".complete-tasks" if args.tasks else ".complete")
+    marker = os.path.join(args.dest, "bigbench-1.0.0", ".complete-2-tasks" if args.tasks else ".complete-2")
     if os.path.exists(marker):
         print(os.path.join(args.dest, "bigbench-1.0.0"))
         return
     archive = download(args.dest)
     with tarfile.open(archive, "r:gz") as tar:
-        members = [m for m in tar if m.isfile() and wanted(m.name, args.tasks)]
+        files = [m for m in tar if m.isfile()]
+        programmatic = programmatic_dirs([m.name for m in files])
+        members = [m for m in files if wanted(m.name, args.tasks, programmatic)]
         tar.extractall(args.dest, members=members, filter="data")
     open(marker, "w").close()
     print(os.path.join(args.dest, "bigbench-1.0.0"))

@@ -88,9 +88,6 @@ def _install_stubs() -> None:
     m.bleu, m.rouge, m.sequence_accuracy = bleu, rouge, sequence_accuracy
     t5.evaluation, ev.metrics = ev, m
     sys.modules.update({"t5": t5, "t5.evaluation": ev, "t5.evaluation.metrics": m})
-    bt = types.ModuleType("bigbench.benchmark_tasks")
-    bt.__path__ = []
-    sys.modules["bigbench.benchmark_tasks"] = bt
 
 
 STUBBED = ("tensorflow", "tensorflow.compat", "tensorflow.compat.v1", "tensorflow.compat.v2", "datasets", "sklearn",
@@ -102,6 +99,10 @@ def load_json_task_module(src: str):
     _install_stubs()
     if src not in sys.path:
         sys.path.insert(0, src)
+    if not os.path.isfile(os.path.join(src, "bigbench", "benchmark_tasks", "__init__.py")):
+        bt = types.ModuleType("bigbench.benchmark_tasks")  # an extraction of the reference code only
+        bt.__path__ = []
+        sys.modules["bigbench.benchmark_tasks"] = bt
     try:
         import bigbench.api.json_task as json_task
         import bigbench.api.json_utils as json_utils

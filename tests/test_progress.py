@@ -65,6 +65,18 @@ def test_line_appears_after_a_second_is_throttled_and_erased() -> None:
     assert "\r" not in "".join(out)  # never rewinds the line pytest is writing
 
 
+def test_unknown_total_shows_the_count_so_far() -> None:
+    """A programmatic task decides its requests as it goes: the line counts them, with no time left."""
+    out: list[str] = []
+    clock = Clock()
+    bar = LiveProgress(out.append, "sudoku [m]", 80, column=10, clock=clock)
+    bar.start(0)
+    clock.now += 65
+    bar.advance(7)
+    assert screen("x" * 10, out)[0] == "x" * 10 + "  sudoku [m]: 7 requests, 1:05 elapsed".ljust(69)
+    assert bar.text(clock.now, room=20) == "  sudoku [m]: 7"
+
+
 def test_no_line_without_room() -> None:
     out: list[str] = []
     clock = Clock()

@@ -22,9 +22,24 @@ class ThresholdRule:
     metric: str
     value: float
     source: str
+    #: the text before ``=``: a metric may hold colons itself (a programmatic task's ``SUBTASK:metric``)
+    text: str = ""
 
     def matches(self, task_name: str) -> bool:
         return fnmatch.fnmatchcase(task_name, self.pattern)
+
+    def metric_for(self, task_name: str, produced: set[str]) -> str | None:
+        """The metric this rule sets on a task that computes ``produced``, or None. ``TASK_GLOB:METRIC`` is split
+        at its last colon; where that names no metric of the task, at each earlier colon, then not at all (a
+        ``SUBTASK:metric`` of every task)."""
+        if self.metric in produced and self.matches(task_name):
+            return self.metric
+        text = self.text or (f"{self.pattern}:{self.metric}" if self.pattern != "*" else self.metric)
+        cuts = [i for i, c in enumerate(text) if c == ":"][::-1]
+        for pattern, metric in [(text[:i], text[i + 1:]) for i in cuts] + [("*", text)]:
+            if metric.strip() in produced and fnmatch.fnmatchcase(task_name, pattern):
+                return metric.strip()
+        return None
 
 
 def parse_threshold(text: str, source: str = "--lm-threshold") -> ThresholdRule:
@@ -37,7 +52,8 @@ def parse_threshold(text: str, source: str = "--lm-threshold") -> ThresholdRule:
         number = float(value)
     except ValueError:
         raise ConfigError(f"{source} {text!r}: {value!r} is not a number") from None
-    return ThresholdRule(pattern=pattern if colon else "*", metric=metric.strip(), value=number, source=source)
+    return ThresholdRule(pattern=pattern if colon else "*", metric=metric.strip(), value=number, source=source,
+                         text=left.strip())
 
 
 def resolve_thresholds(task_name: str, produced: set[str], from_file: dict[str, float],
@@ -50,12 +66,12 @@ def resolve_thresholds(task_name: str, produced: set[str], from_file: dict[str, 
     ini = [r for r in rules if r.source != "--lm-threshold"]
     cli = [r for r in rules if r.source == "--lm-threshold"]
     for rule in ini:
-        if rule.matches(task_name) and rule.metric in produced:
-            out[rule.metric] = rule.value
+        if (metric := rule.metric_for(task_name, produced)) is not None:
+            out[metric] = rule.value
     out.update(from_file)
     for rule in cli:
-        if rule.matches(task_name) and rule.metric in produced:
-            out[rule.metric] = rule.value
+        if (metric := rule.metric_for(task_name, produced)) is not None:
+            out[metric] = rule.value
     return out
 
 
@@ -89,7 +105,7 @@ def judge(result: TaskResult, thresholds: dict[str, float], gate: str = "point")
             op = ">" if lower_better else "<"
             shown = "missing" if value is None else f"{value:.4g}"
             misses.append(f"{metric} = {shown} {op} threshold {threshold:g}")
-        elif gate == "lower":
+        elif gate == "lower" and result.score_data is None:  # a programmatic task's scores have no interval
             bound = one_sided_bound(result, metric, lower_better)
             if bound is None or not meets(metric, bound, threshold):
                 side = "upper" if lower_better else "lower"

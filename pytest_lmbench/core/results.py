@@ -148,6 +148,8 @@ class TaskResult:
     errors: dict[str, ErrorBar] = field(default_factory=dict)  # metric -> its error bars
     comparisons: list[ComparisonDict] = field(default_factory=list)  # compare.Comparison.to_dict() each
     cache: dict[str, int] | None = None  # answers from the response cache ("hits") and from the model
+    #: BIG-bench programmatic tasks: every ScoreData the task returned, as dicts (``programmatic.py``)
+    score_data: list[dict[str, Any]] | None = None
 
     @classmethod
     def placeholder(cls, task: str, model: str, outcome: Outcome, message: str | None, **fields: Any) -> TaskResult:

@@ -89,6 +89,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--lm-eval-include", action="append", default=[], metavar="DIR",
                     help="a directory of lm-evaluation-harness configs that collected configs include or name, as "
                          "lm_eval --include_path (repeatable)")
+    group.addoption("--lm-allow-code-execution", action="store_true", default=False,
+                    help="run BIG-bench programmatic tasks that execute code the model wrote (program_synthesis, "
+                         "python_programming_challenge); without it they are skipped")
     group.addoption("--lm-system-prompt", default=None, metavar="TEXT",
                     help="system turn of chat models (chat=1) whose spec has no system=; ini: lm_system_prompt")
     parser.addini("lm_system_prompt", default=None, help="system turn of chat models (see --lm-system-prompt)")
@@ -170,7 +173,26 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """BIG-bench's own test modules inside its task directories (``test_solutions.py``) test the task code with
+    BIG-bench's development dependencies; a run over ``benchmark_tasks/`` collects the tasks, not those, unless
+    one is named on the command line."""
+    if collection_path.suffix != ".py" or not collection_path.name.startswith("test") \
+            or "benchmark_tasks" not in collection_path.parts[:-1]:
+        return None
+    parts = collection_path.parts
+    i = len(parts) - 1 - parts[::-1].index("benchmark_tasks")
+    if i == 0 or parts[i - 1] != "bigbench" or any(Path(a).resolve() == collection_path.resolve()
+                                                   for a in config.args if os.path.exists(a.split("::")[0])):
+        return None
+    return True
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.name == "task.py":
+        if parent.session.isinitpath(file_path) and parent.config.pluginmanager.has_plugin("python"):
+            return None  # named on the command line: pytest's python plugin asks pytest_pycollect_makemodule
+        return _programmatic_file(file_path, parent)
     if file_path.suffix in (".yaml", ".yml"):
         from pytest_lmbench.core.tasks.lmeval import looks_like_lmeval
 
@@ -191,6 +213,36 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     if sibling_parent.is_file() and is_parent_task_file(sibling_parent) and not parent.session.isinitpath(file_path):
         return None
     return TaskFile.from_parent(parent, path=file_path)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """A programmatic task's ``task.py`` is a task, not a test module: pytest would import it (and fail without
+    its checkout on ``sys.path``) when it is named on the command line or matches ``python_files``."""
+    if module_path.name != "task.py":
+        return None
+    collector = _programmatic_file(module_path, parent)
+    if collector is None or parent.session.isinitpath(module_path):
+        return collector
+    from pytest_lmbench.plugin.items import CollectedElsewhere
+
+    return CollectedElsewhere.from_parent(parent, path=module_path)  # pytest_collect_file collected it
+
+
+def _programmatic_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """A BIG-bench programmatic task (``benchmark_tasks/NAME/task.py`` with no ``task.json``), judged from the
+    file alone."""
+    if file_path.parent.parent.name != "benchmark_tasks" or (file_path.parent / "task.json").exists():
+        return None
+    from pytest_lmbench.core.errors import TaskFormatError
+    from pytest_lmbench.core.tasks.programmatic import find_programmatic
+    from pytest_lmbench.plugin.items import ProgrammaticFile
+
+    try:
+        task = find_programmatic(str(file_path))
+    except TaskFormatError as exc:
+        return ProgrammaticFile.from_parent(parent, path=file_path, task=None, error=exc)
+    return None if task is None else ProgrammaticFile.from_parent(parent, path=file_path, task=task, error=None)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -317,12 +317,12 @@ class LmevalFile(pytest.File):
         try:
             tasks = read_config(str(self.path), include)
         except LmbenchError as exc:
-            yield invalid_lmeval(self, exc, str(self.path))
+            yield invalid_file_item(self, exc, str(self.path))
             return
         yield from lmeval_items(self, tasks)
 
 
-def invalid_lmeval(parent: pytest.File, exc: LmbenchError, where: str) -> InvalidTaskFile:
+def invalid_file_item(parent: pytest.File, exc: LmbenchError, where: str) -> InvalidTaskFile:
     """One error item for a config lm-eval rejects (or a missing lm_eval): the other tasks still run."""
     error = exc if isinstance(exc, TaskFormatError) else TaskFormatError(where, None, str(exc))
     error.path = _display_path(error.path, str(parent.config.invocation_params.dir))
@@ -370,3 +370,74 @@ class LmevalItem(TaskItem):
 
     def reportinfo(self):
         return self.path, None, f"lm-eval task {self.task_name} [{self.label}, {self.shots}-shot]"
+
+
+class ProgrammaticFile(pytest.File):
+    """A BIG-bench programmatic task (``task.py``): one item per model, run by the task's own ``evaluate_model``
+    (``core/tasks/programmatic.py``). Collection reads the file only: the task is imported when an item runs."""
+
+    def __init__(self, *, task: Any, error: TaskFormatError | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.task = task
+        self.error = error
+
+    def collect(self):
+        if self.error is not None:
+            yield invalid_file_item(self, self.error, str(self.path))
+            return
+        state = get_state(self.config)
+        for spec, label in zip(state.specs, state.labels):
+            item = ProgrammaticItem.from_parent(
+                self, name=f"{self.task.name}[{label}]", leaf_path=self.task.path, task_name=self.task.name,
+                parent_name=None, spec=spec, label=label, shots=0, max_examples=state.max_examples, thresholds={},
+                family=[], task=self.task)
+            item.add_marker("lmbench")
+            yield item
+
+
+class ProgrammaticItem(TaskItem):
+    """One programmatic task on one model. Its thresholds are known once it ran: the task names its scores."""
+
+    def __init__(self, *, task: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.task = task
+
+    def setup(self) -> None:
+        from pytest_lmbench.core.chat import format_of
+        from pytest_lmbench.core.tasks.programmatic import (
+            CodeExecutionNotAllowed,
+            MissingDependency,
+            evaluate_programmatic,
+        )
+
+        state = get_state(self.config)
+        model = state.model(self.spec)
+        if format_of(model).chat:
+            pytest.skip(f"{self.task_name}: a programmatic task talks to the model in BIG-bench's text API "
+                        f"(generate_text, cond_log_prob); {self.label} is a chat model (chat=1): run it without "
+                        "chat=1")
+        counter = CacheCounter(model)
+        try:
+            result = evaluate_programmatic(
+                self.task, model, model_name=self.label, max_examples=self.max_examples,
+                max_tokens=state.max_tokens or DEFAULT_MAX_TOKENS,
+                allow_code_execution=bool(self.config.getoption("lm_allow_code_execution")),
+                progress=self._live_progress())
+        except (MissingDependency, CodeExecutionNotAllowed) as exc:
+            pytest.skip(str(exc))
+        except TaskFormatError as exc:
+            exc.path = _display_path(exc.path, str(self.config.invocation_params.dir))
+            raise
+        self.thresholds = resolve_thresholds(self.task_name, set(result.scores), {}, state.rules)
+        self._complete(result, counter)
+
+    def reportinfo(self):
+        return self.path, None, f"BIG-bench programmatic task {self.task_name} [{self.label}]"
+
+
+class CollectedElsewhere(pytest.File):
+    """Stands in for pytest's test module of a programmatic task's ``task.py`` when ``python_files`` matches it:
+    the task's items come from its :class:`ProgrammaticFile`."""
+
+    def collect(self):
+        return []

@@ -188,6 +188,48 @@ def _prompt_format(rows: list[TaskResult]) -> str:
     return f'<p class="meta">prompts: {_e("; ".join(formats))}</p>{shown}'
 
 
+#: Model requests shown per programmatic task (the JSON report has them all).
+SHOWN_CALLS = 20
+
+
+def _programmatic(results: list[TaskResult]) -> str:
+    """BIG-bench programmatic tasks: every ScoreData the task returned, and what the model was asked. Their
+    scores have no interval: the task computes them from examples it does not expose."""
+    runs = [r for r in results if r.score_data]
+    if not runs:
+        return ""
+    out = ["<h2>BIG-bench programmatic tasks</h2><p>Scores as each task's own <code>evaluate_model</code> returned "
+           "them (one row per ScoreData). No 95% intervals: the task computes its scores from examples it does not "
+           "expose.</p>"]
+    for r in runs:
+        rows = "".join(
+            f"<tr><td>{_e(sd.get('subtask_description') or '-')}</td><td>{_e(sd.get('preferred_score'))}</td>"
+            f'<td class="num">{fmt(_float(sd.get("score_dict", {}).get(sd.get("preferred_score"))))}</td>'
+            f'<td class="num">{_e(sd.get("number_of_shots"))}</td><td class="num">{fmt(_float(sd.get("low_score")))}'
+            f'</td><td class="num">{fmt(_float(sd.get("high_score")))}</td></tr>' for sd in r.score_data or [])
+        calls = "\n\n".join(_call_text(ex) for ex in r.examples[:SHOWN_CALLS])
+        more = f" (the first {SHOWN_CALLS}; all are in the JSON report)" if len(r.examples) > SHOWN_CALLS else ""
+        out.append(f"<h3><code>{_e(r.task)}</code> · {_e(r.model)}</h3><table><thead><tr><th>subtask</th>"
+                   '<th>preferred</th><th class="num">score</th><th class="num">shots</th><th class="num">low</th>'
+                   f'<th class="num">high</th></tr></thead><tbody>{rows}</tbody></table>'
+                   f"<details><summary>{len(r.examples)} model requests{more}</summary><pre>{_e(calls)}</pre>"
+                   "</details>")
+    return "".join(out)
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _call_text(ex: Any) -> str:
+    """One recorded request: the prompt, then the reply, or each target with its log-probability."""
+    if ex.choices is not None and ex.log_probs is not None:
+        answer = "  ".join(f"{c!r}: {lp:.3f}" for c, lp in zip(ex.choices, ex.log_probs))
+        return f"#{ex.index} cond_log_prob\n{ex.prompt}\n→ {answer}"
+    return f"#{ex.index} generate_text\n{ex.prompt}\n→ {ex.response!r}" + (
+        f" (raw {ex.raw_response!r})" if ex.raw_response is not None and ex.raw_response != ex.response else "")
+
+
 def _table(rows: list[TaskResult]) -> str:
     baseline = any(r.comparisons for r in rows)
     head = ["task", "shots", "n", "metric", "score", "95% CI", "norm", "ECE", "outcome", "threshold"]
@@ -282,6 +324,7 @@ def render_html(results: list[TaskResult], aggregates: list[GroupScore], *, titl
             body.append(f'<figure class="plot">{reliability_svg(bins, f"{r.task} {r.model} {kind}")}'
                         f"<figcaption>{caption}</figcaption></figure>")
         body.append("</div>")
+    body.append(_programmatic(results))
     reasons = explained(results)
     if reasons:
         # explained keeps only results with a message: the filter below drops none

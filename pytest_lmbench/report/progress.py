@@ -38,6 +38,7 @@ class LiveProgress:
         self._lock = threading.Lock()  # backends with a thread pool report from several threads
 
     def start(self, total: int) -> None:
+        """``total``: the requests to come; 0 when not known (only the count so far is shown)."""
         self.total, self.done, self.shown = total, 0, False
         self.started = self.clock()
         self.drawn_at = float("-inf")
@@ -56,6 +57,10 @@ class LiveProgress:
         """The longest of the line's forms that fits ``room`` columns (the count and time left matter most;
         the label is cut last)."""
         elapsed = now - self.started
+        if self.total <= 0:  # not known in advance (a programmatic task decides as it goes)
+            forms = [f"  {self.label}: {self.done} requests, {_clock(elapsed)} elapsed", f"  {self.label}: {self.done}"]
+            fits = [f for f in forms if room is None or len(f) <= room]
+            return fits[0] if fits else forms[-1][:room]
         left = _clock((self.total - self.done) * elapsed / self.done if self.done else 0.0)
         count = f"{min(self.done, self.total)}/{self.total}"
         forms = [f"  {self.label}: {count} requests, {_clock(elapsed)} elapsed, about {left} left",

@@ -1,0 +1,421 @@
+"""BIG-bench programmatic tasks (``task.py``): imported from their own BIG-bench checkout, run by their own code.
+
+A programmatic task is a ``bigbench.api.task.Task`` subclass whose ``evaluate_model(model, max_examples,
+random_seed)`` drives the model through BIG-bench's model API (``generate_text``, ``cond_log_prob``) and returns
+``ScoreData``. Nothing of that is re-implemented here: the task module is imported from the checkout it lives in
+(``.../bigbench/benchmark_tasks/NAME/task.py``: ``bigbench`` is the checkout's own package, so its ``api``,
+``models.model_utils`` and the task's helper modules are that checkout's files), and its own ``evaluate_model``
+computes the scores. What is ours: :class:`BigbenchModel`, BIG-bench's model API over a pytest-lmbench backend
+(batched, through the answer cache, every call recorded), the seeding that makes runs repeatable, and the turning
+of the returned ``ScoreData`` into a :class:`TaskResult`.
+
+Collection reads ``task.py`` as text only (``find_programmatic``): no import, no ``__init__``, no optional
+dependency is loaded to collect.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import copy
+import dataclasses
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import math
+import os
+import random
+import re
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from pytest_lmbench.core import gcpause
+from pytest_lmbench.core.errors import BackendError, LmbenchError, TaskFormatError
+from pytest_lmbench.core.models.base import Model, Progress, progress_kwargs
+from pytest_lmbench.core.results import ExampleResult, TaskResult
+
+#: What ``random``, numpy's global generator and ``random_seed`` are set to before a task is built and run
+#: (BIG-bench's ``evaluate_task.py`` seeds nothing, so some tasks differ from run to run there).
+PROGRAMMATIC_SEED: Final = 0
+
+#: Task code that runs what the model wrote (found in the task's own files); run only when allowed.
+_CODE_EXECUTION = re.compile(r"\bexec\s*\(|RestrictedPython|compile_restricted|\bsubprocess\b")
+
+#: Import names whose pip distribution is named differently.
+_PIP_NAMES: Final = {"sklearn": "scikit-learn", "absl": "absl-py", "tensorflow_datasets": "tensorflow-datasets",
+                     "t5": "t5", "yaml": "pyyaml", "cv2": "opencv-python", "bleurt": "bleurt (from its git repo)"}
+
+
+class MissingDependency(LmbenchError):
+    """The task needs a package (or data) that is not installed: its item is skipped, naming what to install."""
+
+
+class CodeExecutionNotAllowed(LmbenchError):
+    """The task runs code the model wrote; it needs ``--lm-allow-code-execution``."""
+
+
+@dataclass(frozen=True)
+class ProgrammaticTask:
+    """What collection knows of a programmatic task, from its directory alone."""
+
+    name: str  # the task directory's name, as BIG-bench names the task
+    path: str  # its task.py
+    root: str  # the checkout: the directory that holds bigbench/
+    executes_code: bool  # its code runs what the model writes (program_synthesis, python_programming_challenge)
+
+    @property
+    def module(self) -> str:
+        return f"bigbench.benchmark_tasks.{self.name}.task"
+
+
+def find_programmatic(path: str) -> ProgrammaticTask | None:
+    """The programmatic task at ``path`` (``.../bigbench/benchmark_tasks/NAME/task.py``), else None.
+
+    As in BIG-bench, a task directory with a ``task.json`` is a JSON task (its ``task.py``, if any, is not the
+    task), and only ``benchmark_tasks``' own subdirectories are tasks. ``task.py`` must define a class with a base
+    (which one is the ``Task`` subclass is known only by importing it, at run time). A ``task.py`` that does not
+    parse is a :class:`TaskFormatError`."""
+    path = os.path.abspath(path)
+    task_dir = os.path.dirname(path)
+    tasks_dir = os.path.dirname(task_dir)
+    package = os.path.dirname(tasks_dir)
+    if os.path.basename(path) != "task.py" or os.path.basename(tasks_dir) != "benchmark_tasks" \
+            or os.path.basename(package) != "bigbench":
+        return None
+    if os.path.isfile(os.path.join(task_dir, "task.json")) \
+            or not os.path.isfile(os.path.join(package, "api", "task.py")):
+        return None
+    name = os.path.basename(task_dir)
+    if not name.isidentifier():
+        return None  # not importable as bigbench.benchmark_tasks.NAME
+    try:
+        with open(path, encoding="utf-8") as fh:
+            source = fh.read()
+        with warnings.catch_warnings():  # the task's own style (invalid escapes) is not this run's business
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source, filename=path)
+    except SyntaxError as exc:
+        raise TaskFormatError(path, f"line {exc.lineno}", f"task.py does not parse: {exc.msg}",
+                              "fix the syntax error") from None
+    if not any(isinstance(node, ast.ClassDef) and node.bases for node in tree.body):
+        return None
+    return ProgrammaticTask(name=name, path=path, root=os.path.dirname(package),
+                            executes_code=_runs_model_code(task_dir))
+
+
+def _runs_model_code(task_dir: str) -> bool:
+    for entry in sorted(os.listdir(task_dir)):
+        if entry.endswith(".py") and not entry.startswith("test"):
+            with open(os.path.join(task_dir, entry), encoding="utf-8", errors="replace") as fh:
+                if _CODE_EXECUTION.search(fh.read()):
+                    return True
+    return False
+
+
+# -- importing from the task's own checkout ---------------------------------------------------------------
+
+_LOCK = threading.Lock()
+
+
+def _use_checkout(root: str) -> None:
+    """Make ``bigbench`` the package at ``root/bigbench`` (without touching ``sys.path``). One process can hold
+    one BIG-bench checkout: a second one would mix two versions of its API."""
+    package_dir = os.path.join(root, "bigbench")
+    loaded = sys.modules.get("bigbench")
+    if loaded is not None:
+        paths = [os.path.realpath(p) for p in getattr(loaded, "__path__", [])]
+        if os.path.realpath(package_dir) in paths:
+            return
+        raise LmbenchError(f"BIG-bench is already imported in this process from {paths[0] if paths else loaded!r}, "
+                           f"not from {package_dir}: run the tasks of one BIG-bench checkout per pytest run")
+    spec = importlib.util.spec_from_file_location("bigbench", os.path.join(package_dir, "__init__.py"),
+                                                  submodule_search_locations=[package_dir])
+    if spec is None or spec.loader is None:  # pragma: no cover - a file path always gives a spec
+        raise LmbenchError(f"cannot import BIG-bench from {package_dir}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bigbench"] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules["bigbench"]
+        raise
+
+
+def _missing(exc: BaseException, task: ProgrammaticTask) -> MissingDependency | None:
+    """A skip reason for an import that failed for want of a package (or of nltk's data)."""
+    if isinstance(exc, ModuleNotFoundError) and exc.name and not exc.name.startswith("bigbench"):
+        top = exc.name.split(".")[0]
+        pip = _PIP_NAMES.get(top, top)
+        return MissingDependency(f"{task.name} needs the package {top!r}, which is not installed "
+                                 f"(pip install {pip})")
+    if type(exc).__name__ == "LookupError" and "nltk" in str(exc):
+        first = next((line.strip() for line in str(exc).splitlines() if "nltk.download" in line), "nltk.download")
+        return MissingDependency(f"{task.name} needs nltk data that is not installed ({first})")
+    return None
+
+
+def task_class(task: ProgrammaticTask) -> type:
+    """The task's ``Task`` subclass, found as BIG-bench's ``load_programmatic_task`` finds it: the concrete
+    subclass of ``bigbench.api.task.Task`` among the module's names (one defined in ``task.py`` is preferred to
+    one it imported)."""
+    with _LOCK:
+        _use_checkout(task.root)
+        try:
+            module = importlib.import_module(task.module)
+            base = importlib.import_module("bigbench.api.task").Task
+        except Exception as exc:
+            missing = _missing(exc, task)
+            if missing is not None:
+                raise missing from None
+            raise TaskFormatError(task.path, None, f"importing {task.module} raised {type(exc).__name__}: {exc}",
+                                  "fix the task's code, or run BIG-bench's own tests on it") from None
+    found = [obj for obj in vars(module).values()
+             if inspect.isclass(obj) and issubclass(obj, base) and obj is not base and not inspect.isabstract(obj)]
+    own = [c for c in found if c.__module__ == module.__name__]
+    chosen = own if own else found
+    if len(chosen) != 1:
+        what = "no class" if not chosen else f"{len(chosen)} classes ({', '.join(c.__name__ for c in chosen)})"
+        raise TaskFormatError(task.path, None, f"{what} extending bigbench.api.task.Task; BIG-bench needs exactly one")
+    return chosen[0]
+
+
+@contextlib.contextmanager
+def seeded(seed: int = PROGRAMMATIC_SEED) -> Iterator[None]:
+    """``random`` and numpy's global generator seeded, as BIG-bench tasks assume they may use them; their states
+    are restored afterwards, so the rest of the run is not affected."""
+    import numpy as np
+
+    state, np_state = random.getstate(), np.random.get_state()
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(state)
+        np.random.set_state(np_state)
+
+
+#: One built task per (task.py, its modification time) and process: its ``__init__`` (data files, generated
+#: examples) runs once, and each item evaluates a copy, so no item sees another's changes to the task's state.
+_BUILT: dict[tuple[str, int], Any] = {}
+
+
+def build_task(task: ProgrammaticTask) -> Any:
+    """A fresh instance of the task, its ``__init__`` run once per process (seeded)."""
+    cls = task_class(task)
+    key = (task.path, os.stat(task.path).st_mtime_ns)
+    built = _BUILT.get(key)
+    if type(built) is not cls:  # not built yet, or its module was imported again since
+        try:
+            with seeded():
+                built = cls()
+        except Exception as exc:
+            missing = _missing(exc, task)
+            if missing is not None:
+                raise missing from None
+            raise TaskFormatError(task.path, None, f"{cls.__name__}() raised {type(exc).__name__}: {exc}") from None
+        _BUILT[key] = built
+    try:
+        return copy.deepcopy(built)
+    except Exception:  # state that cannot be copied (locks, open files): build it again
+        with seeded():
+            return cls()
+
+
+# -- BIG-bench's model API over our backends --------------------------------------------------------------
+
+class BigbenchModel:
+    """BIG-bench's ``bigbench.api.model.Model`` over a pytest-lmbench backend.
+
+    ``generate_text`` and ``cond_log_prob`` take a string or a list, as BIG-bench's API does, and answer in the same
+    shape. A list is one backend call (batched, through the answer cache). Generation is greedy, for at most
+    ``max_tokens`` tokens (and no more than ``max_length``, which BIG-bench counts in characters), and then
+    post-processed by the checkout's own ``model_utils.postprocess_output``: the stop string is kept, as in
+    BIG-bench, so it is not passed to the backend. ``cond_log_prob`` scores each target after its input (context
+    and continuation tokenized apart, as for JSON tasks) and, unless ``absolute_normalization``, normalises each
+    input's targets by their log-sum-exp. Every request is recorded (``calls``) for the report."""
+
+    def __init__(self, model: Model, name: str, *, max_tokens: int, progress: Progress | None = None) -> None:
+        self.model, self.name, self.max_tokens = model, name, max_tokens
+        self.calls: list[ExampleResult] = []
+        self._reporting = progress_kwargs(model, progress)
+        self._progress = progress
+        utils = importlib.import_module("bigbench.models.model_utils")
+        self._postprocess = utils.postprocess_output
+        self._model_data = importlib.import_module("bigbench.api.model").ModelData
+
+    def generate_text(self, inputs: str | Sequence[str], max_length: int = 0, stop_string: str | None = None,
+                      output_regex: str | None = None) -> str | list[str]:
+        single = isinstance(inputs, str)
+        prompts = [str(inputs)] if single else [str(p) for p in inputs]
+        tokens = min(self.max_tokens, max_length) if max_length and max_length > 0 else self.max_tokens
+        raw = self._ask(lambda p: self.model.generate(p, max_tokens=tokens, **self._reporting), prompts,
+                        "generate") if prompts else []
+        out = [self._postprocess(str(r), max_length, stop_string, output_regex) for r in raw]
+        for prompt, r, o in zip(prompts, raw, out):
+            self._record(ExampleResult(id="", index=0, prompt=prompt, targets=[], response=o, raw_response=str(r)))
+        return out[0] if single else out
+
+    def cond_log_prob(self, inputs: str | Sequence[str], targets: Sequence[str] | Sequence[Sequence[str]],
+                      absolute_normalization: bool | None = False) -> list[float] | list[list[float]]:
+        single = isinstance(inputs, str)
+        contexts = [str(inputs)] if single else [str(i) for i in inputs]
+        rows_in: list[Any] = [targets] if single else list(targets)
+        options: list[list[Any]] = [list(t) if not isinstance(t, str) else [t] for t in rows_in]
+        if len(options) != len(contexts) or any(not isinstance(t, str) for row in options for t in row) \
+                or any(isinstance(t, str) for t in rows_in):
+            raise TypeError(f"cond_log_prob: {len(contexts)} input(s) need as many lists of target strings, got "
+                            f"{targets!r:.200}")
+        pairs = [(c, t) for c, row in zip(contexts, options) for t in row]
+        flat = self._ask(lambda r: self.model.loglikelihood(r, **self._reporting), pairs,
+                         "loglikelihood") if pairs else []
+        rows: list[list[float]] = []
+        pos = 0
+        for row in options:
+            rows.append([float(x) for x in flat[pos:pos + len(row)]])
+            pos += len(row)
+        if not absolute_normalization:
+            from pytest_lmbench.core.scoring.metrics import normalize_log_probs
+
+            rows = normalize_log_probs(rows)
+        for context, row, lp in zip(contexts, options, rows):
+            self._record(ExampleResult(id="", index=0, prompt=context, targets=[], choices=list(row),
+                                       log_probs=[float(x) for x in lp]))
+        return rows[0] if single else rows
+
+    def model_data(self) -> Any:
+        return self._model_data(model_family="pytest-lmbench", model_name=self.name, total_params=0,
+                                non_embedding_params=0, flop_matched_non_embedding_params=0, training_batch_size=0,
+                                training_steps=0, description=f"pytest-lmbench model {self.name}",
+                                decoding_params={"temperature": 0.0, "max_tokens": self.max_tokens})
+
+    def _ask(self, fn: Any, requests: list[Any], what: str) -> list[Any]:
+        from pytest_lmbench.core.evaluate import _call
+
+        out = _call(fn, requests, what, len(requests))
+        if self._progress is not None and not self._reporting:
+            self._progress(len(requests))
+        return out
+
+    def _record(self, call: ExampleResult) -> None:
+        call.index = len(self.calls)
+        call.id = hashlib.sha256(repr((call.prompt, call.choices)).encode()).hexdigest()[:16]
+        self.calls.append(call)
+
+
+def _register_model_api(adapter: type) -> None:
+    """Tasks may check ``isinstance(model, bigbench.api.model.Model)``: the adapter is registered with the ABC."""
+    api = importlib.import_module("bigbench.api.model").Model
+    if not issubclass(adapter, api):
+        api.register(adapter)
+
+
+# -- running, and the result ------------------------------------------------------------------------------
+
+SCORE_DATA_FIELDS: Final = ("subtask_description", "score_dict", "preferred_score", "number_of_shots",
+                            "low_score", "high_score")
+
+
+def score_data_dict(score: Any) -> dict[str, Any]:
+    """One ``ScoreData`` as a dict of builtin types, its values as the task returned them (numpy numbers become
+    the same Python numbers)."""
+    if not dataclasses.is_dataclass(score):
+        raise TypeError(f"evaluate_model returned {type(score).__name__}, not ScoreData")
+    out: dict[str, Any] = {}
+    for name in SCORE_DATA_FIELDS:
+        value = getattr(score, name)
+        out[name] = {str(k): _number(v) for k, v in value.items()} if name == "score_dict" else _number(value)
+    return out
+
+
+def _number(value: Any) -> Any:
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()  # numpy scalar
+    return value
+
+
+def evaluate_programmatic(task: ProgrammaticTask, model: Model, *, model_name: str, max_examples: int | None,
+                          max_tokens: int, allow_code_execution: bool = False,
+                          progress: Any = None) -> TaskResult:
+    """Run the task's own ``evaluate_model`` on ``model`` (seeded, ``random_seed=0``) and return its result.
+
+    Raises :class:`MissingDependency` (skip), :class:`CodeExecutionNotAllowed` (skip), :class:`BackendError` (the
+    model failed) or :class:`TaskFormatError` (the task raised: its message, as BIG-bench gives it)."""
+    if task.executes_code and not allow_code_execution:
+        raise CodeExecutionNotAllowed(
+            f"{task.name} runs code written by the model on this machine (its own sandbox is not a security "
+            "boundary); run it with --lm-allow-code-execution, in a disposable environment")
+    started = time.perf_counter()
+    instance = build_task(task)
+    _register_model_api(BigbenchModel)
+    if progress is not None:
+        progress.start(0)  # the task decides how many requests it makes
+    adapter = BigbenchModel(model, model_name, max_tokens=max_tokens,
+                            progress=progress.advance if progress is not None else None)
+    try:
+        with seeded(), gcpause.resumed():
+            returned = instance.evaluate_model(adapter, max_examples=max_examples, random_seed=PROGRAMMATIC_SEED)
+    except BackendError:
+        raise
+    except Exception as exc:
+        missing = _missing(exc, task)
+        if missing is not None:
+            raise missing from None
+        raise TaskFormatError(task.path, None, f"evaluate_model raised {type(exc).__name__}: {exc}") from None
+    finally:
+        if progress is not None:
+            progress.finish()
+    scored = returned if isinstance(returned, list) else [returned]
+    try:
+        score_data = [score_data_dict(s) for s in scored]
+    except TypeError as exc:
+        raise TaskFormatError(task.path, None, str(exc)) from None
+    result = to_result(task, score_data, adapter.calls, model_name=model_name, started=started)
+    with contextlib.suppress(Exception):  # the task's own metadata: its keywords, for -k and the report
+        result.keywords = [str(k) for k in instance.get_task_details().keywords]
+    return result
+
+
+def primary_score_data(task_name: str, score_data: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``ScoreData`` that stands for the task: the one described by the task's name, else the first."""
+    return next((s for s in score_data if s["subtask_description"] == task_name), score_data[0])
+
+
+def to_result(task: ProgrammaticTask, score_data: list[dict[str, Any]], calls: list[ExampleResult], *,
+              model_name: str, started: float) -> TaskResult:
+    """The item's result: the primary ``ScoreData``'s scores under their own names, every ``ScoreData``'s under
+    ``"SUBTASK_DESCRIPTION:metric"``, and BIG-bench's list kept whole as ``score_data``. The model calls are the
+    examples; there are no error bars (the task computes its scores itself, from examples it does not expose)."""
+    from pytest_lmbench.core.evaluate import finish_result
+
+    if not score_data:
+        raise TaskFormatError(task.path, None, "evaluate_model returned no ScoreData")
+    primary = primary_score_data(task.name, score_data)
+    preferred = primary["preferred_score"]
+    scores: dict[str, float] = {}
+    for i, sd in enumerate(score_data):
+        label = sd["subtask_description"] or f"#{i}"
+        for metric, value in sd["score_dict"].items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                scores.setdefault(f"{label}:{metric}", float(value))
+    bad = [k for k, v in primary["score_dict"].items() if not isinstance(v, (int, float)) or isinstance(v, bool)]
+    scores.update({k: float(v) for k, v in primary["score_dict"].items() if k not in bad})
+    if preferred not in scores or not math.isfinite(scores[preferred]):
+        raise TaskFormatError(task.path, "preferred_score",
+                              f"ScoreData {primary['subtask_description']!r} prefers {preferred!r}, which its "
+                              f"score_dict does not hold as a finite number ({sorted(primary['score_dict'])})")
+    notes = [f"{len(score_data)} ScoreData returned (BIG-bench's list is kept as score_data); scores named "
+             "'SUBTASK:metric' are each one's" if len(score_data) > 1 else "",
+             "no error bars: the task computes its scores itself and does not expose per-example scores"]
+    result = finish_result(task=task.name, model=model_name, shots=max(0, int(primary["number_of_shots"])),
+                           examples=calls, scores=scores, per_example={}, preferred=preferred,
+                           low=float(primary["low_score"]), high=float(primary["high_score"]), path=task.path,
+                           notes=[n for n in notes if n], started=started)
+    result.score_data = score_data
+    return result
