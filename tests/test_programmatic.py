@@ -4,6 +4,7 @@ BIG-bench's own code, seeding, results, skips and errors."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sys
@@ -106,8 +107,12 @@ def test_thresholds_name_a_subtasks_score(pytester: pytest.Pytester) -> None:
                               "normalized_aggregate_score": -1000.0}
     assert "Exact string match arithmetic on 1 digits.:exact_str_match = 0 < threshold 0.5" in r["message"]
     run = pytester.runpytest(path, HASH, "--lm-max-examples=10", "-p", "no:cacheprovider",
-                             "--lm-threshold=Exact string match arithmetic on 1 digits.:exact_str_match=0")
+                             "--lm-threshold=Exact string match arithmetic on 1 digits.:exact_str_match=0",
+                             "--lm-baseline=r.json", "--lm-report=again.json")
     run.assert_outcomes(passed=1)
+    again = _report(pytester, "again.json")["simple_arithmetic"]
+    assert again["comparisons"][0]["verdict"] == "not compared"
+    assert "computes its score itself" in again["comparisons"][0]["message"]
 
 
 def test_threshold_metrics_may_hold_colons() -> None:
@@ -335,11 +340,15 @@ def test_model_api_shapes_batching_and_post_processing() -> None:
     assert model.cond_log_prob([], []) == [] and len(backend.calls) == 2
 
     text = Counting("x = 12, y = 7.\nNext")
-    model = BigbenchModel(text, "m", max_tokens=64)
+    model = BigbenchModel(text, "m")
     assert model.generate_text("p", max_length=0, stop_string=".", output_regex=None) == "x = 12, y = 7."
     assert model.generate_text(["p", "q"], max_length=0, stop_string=None, output_regex=r"\d+") == ["12", "12"]
     assert model.generate_text("p", max_length=5, stop_string=None, output_regex=None) == "x = 1"
-    assert [c[2] for c in text.calls] == [64, 64, 5]  # 5 characters need at most 5 tokens
+    model.generate_text("p", max_length=500)
+    assert [c[2] for c in text.calls] == [64, 64, 5, 500]  # the task's max_length, as BIG-bench's models take it
+    assert BigbenchModel(text, "m", max_tokens=100).tokens_for(500) == 100  # --lm-max-tokens caps it
+    assert BigbenchModel(text, "m", max_tokens=100).tokens_for(0) == 64
+    del model.calls[-1]
     assert model.generate_text("p", max_length=0, stop_string="x", output_regex=None) == "x = 12, y = 7.\nNext"
     assert len(model.calls) == 5 and model.calls[1].prompt == "p" and model.calls[1].response == "12"
     assert model.model_data().model_name == "m"
@@ -391,3 +400,73 @@ def test_missing_packages_and_nltk_data_are_named() -> None:
     assert str(_missing(nltk, task)) == "t needs nltk data that is not installed (>>> nltk.download('punkt'))"
     assert _missing(ModuleNotFoundError("x", name="bigbench.benchmark_tasks.t.helper"), task) is None  # its own
     assert _missing(ValueError("max_examples must be greater than or equal to 50"), task) is None
+
+
+FAILING_MODEL = """
+from pytest_lmbench.core.models.base import BaseModel
+
+
+class Failing(BaseModel):
+    def loglikelihood(self, requests):
+        raise RuntimeError("server down")
+
+    def generate(self, prompts, *, max_tokens, stop=None):
+        raise RuntimeError("server down")
+"""
+
+TASK_HEAD = """
+import math
+import sys
+import bigbench.api.task as task
+
+
+class T(task.Task):
+    def get_task_details(self):
+        return task.TaskMetadata(name="t", description="d", keywords=["k"], max_input_length_per_query=1,
+                                 max_queries=1)
+
+    def evaluate_model(self, model, max_examples=None, random_seed=0):
+"""
+BODIES = {
+    "swallow": "        try:\n            model.generate_text('x')\n        except Exception:\n            pass\n",
+    "wrap": "        try:\n            model.generate_text('x')\n        except Exception as e:\n"
+            "            raise RuntimeError('wrapped') from e\n",
+    "exits": "        sys.exit(3)\n",
+    "badscore": "        return task.ScoreData({'acc': 1.0}, 'acc', 0, None, 1.0, 'badscore')\n",
+    "nanpref": "        model.generate_text(['a', 'b'])\n"
+               "        return task.ScoreData({'acc': math.nan}, 'acc', 0, 0.0, 1.0, 'nanpref')\n",
+}
+OK_RETURN = "        return task.ScoreData({'acc': 0.5}, 'acc', 0, 0.0, 1.0, 'ok')\n"
+
+
+@needs_tasks
+def test_failures_inside_tasks_are_errors_that_keep_what_was_done(pytester: pytest.Pytester) -> None:
+    """A model failure the task catches, or wraps in its own exception, is still the model's error; sys.exit in
+    task code, a ScoreData with a missing bound or a non-finite preferred score are errors naming the file; the
+    requests made before an error stay in the report."""
+    tasks = _fake_checkout(pytester.path / "checkout")
+    for name, body in BODIES.items():
+        (tasks / name).mkdir()
+        (tasks / name / "task.py").write_text(TASK_HEAD + body + (OK_RETURN if name in ("swallow", "wrap") else ""))
+    (pytester.path / "failing.py").write_text(FAILING_MODEL)
+    run = pytester.runpytest_subprocess(str(tasks), f"--lm-model=py:{pytester.path / 'failing.py'}:Failing",
+                                        "--lm-model=dummy:random", "--lm-report=r.json", "-p", "no:cacheprovider",
+                                        timeout=120)
+    run.assert_outcomes(passed=2, errors=8)
+    out = run.stdout.str()
+    assert "Traceback" not in out and "INTERNALERROR" not in out
+    got = {(r["task"], r["model"].split(":")[0]): r for r in json.loads((pytester.path / "r.json").read_text())
+           ["results"]}
+    for name in ("swallow", "wrap", "nanpref"):
+        message = got[(name, "py")]["message"]
+        assert "the model's generate() raised RuntimeError: server down" in message, (name, message)
+    assert "the task caught it and went on" in got[("swallow", "py")]["message"]
+    assert got[("swallow", "dummy")]["outcome"] == got[("wrap", "dummy")]["outcome"] == "scored"
+    assert "exits/task.py: evaluate_model raised SystemExit: 3" in got[("exits", "dummy")]["message"]
+    assert "badscore/task.py: ScoreData: 'badscore': low_score, high_score and number_of_shots must be numbers" \
+        in got[("badscore", "dummy")]["message"]
+    nan = got[("nanpref", "dummy")]
+    assert "prefers 'acc', which its score_dict does not hold as a finite number" in nan["message"]
+    assert nan["outcome"] == "error" and len(nan["examples"]) == 2
+    kept = nan["score_data"][0]["score_dict"]["acc"]  # NaN, as the task returned it (null in strict JSON)
+    assert kept is None or math.isnan(kept)

@@ -98,6 +98,10 @@ def compare(candidate: TaskResult, baseline: TaskResult, *, against: str, max_re
     if baseline.preferred_score != metric:
         out.message = f"the baseline's preferred score is {baseline.preferred_score}, not {metric}"
         return out
+    if candidate.score_data is not None:  # its examples are the model's requests, not scored examples
+        out.message = ("not compared: a BIG-bench programmatic task computes its score itself, with no "
+                       "per-example values to pair; gate it with --lm-threshold")
+        return out
     cand, base = _keyed(candidate.examples), _keyed(baseline.examples)
     shared = [k for k in cand if k in base]
     out.n_matched = len(shared)

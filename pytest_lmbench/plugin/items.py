@@ -401,6 +401,7 @@ class ProgrammaticItem(TaskItem):
     def __init__(self, *, task: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.task = task
+        self.partial: dict[str, Any] = {}  # what the task did before it failed: kept in the report entry
 
     def setup(self) -> None:
         from pytest_lmbench.core.chat import format_of
@@ -419,17 +420,24 @@ class ProgrammaticItem(TaskItem):
         counter = CacheCounter(model)
         try:
             result = evaluate_programmatic(
-                self.task, model, model_name=self.label, max_examples=self.max_examples,
-                max_tokens=state.max_tokens or DEFAULT_MAX_TOKENS,
+                self.task, model, model_name=self.label, max_examples=self.max_examples, max_tokens=state.max_tokens,
                 allow_code_execution=bool(self.config.getoption("lm_allow_code_execution")),
                 progress=self._live_progress())
         except (MissingDependency, CodeExecutionNotAllowed) as exc:
             pytest.skip(str(exc))
-        except TaskFormatError as exc:
-            exc.path = _display_path(exc.path, str(self.config.invocation_params.dir))
+        except LmbenchError as exc:
+            self.partial = dict(getattr(exc, "partial", None) or {})
+            if isinstance(exc, TaskFormatError):
+                exc.path = _display_path(exc.path, str(self.config.invocation_params.dir))
             raise
         self.thresholds = resolve_thresholds(self.task_name, set(result.scores), {}, state.rules)
         self._complete(result, counter)
+
+    def _placeholder(self, outcome: Outcome, message: str) -> TaskResult:
+        placeholder = super()._placeholder(outcome, message)
+        placeholder.examples = list(self.partial.get("examples") or [])
+        placeholder.score_data = self.partial.get("score_data")
+        return placeholder
 
     def reportinfo(self):
         return self.path, None, f"BIG-bench programmatic task {self.task_name} [{self.label}]"

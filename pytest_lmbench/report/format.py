@@ -25,7 +25,8 @@ def plus_minus(result: TaskResult) -> str:
         return ""
     width = half_width(result)
     if width is None:
-        return "n<2" if result.n_examples <= 1 else "-"
+        # a programmatic task's n counts model requests: its score never has an interval, whatever n is
+        return "n<2" if result.n_examples <= 1 and result.score_data is None else "-"
     return "±" + fmt(width)
 
 

@@ -31,13 +31,14 @@ import sys
 import threading
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from pytest_lmbench.core import gcpause
 from pytest_lmbench.core.errors import BackendError, LmbenchError, TaskFormatError
-from pytest_lmbench.core.models.base import Model, Progress, progress_kwargs
+from pytest_lmbench.core.models.base import DEFAULT_MAX_TOKENS, Model, Progress, progress_kwargs
 from pytest_lmbench.core.results import ExampleResult, TaskResult
 
 #: What ``random``, numpy's global generator and ``random_seed`` are set to before a task is built and run
@@ -110,11 +111,14 @@ def find_programmatic(path: str) -> ProgrammaticTask | None:
 
 
 def _runs_model_code(task_dir: str) -> bool:
-    for entry in sorted(os.listdir(task_dir)):
-        if entry.endswith(".py") and not entry.startswith("test"):
-            with open(os.path.join(task_dir, entry), encoding="utf-8", errors="replace") as fh:
-                if _CODE_EXECUTION.search(fh.read()):
-                    return True
+    """Whether the task's own Python files (its tests aside, subdirectories included) run code."""
+    for where, dirs, files in os.walk(task_dir):
+        dirs[:] = sorted(d for d in dirs if d not in ("results", "__pycache__"))
+        for entry in sorted(files):
+            if entry.endswith(".py") and not entry.startswith("test"):
+                with open(os.path.join(where, entry), encoding="utf-8", errors="replace") as fh:
+                    if _CODE_EXECUTION.search(fh.read()):
+                        return True
     return False
 
 
@@ -148,9 +152,13 @@ def _use_checkout(root: str) -> None:
 
 
 def _missing(exc: BaseException, task: ProgrammaticTask) -> MissingDependency | None:
-    """A skip reason for an import that failed for want of a package (or of nltk's data)."""
+    """A skip reason for an import that failed for want of a package (or of nltk's data). A module that lies in
+    the task's own directory (imported by a plain name that does not resolve) is the task's bug, not a package."""
     if isinstance(exc, ModuleNotFoundError) and exc.name and not exc.name.startswith("bigbench"):
         top = exc.name.split(".")[0]
+        here = os.path.dirname(task.path)
+        if os.path.isfile(os.path.join(here, top + ".py")) or os.path.isdir(os.path.join(here, top)):
+            return None
         pip = _PIP_NAMES.get(top, top)
         return MissingDependency(f"{task.name} needs the package {top!r}, which is not installed "
                                  f"(pip install {pip})")
@@ -160,6 +168,18 @@ def _missing(exc: BaseException, task: ProgrammaticTask) -> MissingDependency | 
     return None
 
 
+#: What task code may raise that is its failure (SystemExit too: a task calling sys.exit must not end the run).
+TASK_FAILURES: Final = (Exception, SystemExit)
+
+
+def _task_failed(exc: BaseException, task: ProgrammaticTask, doing: str, fix: str | None = None) -> LmbenchError:
+    """A skip for a missing package, else an error with the task's own message."""
+    missing = _missing(exc, task)
+    if missing is not None:
+        return missing
+    return TaskFormatError(task.path, None, f"{doing} raised {type(exc).__name__}: {exc}", fix)
+
+
 def task_class(task: ProgrammaticTask) -> type:
     """The task's ``Task`` subclass, found as BIG-bench's ``load_programmatic_task`` finds it: the concrete
     subclass of ``bigbench.api.task.Task`` among the module's names (one defined in ``task.py`` is preferred to
@@ -167,14 +187,12 @@ def task_class(task: ProgrammaticTask) -> type:
     with _LOCK:
         _use_checkout(task.root)
         try:
-            module = importlib.import_module(task.module)
+            with seeded():  # whatever the module draws at import is the same in every process
+                module = importlib.import_module(task.module)
             base = importlib.import_module("bigbench.api.task").Task
-        except Exception as exc:
-            missing = _missing(exc, task)
-            if missing is not None:
-                raise missing from None
-            raise TaskFormatError(task.path, None, f"importing {task.module} raised {type(exc).__name__}: {exc}",
-                                  "fix the task's code, or run BIG-bench's own tests on it") from None
+        except TASK_FAILURES as exc:
+            raise _task_failed(exc, task, f"importing {task.module}",
+                               "fix the task's code, or run BIG-bench's own tests on it") from None
     found = [obj for obj in vars(module).values()
              if inspect.isclass(obj) and issubclass(obj, base) and obj is not base and not inspect.isabstract(obj)]
     own = [c for c in found if c.__module__ == module.__name__]
@@ -201,31 +219,35 @@ def seeded(seed: int = PROGRAMMATIC_SEED) -> Iterator[None]:
         np.random.set_state(np_state)
 
 
-#: One built task per (task.py, its modification time) and process: its ``__init__`` (data files, generated
-#: examples) runs once, and each item evaluates a copy, so no item sees another's changes to the task's state.
-_BUILT: dict[tuple[str, int], Any] = {}
+#: The last few tasks built in this process, by task.py: a task's ``__init__`` (data files, generated examples)
+#: runs once for all the models its items run in a row, and each item evaluates a copy, so no item sees another's
+#: changes to the task's state. Bounded: some tasks hold tens of MB of data.
+_BUILT: OrderedDict[str, Any] = OrderedDict()
+_BUILT_SIZE: Final = 4
 
 
 def build_task(task: ProgrammaticTask) -> Any:
     """A fresh instance of the task, its ``__init__`` run once per process (seeded)."""
     cls = task_class(task)
-    key = (task.path, os.stat(task.path).st_mtime_ns)
-    built = _BUILT.get(key)
+    built = _BUILT.get(task.path)
     if type(built) is not cls:  # not built yet, or its module was imported again since
-        try:
-            with seeded():
-                built = cls()
-        except Exception as exc:
-            missing = _missing(exc, task)
-            if missing is not None:
-                raise missing from None
-            raise TaskFormatError(task.path, None, f"{cls.__name__}() raised {type(exc).__name__}: {exc}") from None
-        _BUILT[key] = built
+        built = _construct(cls, task)
+        _BUILT[task.path] = built
+        while len(_BUILT) > _BUILT_SIZE:
+            _BUILT.popitem(last=False)
+    _BUILT.move_to_end(task.path)
     try:
         return copy.deepcopy(built)
     except Exception:  # state that cannot be copied (locks, open files): build it again
+        return _construct(cls, task)
+
+
+def _construct(cls: type, task: ProgrammaticTask) -> Any:
+    try:
         with seeded():
             return cls()
+    except TASK_FAILURES as exc:
+        raise _task_failed(exc, task, f"{cls.__name__}()") from None
 
 
 # -- BIG-bench's model API over our backends --------------------------------------------------------------
@@ -234,16 +256,20 @@ class BigbenchModel:
     """BIG-bench's ``bigbench.api.model.Model`` over a pytest-lmbench backend.
 
     ``generate_text`` and ``cond_log_prob`` take a string or a list, as BIG-bench's API does, and answer in the same
-    shape. A list is one backend call (batched, through the answer cache). Generation is greedy, for at most
-    ``max_tokens`` tokens (and no more than ``max_length``, which BIG-bench counts in characters), and then
-    post-processed by the checkout's own ``model_utils.postprocess_output``: the stop string is kept, as in
-    BIG-bench, so it is not passed to the backend. ``cond_log_prob`` scores each target after its input (context
-    and continuation tokenized apart, as for JSON tasks) and, unless ``absolute_normalization``, normalises each
-    input's targets by their log-sum-exp. Every request is recorded (``calls``) for the report."""
+    shape. A list is one backend call (batched, through the answer cache). Generation is greedy, for
+    ``max_length`` tokens when the task gives one (as BIG-bench's own models do), else ``DEFAULT_MAX_TOKENS``;
+    ``max_tokens`` (the user's ``--lm-max-tokens``) caps both. The text is then post-processed by the checkout's own
+    ``model_utils.postprocess_output``: the stop string is kept, as in BIG-bench, so it is not passed to the
+    backend. ``cond_log_prob`` scores each target after its input (context and continuation tokenized apart, as
+    for JSON tasks) and, unless ``absolute_normalization``, normalises each input's targets by their log-sum-exp.
+    Every request is recorded (``calls``) for the report; the first backend failure is kept (``failure``), so that
+    a task that catches it cannot hide it."""
 
-    def __init__(self, model: Model, name: str, *, max_tokens: int, progress: Progress | None = None) -> None:
+    def __init__(self, model: Model, name: str, *, max_tokens: int | None = None,
+                 progress: Progress | None = None) -> None:
         self.model, self.name, self.max_tokens = model, name, max_tokens
         self.calls: list[ExampleResult] = []
+        self.failure: BackendError | None = None
         self._reporting = progress_kwargs(model, progress)
         self._progress = progress
         utils = importlib.import_module("bigbench.models.model_utils")
@@ -254,7 +280,7 @@ class BigbenchModel:
                       output_regex: str | None = None) -> str | list[str]:
         single = isinstance(inputs, str)
         prompts = [str(inputs)] if single else [str(p) for p in inputs]
-        tokens = min(self.max_tokens, max_length) if max_length and max_length > 0 else self.max_tokens
+        tokens = self.tokens_for(max_length)
         raw = self._ask(lambda p: self.model.generate(p, max_tokens=tokens, **self._reporting), prompts,
                         "generate") if prompts else []
         out = [self._postprocess(str(r), max_length, stop_string, output_regex) for r in raw]
@@ -289,16 +315,25 @@ class BigbenchModel:
                                        log_probs=[float(x) for x in lp]))
         return rows[0] if single else rows
 
+    def tokens_for(self, max_length: int | None) -> int:
+        """The tokens a generation may take: the task's ``max_length`` (else the default), under the user's cap."""
+        wanted = max_length if max_length and max_length > 0 else DEFAULT_MAX_TOKENS
+        return min(wanted, self.max_tokens) if self.max_tokens else wanted
+
     def model_data(self) -> Any:
         return self._model_data(model_family="pytest-lmbench", model_name=self.name, total_params=0,
                                 non_embedding_params=0, flop_matched_non_embedding_params=0, training_batch_size=0,
                                 training_steps=0, description=f"pytest-lmbench model {self.name}",
-                                decoding_params={"temperature": 0.0, "max_tokens": self.max_tokens})
+                                decoding_params={"temperature": 0.0, "max_tokens": self.tokens_for(0)})
 
     def _ask(self, fn: Any, requests: list[Any], what: str) -> list[Any]:
         from pytest_lmbench.core.evaluate import _call
 
-        out = _call(fn, requests, what, len(requests))
+        try:
+            out = _call(fn, requests, what, len(requests))
+        except BackendError as exc:
+            self.failure = self.failure or exc
+            raise
         if self._progress is not None and not self._reporting:
             self._progress(len(requests))
         return out
@@ -341,12 +376,15 @@ def _number(value: Any) -> Any:
 
 
 def evaluate_programmatic(task: ProgrammaticTask, model: Model, *, model_name: str, max_examples: int | None,
-                          max_tokens: int, allow_code_execution: bool = False,
+                          max_tokens: int | None = None, allow_code_execution: bool = False,
                           progress: Any = None) -> TaskResult:
     """Run the task's own ``evaluate_model`` on ``model`` (seeded, ``random_seed=0``) and return its result.
+    ``max_tokens``: the user's cap on generated tokens (``--lm-max-tokens``), if any.
 
     Raises :class:`MissingDependency` (skip), :class:`CodeExecutionNotAllowed` (skip), :class:`BackendError` (the
-    model failed) or :class:`TaskFormatError` (the task raised: its message, as BIG-bench gives it)."""
+    model failed, even where the task caught it) or :class:`TaskFormatError` (the task raised, or returned what is
+    not ScoreData: its message, as BIG-bench gives it). What was done before the failure travels on the error as
+    ``partial`` (``{"examples": the model requests, "score_data": ...}``) for the item's report entry."""
     if task.executes_code and not allow_code_execution:
         raise CodeExecutionNotAllowed(
             f"{task.name} runs code written by the model on this machine (its own sandbox is not a security "
@@ -354,30 +392,34 @@ def evaluate_programmatic(task: ProgrammaticTask, model: Model, *, model_name: s
     started = time.perf_counter()
     instance = build_task(task)
     _register_model_api(BigbenchModel)
-    if progress is not None:
-        progress.start(0)  # the task decides how many requests it makes
     adapter = BigbenchModel(model, model_name, max_tokens=max_tokens,
                             progress=progress.advance if progress is not None else None)
+    score_data: list[dict[str, Any]] | None = None
     try:
-        with seeded(), gcpause.resumed():
-            returned = instance.evaluate_model(adapter, max_examples=max_examples, random_seed=PROGRAMMATIC_SEED)
-    except BackendError:
-        raise
-    except Exception as exc:
-        missing = _missing(exc, task)
-        if missing is not None:
-            raise missing from None
-        raise TaskFormatError(task.path, None, f"evaluate_model raised {type(exc).__name__}: {exc}") from None
-    finally:
         if progress is not None:
-            progress.finish()
-    scored = returned if isinstance(returned, list) else [returned]
-    try:
-        score_data = [score_data_dict(s) for s in scored]
-    except TypeError as exc:
-        raise TaskFormatError(task.path, None, str(exc)) from None
-    result = to_result(task, score_data, adapter.calls, model_name=model_name, started=started)
-    with contextlib.suppress(Exception):  # the task's own metadata: its keywords, for -k and the report
+            progress.start(0)  # the task decides how many requests it makes
+        try:
+            with seeded(), gcpause.resumed():
+                returned = instance.evaluate_model(adapter, max_examples=max_examples, random_seed=PROGRAMMATIC_SEED)
+        except TASK_FAILURES as exc:
+            if adapter.failure is not None:  # the model's failure, whatever the task made of it
+                raise adapter.failure from None
+            raise _task_failed(exc, task, "evaluate_model") from None
+        finally:
+            if progress is not None:
+                progress.finish()
+        if adapter.failure is not None:
+            raise BackendError(f"{adapter.failure} (the task caught it and went on; its scores are not used)")
+        try:
+            score_data = [score_data_dict(s) for s in (returned if isinstance(returned, list) else [returned])]
+        except Exception as exc:
+            raise TaskFormatError(task.path, "ScoreData", f"evaluate_model returned {returned!r:.200}, which is not "
+                                  f"BIG-bench's ScoreData ({type(exc).__name__}: {exc})") from None
+        result = to_result(task, score_data, adapter.calls, model_name=model_name, started=started)
+    except LmbenchError as exc:
+        exc.partial = {"examples": adapter.calls, "score_data": score_data}  # type: ignore[attr-defined]
+        raise
+    with contextlib.suppress(Exception):  # the task's own metadata: its keywords, for the report and aggregates
         result.keywords = [str(k) for k in instance.get_task_details().keywords]
     return result
 
@@ -410,12 +452,21 @@ def to_result(task: ProgrammaticTask, score_data: list[dict[str, Any]], calls: l
         raise TaskFormatError(task.path, "preferred_score",
                               f"ScoreData {primary['subtask_description']!r} prefers {preferred!r}, which its "
                               f"score_dict does not hold as a finite number ({sorted(primary['score_dict'])})")
+    try:
+        low, high, shots = float(primary["low_score"]), float(primary["high_score"]), int(primary["number_of_shots"])
+    except (TypeError, ValueError) as exc:
+        raise TaskFormatError(task.path, "ScoreData", f"{primary['subtask_description']!r}: low_score, high_score "
+                              f"and number_of_shots must be numbers ({exc})") from None
+    if not high > low:
+        raise TaskFormatError(task.path, "high_score", f"ScoreData {primary['subtask_description']!r} has high_score "
+                              f"{high:g} and low_score {low:g}; BIG-bench normalizes its score between them, so "
+                              "high_score must be the larger")
     notes = [f"{len(score_data)} ScoreData returned (BIG-bench's list is kept as score_data); scores named "
              "'SUBTASK:metric' are each one's" if len(score_data) > 1 else "",
              "no error bars: the task computes its scores itself and does not expose per-example scores"]
-    result = finish_result(task=task.name, model=model_name, shots=max(0, int(primary["number_of_shots"])),
+    result = finish_result(task=task.name, model=model_name, shots=max(0, shots),
                            examples=calls, scores=scores, per_example={}, preferred=preferred,
-                           low=float(primary["low_score"]), high=float(primary["high_score"]), path=task.path,
+                           low=low, high=high, path=task.path,
                            notes=[n for n in notes if n], started=started)
     result.score_data = score_data
     return result
