@@ -38,7 +38,7 @@ def reference_model(model: object, max_tokens: int):
     class Reference(api.Model):
         def generate_text(self, inputs, max_length=0, stop_string=None, output_regex=None):
             input_list = [inputs] if isinstance(inputs, str) else inputs
-            tokens = min(max_tokens, max_length) if max_length else max_tokens
+            tokens = max_length if max_length else max_tokens  # the task's max_length, as BIG-bench's models
             generated = [model.generate([i], max_tokens=tokens)[0] for i in input_list]
             if isinstance(inputs, str):
                 generated = generated[0]
@@ -85,7 +85,7 @@ def main() -> None:
         path = os.path.join(args.src, "bigbench", "benchmark_tasks", name, "task.py")
         start = time.perf_counter()
         ours = evaluate_programmatic(find_programmatic(path), model, model_name="smollm2",
-                                     max_examples=args.max_examples, max_tokens=DEFAULT_MAX_TOKENS)
+                                     max_examples=args.max_examples)
         mid = time.perf_counter()
         module = importlib.import_module(f"bigbench.benchmark_tasks.{name}.task")
         cls = [c.name for c in ast.parse(open(path).read()).body if isinstance(c, ast.ClassDef) and c.bases][-1]
