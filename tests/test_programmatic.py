@@ -392,7 +392,7 @@ def test_seeded_where_bigbench_is_not() -> None:
 def test_missing_packages_and_nltk_data_are_named() -> None:
     from pytest_lmbench.core.tasks.programmatic import ProgrammaticTask, _missing
 
-    task = ProgrammaticTask(name="t", path="t/task.py", root=".", executes_code=False)
+    task = ProgrammaticTask(name="t", path="t/task.py", root=".")
     missing = ModuleNotFoundError("No module named 'sklearn.metrics'", name="sklearn.metrics")
     assert str(_missing(missing, task)) == ("t needs the package 'sklearn', which is not installed "
                                             "(pip install scikit-learn)")

@@ -100,9 +100,9 @@ class _Asker:
     def loglikelihood(self, pairs: list[tuple[int, str]]) -> list[float]:
         if self.convs is not None:
             convs = self.convs
-            return _call(lambda r: self.model.chat_loglikelihood(r, **self.reporting),  # type: ignore[attr-defined]
+            return call_backend(lambda r: self.model.chat_loglikelihood(r, **self.reporting),  # type: ignore[attr-defined]
                          [(convs[i], c) for i, c in pairs], "loglikelihood", len(pairs))
-        return _call(lambda r: self.model.loglikelihood(r, **self.reporting),
+        return call_backend(lambda r: self.model.loglikelihood(r, **self.reporting),
                      [(self.queries[i].prompt, c) for i, c in pairs], "loglikelihood", len(pairs))
 
     def generate(self, follow_ups: list[tuple[int, list[Message], str]] | None = None, *, max_tokens: int,
@@ -112,11 +112,11 @@ class _Asker:
         if self.convs is not None:
             convs = self.convs
             asked = [convs[i] + turns for i, turns, _ in follow_ups] if follow_ups is not None else convs
-            return _call(lambda c: self.model.chat(c, max_tokens=max_tokens, stop=stop,  # type: ignore[attr-defined]
+            return call_backend(lambda c: self.model.chat(c, max_tokens=max_tokens, stop=stop,  # type: ignore[attr-defined]
                                                    **self.reporting), asked, "generate", len(asked))
         texts = [self.queries[i].prompt + text for i, _, text in follow_ups] if follow_ups is not None \
             else [q.prompt for q in self.queries]
-        return _call(lambda p: self.model.generate(p, max_tokens=max_tokens, stop=stop, **self.reporting),
+        return call_backend(lambda p: self.model.generate(p, max_tokens=max_tokens, stop=stop, **self.reporting),
                      texts, "generate", len(texts))
 
 
@@ -306,7 +306,7 @@ def _merge(into: M.MetricValues, other: M.MetricValues) -> None:
     into.extra.update(other.extra)
 
 
-def _call(fn, requests: Sequence, what: str, expected: int) -> list:
+def call_backend(fn, requests: Sequence, what: str, expected: int) -> list:
     """Call the backend; anything it raises becomes a BackendError, and a wrong answer count is caught."""
     try:
         with gcpause.resumed():

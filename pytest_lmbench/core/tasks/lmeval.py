@@ -28,6 +28,7 @@ from pytest_lmbench.core.chat import after_thinking, format_of
 from pytest_lmbench.core.errors import ConfigError, TaskFormatError
 from pytest_lmbench.core.models.base import Answer, progress_kwargs
 from pytest_lmbench.core.results import ExampleResult, TaskResult
+from pytest_lmbench.core.seeds import global_seeds
 
 LMEVAL_INSTALL = "pip install 'pytest-lmbench[lmeval]'"
 _TOP_KEY = re.compile(r"^([A-Za-z_][\w]*)\s*:", re.MULTILINE)
@@ -98,26 +99,6 @@ def _chdir(path: str) -> Any:  # contextlib.chdir is Python 3.11+
 
 #: lm-eval's simple_evaluate defaults (lm_eval/defaults.py): python's random 0, numpy, torch and few-shot 1234
 RANDOM_SEED, OTHER_SEED, FEWSHOT_SEED = 0, 1234, 1234
-
-
-@contextlib.contextmanager
-def _seeded() -> Any:
-    import random
-    import sys
-
-    import numpy as np
-
-    state, np_state = random.getstate(), np.random.get_state()
-    random.seed(RANDOM_SEED)
-    np.random.seed(OTHER_SEED)
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.manual_seed(OTHER_SEED)
-    try:
-        yield
-    finally:
-        random.setstate(state)
-        np.random.set_state(np_state)
 
 
 def config_name(path: str) -> str:
@@ -362,7 +343,7 @@ def evaluate_lmeval(task: LmevalTask, model: Any, *, shots: int | None = None, l
             raise ConfigError(f"{task.name}: lm-eval tasks on a chat model need its template here (chat=1 on "
                               "smollm2, llamacpp: or hf:); a server's chat API gives no prompt log-probabilities")
         try:
-            with _seeded():
+            with global_seeds(RANDOM_SEED, OTHER_SEED, torch=OTHER_SEED):
                 results = lm_eval.evaluator.evaluate(
                     lm=Adapter(), task_dict={"tasks": {task.name: lm_task}, "groups": {}, "group_map": {}},
                     limit=limit, bootstrap_iters=0, log_samples=True, apply_chat_template=chat,

@@ -25,14 +25,13 @@ import importlib.util
 import inspect
 import math
 import os
-import random
 import re
 import sys
 import threading
 import time
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -40,6 +39,7 @@ from pytest_lmbench.core import gcpause
 from pytest_lmbench.core.errors import BackendError, LmbenchError, TaskFormatError
 from pytest_lmbench.core.models.base import DEFAULT_MAX_TOKENS, Model, Progress, progress_kwargs
 from pytest_lmbench.core.results import ExampleResult, TaskResult
+from pytest_lmbench.core.seeds import global_seeds
 
 #: What ``random``, numpy's global generator and ``random_seed`` are set to before a task is built and run
 #: (BIG-bench's ``evaluate_task.py`` seeds nothing, so some tasks differ from run to run there).
@@ -68,11 +68,23 @@ class ProgrammaticTask:
     name: str  # the task directory's name, as BIG-bench names the task
     path: str  # its task.py
     root: str  # the checkout: the directory that holds bigbench/
-    executes_code: bool  # its code runs what the model writes (program_synthesis, python_programming_challenge)
 
     @property
     def module(self) -> str:
         return f"bigbench.benchmark_tasks.{self.name}.task"
+
+    @property
+    def executes_code(self) -> bool:
+        """Whether its own Python files (its tests aside, subfolders included) run code, i.e. what the model
+        writes (program_synthesis, python_programming_challenge). Read when an item runs, not at collection."""
+        for where, dirs, files in os.walk(os.path.dirname(self.path)):
+            dirs[:] = sorted(d for d in dirs if d not in ("results", "__pycache__"))
+            for entry in sorted(files):
+                if entry.endswith(".py") and not entry.startswith("test"):
+                    with open(os.path.join(where, entry), encoding="utf-8", errors="replace") as fh:
+                        if _CODE_EXECUTION.search(fh.read()):
+                            return True
+        return False
 
 
 def find_programmatic(path: str) -> ProgrammaticTask | None:
@@ -106,20 +118,7 @@ def find_programmatic(path: str) -> ProgrammaticTask | None:
                               "fix the syntax error") from None
     if not any(isinstance(node, ast.ClassDef) and node.bases for node in tree.body):
         return None
-    return ProgrammaticTask(name=name, path=path, root=os.path.dirname(package),
-                            executes_code=_runs_model_code(task_dir))
-
-
-def _runs_model_code(task_dir: str) -> bool:
-    """Whether the task's own Python files (its tests aside, subdirectories included) run code."""
-    for where, dirs, files in os.walk(task_dir):
-        dirs[:] = sorted(d for d in dirs if d not in ("results", "__pycache__"))
-        for entry in sorted(files):
-            if entry.endswith(".py") and not entry.startswith("test"):
-                with open(os.path.join(where, entry), encoding="utf-8", errors="replace") as fh:
-                    if _CODE_EXECUTION.search(fh.read()):
-                        return True
-    return False
+    return ProgrammaticTask(name=name, path=path, root=os.path.dirname(package))
 
 
 # -- importing from the task's own checkout ---------------------------------------------------------------
@@ -187,7 +186,8 @@ def task_class(task: ProgrammaticTask) -> type:
     with _LOCK:
         _use_checkout(task.root)
         try:
-            with seeded():  # whatever the module draws at import is the same in every process
+            # whatever the module draws at import is the same in every process
+            with global_seeds(PROGRAMMATIC_SEED, PROGRAMMATIC_SEED):
                 module = importlib.import_module(task.module)
             base = importlib.import_module("bigbench.api.task").Task
         except TASK_FAILURES as exc:
@@ -201,22 +201,6 @@ def task_class(task: ProgrammaticTask) -> type:
         what = "no class" if not chosen else f"{len(chosen)} classes ({', '.join(c.__name__ for c in chosen)})"
         raise TaskFormatError(task.path, None, f"{what} extending bigbench.api.task.Task; BIG-bench needs exactly one")
     return chosen[0]
-
-
-@contextlib.contextmanager
-def seeded(seed: int = PROGRAMMATIC_SEED) -> Iterator[None]:
-    """``random`` and numpy's global generator seeded, as BIG-bench tasks assume they may use them; their states
-    are restored afterwards, so the rest of the run is not affected."""
-    import numpy as np
-
-    state, np_state = random.getstate(), np.random.get_state()
-    random.seed(seed)
-    np.random.seed(seed)
-    try:
-        yield
-    finally:
-        random.setstate(state)
-        np.random.set_state(np_state)
 
 
 #: The last few tasks built in this process, by task.py: a task's ``__init__`` (data files, generated examples)
@@ -244,7 +228,7 @@ def build_task(task: ProgrammaticTask) -> Any:
 
 def _construct(cls: type, task: ProgrammaticTask) -> Any:
     try:
-        with seeded():
+        with global_seeds(PROGRAMMATIC_SEED, PROGRAMMATIC_SEED):
             return cls()
     except TASK_FAILURES as exc:
         raise _task_failed(exc, task, f"{cls.__name__}()") from None
@@ -327,10 +311,10 @@ class BigbenchModel:
                                 decoding_params={"temperature": 0.0, "max_tokens": self.tokens_for(0)})
 
     def _ask(self, fn: Any, requests: list[Any], what: str) -> list[Any]:
-        from pytest_lmbench.core.evaluate import _call
+        from pytest_lmbench.core.evaluate import call_backend
 
         try:
-            out = _call(fn, requests, what, len(requests))
+            out = call_backend(fn, requests, what, len(requests))
         except BackendError as exc:
             self.failure = self.failure or exc
             raise
@@ -399,7 +383,7 @@ def evaluate_programmatic(task: ProgrammaticTask, model: Model, *, model_name: s
         if progress is not None:
             progress.start(0)  # the task decides how many requests it makes
         try:
-            with seeded(), gcpause.resumed():
+            with global_seeds(PROGRAMMATIC_SEED, PROGRAMMATIC_SEED), gcpause.resumed():
                 returned = instance.evaluate_model(adapter, max_examples=max_examples, random_seed=PROGRAMMATIC_SEED)
         except TASK_FAILURES as exc:
             if adapter.failure is not None:  # the model's failure, whatever the task made of it
