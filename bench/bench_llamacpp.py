@@ -6,7 +6,9 @@ Three timings per run, each in a fresh process so both sides pay interpreter sta
            evaluated once, then each option after it);
 - raw+prefix: the same, also keeping the KV cache of the token prefix shared with the previous example (what
            the plugin does; with prompts that share a long task prefix this is the least work there is);
-- plugin:  ``pytest TASKS --lm-model=smollm2`` — collection, prompting, scoring, metrics, summary, report;
+- plugin:  ``pytest TASKS --lm-model=smollm2`` — collection, prompting, scoring, metrics, summary, report
+           (batched decoding, ``batch=auto``);
+- plugin batch=1: the same with ``smollm2?batch=1``, one sequence at a time (the plugin before batching);
 - engine:  the plugin's evaluate() in-process, without pytest and start-up (for where the time goes).
 
     python bench/bench_llamacpp.py [--repeat 3] [--generative] [TASK.json ...]
@@ -76,7 +78,9 @@ def main() -> int:
     # --lm-no-cache: every repeat must ask the model (a warm answer cache would make the plugin's side free)
     plugin_cmd = [sys.executable, "-m", "pytest", *files, "--lm-model=smollm2", "--lm-no-cache", "-p",
                   "no:cacheprovider", "-q", f"--lm-report={report}", "--rootdir", tmp]
-    raw_t, plugin_t, raw_inner, pre_t, pre_inner = [], [], [], [], []
+    one_cmd = [a.replace("--lm-model=smollm2", "--lm-model=smollm2?batch=1") for a in plugin_cmd]
+    one_cmd[one_cmd.index(f"--lm-report={report}")] = f"--lm-report={report}.one"
+    raw_t, plugin_t, raw_inner, pre_t, pre_inner, one_t = [], [], [], [], [], []
     env_prefix = dict(env, RAW_REUSE_PREFIX="1")
     for _ in range(args.repeat):  # interleaved, so drift in machine load hits all alike
         raw_t.append(wall(raw_cmd, env))
@@ -86,6 +90,7 @@ def main() -> int:
         with open(raw_out) as fh:
             pre_inner.append(json.load(fh))
         plugin_t.append(wall(plugin_cmd, env))
+        one_t.append(wall(one_cmd, env))
     # the engine alone, in this process
     from raw_llama import smollm2_file
 
@@ -128,10 +133,17 @@ def main() -> int:
     print(f"raw+prefix, whole process: {med(pre_t):6.2f} s  (scoring {pre_med:.2f} s)")
     print(f"plugin, whole pytest run:  {med(plugin_t):6.2f} s  ({(med(plugin_t) / med(raw_t) - 1) * 100:+.1f}% vs raw, "
           f"{(med(plugin_t) / med(pre_t) - 1) * 100:+.1f}% vs raw+prefix)")
+    print(f"plugin batch=1, whole run: {med(one_t):6.2f} s  (batch=auto is {med(one_t) / med(plugin_t):.2f}x faster; "
+          f"raw+prefix / batch=auto: {med(pre_t) / med(plugin_t):.2f}x)")
+    with open(report + ".one") as fh:
+        one_rows = json.load(fh)["results"]
+    same = [ex == ex1 for r, r1 in zip(rows, one_rows) for ex, ex1 in zip(r["examples"], r1["examples"])]
+    print(f"batch=auto and batch=1 reports: {sum(same)} of {len(same)} examples identical (log-probs, texts)")
     print(f"plugin engine, in-process: {med(engine_t):6.2f} s  ({(med(engine_t) / score_med - 1) * 100:+.1f}% vs raw "
           f"scoring, {(med(engine_t) / pre_med - 1) * 100:+.1f}% vs raw+prefix scoring)")
     print("runs (s): raw", [round(x, 1) for x in raw_t], "raw+prefix", [round(x, 1) for x in pre_t],
-          "plugin", [round(x, 1) for x in plugin_t], "engine", [round(x, 1) for x in engine_t])
+          "plugin", [round(x, 1) for x in plugin_t], "plugin batch=1", [round(x, 1) for x in one_t],
+          "engine", [round(x, 1) for x in engine_t])
     if raw_grades:
         print("mc grade, plugin:", {k: round(v, 4) for k, v in ours.items() if v is not None})
         print("mc grade, raw:   ", raw_grades)

@@ -108,6 +108,43 @@ def test_batched_greedy_generation_equals_one_prompt_at_a_time(tiny: Path) -> No
         assert model.generate(prompts[:1], max_tokens=6, stop=[stop]) == [full[:full.find(stop)]]
 
 
+def test_generation_computes_a_shared_prefix_once_and_drops_finished_rows(tiny: Path) -> None:
+    """Prompts that share a few-shot prefix: the prefix goes through the model once (batch 1), each prompt's own
+    tokens after it; a row that stops leaves the batch. The texts stay those of one prompt at a time."""
+    prefix = "Q: What is the capital of France?\nA: Paris\n\nQ: What is 1 + 1?\nA: 2\n\n"
+    prompts = [prefix + "Q: The child hurt", prefix + "1 +", prefix + "Berlin London"]
+    model = HFModel(str(tiny), device="cpu", batch_size=3)
+    two = HFModel(str(tiny), device="cpu", batch_size=2)  # two batches: each gets its own copy of the prefix cache
+    assert two.generate(prompts, max_tokens=6) == [direct_greedy(tiny, p, 6) for p in prompts]
+    assert two.generate(prompts[::-1], max_tokens=6) == [direct_greedy(tiny, p, 6) for p in prompts[::-1]]
+    calls: list[tuple[int, ...]] = []
+    model.model.register_forward_pre_hook(lambda mod, args, kwargs: calls.append(tuple(kwargs["input_ids"].shape)),
+                                          with_kwargs=True)
+    got = model.generate(prompts, max_tokens=6)
+    assert got == [direct_greedy(tiny, p, 6) for p in prompts]
+    tokens = [model._context_tokens(p) for p in prompts]
+    shared = next(i for i in range(len(tokens[0])) if len({t[i] for t in tokens}) > 1)
+    width = max(len(t) for t in tokens) - shared
+    assert calls == [(1, shared), (3, width)] + [(3, 1)] * 5  # the prefix once, then all rows for 6 tokens
+    # a stop string that ends the second row at its first token: the steps after it run the other two only
+    stop = got[1][0]
+    assert stop not in got[0] + got[2]  # (the tiny model's texts: checked, so the case below is what it says)
+    calls.clear()
+    assert model.generate(prompts, max_tokens=6, stop=[stop]) == [got[0], "", got[2]]
+    assert calls == [(1, shared), (3, width)] + [(2, 1)] * 5
+    # a sliding-window model: no prefix sharing (the padding after the prefix would shorten its window)
+    model.model.config.sliding_window = 4096
+    calls.clear()
+    assert model.generate(prompts, max_tokens=6) == got
+    assert calls[0] == (3, max(len(t) for t in tokens))  # the whole prompts, left-padded, in one pass
+    model.model.config.sliding_window = None
+    # fewer than 8 shared tokens: no separate pass
+    calls.clear()
+    short = ["1 +", "The child"]
+    assert model.generate(short, max_tokens=2) == [direct_greedy(tiny, p, 2) for p in short]
+    assert [rows for rows, _ in calls] == [2, 2]
+
+
 def test_spec_and_bad_input(tiny: Path, tmp_path: Path) -> None:
     model = make_hf(parse_spec(f"hf:{tiny}?device=cpu&dtype=float32&batch_size=2"))
     assert model.batch_size == 2 and model.device.type == "cpu"

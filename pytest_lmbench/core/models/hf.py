@@ -3,12 +3,15 @@
 A local directory or a model already in the Hugging Face cache (nothing is downloaded unless ``download=1``).
 Log-likelihoods run in batches of similar length (sorted longest first, right-padded), and log-softmax is taken
 only over the rows that predict continuation tokens. Context and continuation are tokenized separately, as
-BIG-bench does. Generation is batched greedy decoding with left padding. CUDA when available, CPU otherwise.
+BIG-bench does. Generation is batched greedy decoding with left padding: the prompt prefix all prompts share is
+computed once, and a row that has finished leaves the batch. CUDA when available, CPU otherwise.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import inspect
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -20,6 +23,8 @@ from pytest_lmbench.core.models.spec import Backend, FileDigest, ModelSpec, spec
 
 HF_INSTALL = "pip install 'pytest-lmbench[hf]'"
 DTYPES = ("auto", "float32", "float16", "bfloat16")
+#: Prompt tokens all prompts of a generate call must share for them to be computed once (fewer: not worth a pass)
+SHARED_PREFIX_MIN = 8
 
 
 class HFModel(BaseModel):
@@ -59,6 +64,11 @@ class HFModel(BaseModel):
                               "download=1 to fetch it") from None
         self.model.to(self.device)  # type: ignore[arg-type]  # transformers types .to() for a model, takes a device
         self.model.eval()
+        # transformers renamed past_key_values to cache (5.24 warns; the old name goes in 5.40): whichever this
+        # version's forward takes
+        forward = inspect.signature(self.model.forward).parameters
+        self._cache_arg = "cache" if "cache" in forward else "past_key_values"
+        self._keeps_logits = "logits_to_keep" in forward
         self.batch_size = batch_size
         limit = getattr(self.model.config, "max_position_embeddings", None) or 2048
         self.max_length = min(max_length or limit, limit)
@@ -140,55 +150,102 @@ class HFModel(BaseModel):
             encoded.append(ids)
         order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
         with self._lock, torch.inference_mode():
+            shared, cache = self._shared_prefix(encoded)
             for start in range(0, len(order), self.batch_size):
                 batch = order[start:start + self.batch_size]
-                texts = self._greedy([encoded[i] for i in batch], max_tokens, stop, eos)
+                past = None
+                if cache is not None:
+                    past = copy.deepcopy(cache)
+                    past.batch_repeat_interleave(len(batch))
+                texts = self._greedy([encoded[i][shared:] for i in batch], max_tokens, stop, eos, shared, past)
                 for i, text in zip(batch, texts):
                     out[i] = cut_at_stop(text, stop)
                 if progress is not None:
                     progress(len(batch))
         return out
 
-    def _greedy(self, inputs: list[list[int]], max_tokens: int, stop: Sequence[str] | None,
-                eos: int | None) -> list[str]:
-        """Greedy decoding of a left-padded batch with the KV cache; a row stops at EOS or a stop string."""
+    def _shared_prefix(self, encoded: list[list[int]]) -> tuple[int, Any]:
+        """(length, KV cache) of the prompt tokens every prompt of the call starts with (a few-shot prefix, a
+        task's instructions), computed once; (0, None) when they share fewer than ``SHARED_PREFIX_MIN``. Each
+        prompt keeps one token of its own at least, whose logits start its generation."""
+        shared = 0
+        if len(encoded) > 1:
+            first, limit = encoded[0], min(len(x) for x in encoded) - 1
+            while shared < limit and all(x[shared] == first[shared] for x in encoded):
+                shared += 1
+        if shared < SHARED_PREFIX_MIN or self._windowed():
+            return 0, None
+        ids = self.torch.tensor([encoded[0][:shared]], dtype=self.torch.long, device=self.device)
+        cache = self._cache_of(self.model(input_ids=ids, use_cache=True, **self._last_logits_only()))
+        if not hasattr(cache, "batch_repeat_interleave"):  # a legacy tuple or a remote model's own cache
+            return 0, None
+        return shared, cache
+
+    def _windowed(self) -> bool:
+        """Sliding-window or chunked attention: transformers masks those by place in the padded sequence, so the
+        padding between a shared prefix and a prompt's own tokens would shorten the window (Gemma 2/3 local
+        layers, Mistral v0.1, Llama 4): no prefix sharing there."""
+        config = self.model.config
+        layers = [str(t) for t in getattr(config, "layer_types", None) or ()]
+        return bool(getattr(config, "sliding_window", None) or getattr(config, "attention_chunk_size", None)
+                    or any("sliding" in t or "chunked" in t for t in layers))
+
+    def _greedy(self, inputs: list[list[int]], max_tokens: int, stop: Sequence[str] | None, eos: int | None,
+                shared: int = 0, past: Any = None) -> list[str]:
+        """Greedy decoding of a batch with the KV cache, after ``shared`` prompt tokens already in ``past``
+        (each row's own tokens are left-padded after them). A row that ends (EOS, a stop string) leaves the
+        batch, its cache rows with it, so the rows still running compute only for themselves."""
         torch = self.torch
         width = max(len(x) for x in inputs)
         ids = torch.full((len(inputs), width), self._pad, dtype=torch.long)
-        mask = torch.zeros((len(inputs), width), dtype=torch.long)
+        own = torch.zeros((len(inputs), width), dtype=torch.long)
         for row, x in enumerate(inputs):
             ids[row, width - len(x):] = torch.tensor(x, dtype=torch.long)
-            mask[row, width - len(x):] = 1
-        ids, mask = ids.to(self.device), mask.to(self.device)
-        positions = (mask.cumsum(1) - 1).clamp(min=0)
+            own[row, width - len(x):] = 1
+        mask = torch.cat([torch.ones((len(inputs), shared), dtype=torch.long), own], dim=1).to(self.device)
+        step_ids = ids.to(self.device)
+        step_pos = (shared + own.cumsum(1) - 1).clamp(min=shared).to(self.device)
         generated: list[list[int]] = [[] for _ in inputs]
-        done = [False] * len(inputs)
         texts = [""] * len(inputs)
-        past = None
-        step_ids, step_pos = ids, positions
+        rows = list(range(len(inputs)))  # the input row of each batch row (-1: finished, kept as padding)
         for _ in range(max_tokens):
-            result = self.model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos, past_key_values=past,
-                                use_cache=True)
-            past = result.past_key_values
+            result = self.model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos, use_cache=True,
+                                **{self._cache_arg: past}, **self._last_logits_only())
+            past = self._cache_of(result)
             next_ids = result.logits[:, -1, :].argmax(-1)
-            for row, token in enumerate(next_ids.tolist()):
-                if done[row]:
-                    continue
-                if eos is not None and token == eos:
-                    done[row] = True
+            keep = []
+            for k, token in enumerate(next_ids.tolist()):
+                row = rows[k]
+                if row < 0 or (eos is not None and token == eos):  # finished before, or now
                     continue
                 generated[row].append(token)
                 # transformers types decode() as str | list[str]; one list of ids decodes to one str
                 texts[row] = self.tokenizer.decode(generated[row], skip_special_tokens=True)  # type: ignore[assignment]
-                if stop and any(s and s in texts[row] for s in stop):
-                    done[row] = True
-            if all(done):
+                if not (stop and any(s and s in texts[row] for s in stop)):
+                    keep.append(k)
+            if not keep:
                 break
-            next_ids = torch.where(torch.tensor(done, device=self.device), self._pad, next_ids)
+            if len(keep) < len(rows) and hasattr(past, "batch_select_indices"):  # finished rows leave the batch
+                index = torch.tensor(keep, device=self.device)
+                past.batch_select_indices(index)
+                next_ids, mask, step_pos = next_ids[index], mask[index], step_pos[index]
+                rows = [rows[k] for k in keep]
+            elif len(keep) < len(rows):  # a cache that cannot drop rows: finished rows get padding from now on
+                running = torch.zeros(len(rows), dtype=torch.bool, device=self.device)
+                running[keep] = True
+                next_ids = torch.where(running, next_ids, self._pad)
+                rows = [r if k in keep else -1 for k, r in enumerate(rows)]
             step_ids = next_ids[:, None]
             step_pos = step_pos[:, -1:] + 1
             mask = torch.cat([mask, torch.ones_like(step_ids)], dim=1)
         return texts
+
+    def _cache_of(self, result: Any) -> Any:
+        return getattr(result, "cache", None) if self._cache_arg == "cache" else result.past_key_values
+
+    def _last_logits_only(self) -> dict[str, int]:
+        """Generation reads the last position's logits only: ask for no others where the model can."""
+        return {"logits_to_keep": 1} if self._keeps_logits else {}
 
     def close(self) -> None:
         self.model = None  # type: ignore[assignment]

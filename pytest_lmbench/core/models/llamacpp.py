@@ -19,7 +19,7 @@ import functools
 import importlib.util
 import os
 import threading
-import zlib
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
@@ -27,6 +27,7 @@ import numpy as np
 
 from pytest_lmbench.core.errors import BackendError, ConfigError
 from pytest_lmbench.core.models.base import BaseModel, Progress, cut_at_stop, default_threads
+from pytest_lmbench.core.models.llamacpp_batch import MultiSequence, decode_chunks, sample_rng
 from pytest_lmbench.core.models.spec import Backend, FileDigest, ModelSpec, spec_options
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -35,6 +36,19 @@ REPACK_SETTINGS = ("auto", "on", "off")
 #: /proc/cpuinfo flags of Intel's Advanced Matrix Extensions (Sapphire Rapids and later)
 AMX_FLAGS = frozenset({"amx_int8", "amx_tile", "amx_bf16"})
 AMX_CRASH = "llama.cpp #20824"
+#: Sequences one multi-sequence decode may hold (``?batch=N``); ``batch=auto`` (the default) takes
+#: AUTO_BATCH where their KV caches fit AUTO_BATCH_KV_BYTES, fewer where they do not (measured:
+#: docs/performance.md)
+MAX_BATCH = 64
+AUTO_BATCH = 8
+AUTO_BATCH_KV_BYTES = 1 << 30
+#: what batch=auto decodes both ways before it batches (_batch_agrees)
+AGREEMENT_PROMPTS = ("The capital of France is", "1, 2, 3, 4,", "Q: What is the opposite of hot?\nA:",
+                     "def add(a, b):\n    return", "Once upon a time")
+
+
+class BatchWarning(UserWarning):
+    """Batched decoding was asked for but could not be set up; the run goes on one sequence at a time."""
 
 
 def smollm2_path() -> str:
@@ -143,9 +157,15 @@ class LlamaCppModel(BaseModel):
     supports_sampling = True
 
     def __init__(self, path: str, *, n_ctx: int = 2048, n_threads: int | None = None, n_batch: int = 512,
-                 seed: int = 0, tokenize: str = "split", repack: str = "auto", chat: bool = False) -> None:
+                 seed: int = 0, tokenize: str = "split", repack: str = "auto", chat: bool = False,
+                 batch: int | str = "auto") -> None:
         if tokenize not in ("split", "joint"):
             raise ConfigError(f"llama.cpp backend: tokenize must be 'split' (BIG-bench) or 'joint', not {tokenize!r}")
+        asked = parse_batch(batch)
+        if asked is not None and asked > 1 and n_batch < 3:
+            raise ConfigError(f"llama.cpp backend: batch={asked} needs n_batch of 3 or more, not {n_batch}")
+        self.n_batch = n_batch
+        self._multi: MultiSequence | None = None
         try:
             from llama_cpp import Llama
         except ImportError:
@@ -166,16 +186,40 @@ class LlamaCppModel(BaseModel):
         use_extra_bufts = self.info["repack"] == "on"
         overrides = {} if use_extra_bufts else {"use_extra_bufts": False}  # on: llama.cpp's own default
         with _model_params(**overrides):
+            # n_ubatch too: llama-cpp-python's default cuts a decode into micro-batches of 512, which could leave a
+            # row alone past n_batch=512 (see decode_chunks)
             self._llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=self.n_threads,
-                              n_threads_batch=self.n_threads, n_batch=n_batch, logits_all=True, verbose=False,
-                              seed=seed)
+                              n_threads_batch=self.n_threads, n_batch=n_batch, n_ubatch=n_batch, logits_all=True,
+                              verbose=False, seed=seed)
         if not use_extra_bufts and self._llm.model_params.use_extra_bufts:
             self.close()
             raise BackendError(f"{path}: llama.cpp weight repacking could not be turned off "
                                f"({self.info['repack_reason']})")
         self._kv: list[int] = []  # tokens whose KV entries and score rows are currently valid
+        #: sequences decoded together (1: the one-sequence path only); batch=auto bounds their KV caches and
+        #: is checked against the one-sequence path before first use (_batched)
+        self.batch = asked if asked is not None else auto_batch(self._kv_bytes_per_token() * n_ctx)
+        self.batch_auto = asked is None
+        if n_batch < 3:
+            self.batch = 1
         self._lock = threading.Lock()
         self.truncated_requests = 0
+
+    def _kv_bytes_per_token(self) -> int:
+        """The KV cache's bytes per token of context (f16 keys and values of every layer), from the model's
+        shape: what each sequence of a batch costs. Head sizes come from the GGUF's metadata where it has them
+        (Qwen3, Gemma: not n_embd / n_head)."""
+        import llama_cpp
+
+        model = self._llm._model.model
+        meta = getattr(self._llm, "metadata", {}) or {}
+        arch = meta.get("general.architecture", "")
+        n_head = max(1, llama_cpp.llama_model_n_head(model))
+        head_kv = llama_cpp.llama_model_n_head_kv(model) or n_head
+        default = llama_cpp.llama_model_n_embd(model) // n_head
+        key = int(meta.get(f"{arch}.attention.key_length", default))
+        value = int(meta.get(f"{arch}.attention.value_length", default))
+        return 2 * llama_cpp.llama_model_n_layer(model) * head_kv * (key + value)
 
     # -- tokenization ---------------------------------------------------------------------------
     def _tokens(self, text: str, *, bos: bool) -> list[int]:
@@ -201,16 +245,20 @@ class LlamaCppModel(BaseModel):
 
     # -- evaluation -----------------------------------------------------------------------------
     def _eval_from(self, tokens: list[int]) -> None:
-        """Make the KV cache hold ``tokens``, evaluating only what differs from what it holds now."""
+        """Make the KV cache hold ``tokens``, evaluating only what differs from what it holds now, but two tokens
+        at least and no decode of one token: llama.cpp computes a row decoded alone with other kernels than a row
+        among others, and its numbers differ (``decode_chunks``). So a prompt's rows are those of a fresh decode
+        whatever was evaluated before (the last token re-evaluated alone gave a logit 0.67 off)."""
         common = 0
         limit = min(len(tokens), len(self._kv))
         while common < limit and tokens[common] == self._kv[common]:
             common += 1
-        if common == len(tokens) and common > 0:
-            common -= 1  # re-evaluate the last token so its score row is fresh
+        common = max(0, min(common, len(tokens) - 2))
         self._llm.n_tokens = common
-        self._llm.eval(tokens[common:])
-        self._kv = list(tokens)
+        self._kv = tokens[:common]  # what stays right if a decode below fails or is interrupted
+        for start, stop in decode_chunks(len(tokens) - common, self.n_batch):
+            self._llm.eval(tokens[common + start:common + stop])
+            self._kv = tokens[:common + stop]
 
     def _scored(self, ctx: list[int], cont: list[int]) -> tuple[float, bool]:
         """(log P(cont | ctx), whether every continuation token is the argmax of its row: greedy decoding
@@ -252,36 +300,99 @@ class LlamaCppModel(BaseModel):
                       progress: Progress | None = None) -> list[float]:
         return [value for value, _ in self._score_requests(requests, progress)]
 
+    def _request_tokens(self, requests: Sequence[tuple[str, str]]) -> Iterator[tuple[int, list[int], list[int]]]:
+        """(request index, context tokens, continuation tokens) in context order (same-context requests next to
+        each other, so their shared prompt is evaluated once), tokenized as ``tokenize`` says; a context too long
+        for n_ctx is cut from the left (counted in ``truncated_requests``)."""
+        ctx_cache: dict[str, list[int]] = {}
+        for i in sorted(range(len(requests)), key=lambda i: requests[i][0]):
+            context, continuation = requests[i]
+            if self.tokenize == "joint":
+                ctx, cont = self._joint_tokens(context, continuation)
+            else:
+                cached = ctx_cache.get(context)
+                if cached is None:
+                    ctx_cache.clear()
+                    cached = ctx_cache[context] = self._context_tokens(context)
+                ctx = cached
+                cont = self._tokens(continuation, bos=False)
+            if len(ctx) + len(cont) > self.n_ctx:
+                keep = self.n_ctx - len(cont)
+                if keep < 1:
+                    raise BackendError(f"a continuation of {len(cont)} tokens does not fit n_ctx={self.n_ctx}")
+                ctx = ctx[-keep:]
+                self.truncated_requests += 1
+            yield i, ctx, cont
+
     def _score_requests(self, requests: Sequence[tuple[str, str]], progress: Progress | None
                         ) -> list[tuple[float, bool]]:
-        """(log-likelihood, greedy) of each request, tokenized as ``tokenize`` says, a context too long for
-        n_ctx cut from the left (counted in ``truncated_requests``)."""
+        """(log-likelihood, greedy) of each request: one sequence at a time with KV prefix reuse (batch=1), or
+        several contexts as sequences decoded together, their options in turn (``llamacpp_batch``)."""
         out: list[tuple[float, bool]] = [(0.0, True)] * len(requests)
-        # Same-context requests next to each other: the shared prompt is evaluated once.
-        order = sorted(range(len(requests)), key=lambda i: requests[i][0])
         with self._lock:
-            ctx_cache: dict[str, list[int]] = {}
-            for i in order:
-                context, continuation = requests[i]
-                if self.tokenize == "joint":
-                    ctx, cont = self._joint_tokens(context, continuation)
+            multi = self._batched() if len(requests) > 1 else None
+            if multi is None:
+                for i, ctx, cont in self._request_tokens(requests):
+                    out[i] = self._scored(ctx, cont)
+                    if progress is not None:
+                        progress(1)
+                return out
+            groups: list[tuple[list[int], list[list[int]]]] = []
+            members: list[list[int]] = []
+            for i, ctx, cont in self._request_tokens(requests):
+                if groups and groups[-1][0] == ctx:  # every option of a context in one group: one sequence
+                    groups[-1][1].append(cont)
+                    members[-1].append(i)
                 else:
-                    cached = ctx_cache.get(context)
-                    if cached is None:
-                        ctx_cache.clear()
-                        cached = ctx_cache[context] = self._context_tokens(context)
-                    ctx = cached
-                    cont = self._tokens(continuation, bos=False)
-                if len(ctx) + len(cont) > self.n_ctx:
-                    keep = self.n_ctx - len(cont)
-                    if keep < 1:
-                        raise BackendError(f"a continuation of {len(cont)} tokens does not fit n_ctx={self.n_ctx}")
-                    ctx = ctx[-keep:]
-                    self.truncated_requests += 1
-                out[i] = self._scored(ctx, cont)
+                    groups.append((ctx, [cont]))
+                    members.append([i])
+
+            def done(g: int, results: list[tuple[float, bool]]) -> None:
+                for i, value in zip(members[g], results):
+                    out[i] = value
                 if progress is not None:
-                    progress(1)
+                    progress(len(results))
+
+            multi.score(groups, done)
         return out
+
+    def _batched(self) -> MultiSequence | None:
+        """The multi-sequence context, made on first use (the weights are the one-sequence context's), or None
+        for the one-sequence path: ``batch=1``; llama.cpp could not make it; or, with ``batch=auto``, its numbers
+        are not the one-sequence numbers on this machine (``batch_agrees``). A fallback warns and only slows
+        down."""
+        if self._multi is None and self.batch > 1:
+            try:
+                multi = MultiSequence(self._llm, slots=self.batch, n_ctx=self.n_ctx, n_batch=self.n_batch,
+                                      n_threads=self.n_threads)
+            except BackendError as exc:
+                self._no_batching(str(exc))
+                return None
+            if self.batch_auto and not self._batch_agrees(multi):
+                multi.close()
+                self._no_batching("batch=auto: batched decoding does not give the one-sequence numbers bit "
+                                         "for bit on this machine (llama.cpp's kernels for several rows differ "
+                                         "here); give batch=N to batch anyway (it is then part of the cache "
+                                         "identity)")
+                return None
+            self._multi = multi
+        return self._multi
+
+    def _no_batching(self, why: str) -> None:
+        warnings.warn(f"{self.path}: {why}; running one sequence at a time (batch=1)", BatchWarning, stacklevel=3)
+        self.batch = 1
+
+    def _batch_agrees(self, multi: MultiSequence) -> bool:
+        """Whether batched decoding gives the one-sequence numbers here: five short prompts, their last rows and
+        three greedy steps with five sequences in each decode (a group of four rows and one more, where
+        llama.cpp's repacked kernels would differ), every logit compared bit for bit. About 0.3 s, once."""
+        prompts = [self._context_tokens(p) for p in AGREEMENT_PROMPTS]
+        one: list[list[np.ndarray]] = [[] for _ in prompts]
+        for tokens, rows in zip(prompts, one):
+            self._greedy(tokens, 3, None, trace=rows)
+        many: list[list[np.ndarray]] = [[] for _ in prompts]
+        multi.generate([(tokens, 3, None) for tokens in prompts], None, 0.0, None, trace=many)
+        return all(len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b)) for a, b in zip(one, many))
 
     def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None,
                  temperature: float = 0.0, seed: int = 0, progress: Progress | None = None) -> list[str]:
@@ -289,28 +400,32 @@ class LlamaCppModel(BaseModel):
         seeded by (seed, prompt), so a sample does not depend on what else is in the batch."""
         out = []
         with self._lock:
+            asked = []
             for prompt in prompts:
                 tokens = self._context_tokens(prompt)
                 budget = min(max_tokens, self.n_ctx - 1)
                 if len(tokens) + budget > self.n_ctx:
                     tokens = tokens[-(self.n_ctx - budget):]
                     self.truncated_requests += 1
-                rng = None
-                if temperature > 0:
-                    rng = np.random.default_rng([seed, zlib.crc32(prompt.encode("utf-8"))])
-                text = self._greedy(tokens, budget, stop, temperature, rng)
-                out.append(text)
+                asked.append((tokens, budget, sample_rng(seed, prompt) if temperature > 0 else None))
+            multi = self._batched() if len(prompts) > 1 else None
+            if multi is not None:
+                return multi.generate(asked, stop, temperature, progress)
+            for tokens, budget, rng in asked:
+                out.append(self._greedy(tokens, budget, stop, temperature, rng))
                 if progress is not None:
                     progress(1)
         return out
 
     def _greedy(self, tokens: list[int], max_tokens: int, stop: Sequence[str] | None, temperature: float = 0.0,
-                rng: np.random.Generator | None = None) -> str:
+                rng: np.random.Generator | None = None, trace: list[np.ndarray] | None = None) -> str:
         self._eval_from(tokens)
         generated: list[int] = []
         eos = self._llm.token_eos()
         for _ in range(max_tokens):
             row = self._llm.scores[self._llm.n_tokens - 1]
+            if trace is not None:
+                trace.append(np.asarray(row, dtype=np.float64))
             if rng is None:
                 token = int(np.argmax(row))
             else:
@@ -320,8 +435,7 @@ class LlamaCppModel(BaseModel):
             if token == eos:
                 break
             generated.append(token)
-            self._llm.eval([token])
-            self._kv.append(token)
+            self._llm.eval([token])  # decoded alone: not kept in _kv, so no later prompt reuses these rows
             if stop:  # decoded as it grows only when a stop string must be looked for
                 text = self._llm.detokenize(generated).decode("utf-8", errors="ignore")
                 if any(s and s in text for s in stop):
@@ -330,6 +444,18 @@ class LlamaCppModel(BaseModel):
         return cut_at_stop(text, stop)
 
     def close(self) -> None:
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            with lock:
+                self._close()
+        else:
+            self._close()
+
+    def _close(self) -> None:
+        multi = getattr(self, "_multi", None)
+        if multi is not None:
+            multi.close()
+            self._multi = None
         llm = getattr(self, "_llm", None)
         if llm is not None:
             del self._llm  # closed: no model left (a second close finds none)
@@ -337,7 +463,7 @@ class LlamaCppModel(BaseModel):
 
 
 OPTIONS: dict[str, type] = {"n_ctx": int, "n_threads": int, "n_batch": int, "seed": int, "tokenize": str,
-                            "repack": str, "chat": bool}
+                            "repack": str, "chat": bool, "batch": str}
 
 
 class GGUFTemplate:
@@ -389,6 +515,26 @@ def _path(spec: ModelSpec) -> str:
     return smollm2_path() if spec.backend == "smollm2" else os.path.expanduser(spec.target)
 
 
+def parse_batch(value: int | str) -> int | None:
+    """``batch=``: a number of sequences from 1 to MAX_BATCH, or None for ``auto``."""
+    text = str(value).strip().lower()
+    if text == "auto":
+        return None
+    try:
+        batch = int(text)
+    except ValueError:
+        batch = 0
+    if not 1 <= batch <= MAX_BATCH:
+        raise ConfigError(f"llama.cpp backend: batch must be 'auto' or a number from 1 to {MAX_BATCH}, not {value!r}")
+    return batch
+
+
+def auto_batch(kv_bytes_per_sequence: int) -> int:
+    """``batch=auto``: AUTO_BATCH sequences, fewer where their KV caches would pass AUTO_BATCH_KV_BYTES (a
+    large model at a long n_ctx then runs one sequence at a time, as before)."""
+    return max(1, min(AUTO_BATCH, AUTO_BATCH_KV_BYTES // max(1, kv_bytes_per_sequence)))
+
+
 def make_llamacpp(spec: ModelSpec) -> LlamaCppModel:
     kwargs = spec_options(spec, OPTIONS)
     path = _path(spec)
@@ -408,12 +554,21 @@ def _info(spec: ModelSpec) -> dict[str, str]:
 
 
 def _resolved(spec: ModelSpec) -> list[tuple[str, str]]:
-    """Repacking off, however it was asked for, is part of the identity; on (llama.cpp's default) is not, so
-    caches written before the option existed stay valid where nothing changed (docs/models.md)."""
-    return [("repack", "off")] if _info(spec)["repack"] == "off" else []
+    """What runs, as far as it can change the numbers (docs/models.md): repacking off, however it was asked for
+    (on, llama.cpp's default, is not named, so caches written before the option existed stay valid where nothing
+    changed); an explicit ``batch=N`` above 1 (``auto`` batches only where it gives the one-sequence numbers bit
+    for bit, so it is not named); and the one-sequence path's evaluation rule since batching came ("eval", "2":
+    a prompt's rows are never decoded alone, so earlier answers that depended on what came before are not
+    served)."""
+    out = [("repack", "off")] if _info(spec)["repack"] == "off" else []
+    batch = parse_batch(spec.options.get("batch", "auto"))  # a bad value is a configuration error here already
+    if batch is not None and batch > 1:
+        out.append(("batch", str(batch)))
+    return out + [("eval", "2")]
 
 
-LLAMACPP = Backend(name="llamacpp", factory=make_llamacpp, options=OPTIONS, neutral=frozenset({"n_threads", "repack"}),
+LLAMACPP = Backend(name="llamacpp", factory=make_llamacpp, options=OPTIONS,
+                   neutral=frozenset({"n_threads", "repack", "batch"}),
                    cached=True, sampling=True, fingerprint=_fingerprint, info=_info, resolved=_resolved,
                    chat_template=_chat_template)
 SMOLLM2 = Backend(name="smollm2", factory=make_llamacpp, options=OPTIONS, neutral=LLAMACPP.neutral, cached=True,
