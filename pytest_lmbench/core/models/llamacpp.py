@@ -27,7 +27,7 @@ import numpy as np
 
 from pytest_lmbench.core.errors import BackendError, ConfigError
 from pytest_lmbench.core.models.base import BaseModel, Progress, cut_at_stop, default_threads
-from pytest_lmbench.core.models.llamacpp_batch import MultiSequence, decode_chunks, sample_rng
+from pytest_lmbench.core.models.llamacpp_batch import MultiSequence, decode_chunks, next_token, sample_rng
 from pytest_lmbench.core.models.spec import Backend, FileDigest, ModelSpec, spec_options
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -426,12 +426,7 @@ class LlamaCppModel(BaseModel):
             row = self._llm.scores[self._llm.n_tokens - 1]
             if trace is not None:
                 trace.append(np.asarray(row, dtype=np.float64))
-            if rng is None:
-                token = int(np.argmax(row))
-            else:
-                z = np.asarray(row, dtype=np.float64) / temperature
-                p = np.exp(z - z.max())
-                token = int(rng.choice(len(p), p=p / p.sum()))
+            token = next_token(row, temperature, rng)
             if token == eos:
                 break
             generated.append(token)

@@ -185,7 +185,7 @@ class MultiSequence:
             """The next token from ``row``; the sequence ends on EOS, its budget or a stop string."""
             if trace is not None:
                 trace[s.index].append(row)
-            token = int(np.argmax(row)) if s.rng is None else _sample(row, temperature, s.rng)
+            token = next_token(row, temperature, s.rng)
             finished = token == eos
             if not finished:
                 s.generated.append(token)
@@ -336,8 +336,11 @@ def decode_chunks(n: int, size: int) -> list[tuple[int, int]]:
     return out
 
 
-def _sample(row: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
-    """As the one-sequence path samples: softmax(logits / temperature), float64."""
+def next_token(row: np.ndarray, temperature: float, rng: np.random.Generator | None) -> int:
+    """The token a logits row gives: its argmax without a generator, else a draw from softmax(logits /
+    temperature) in float64. Both paths choose with this, so their samples agree bit for bit."""
+    if rng is None:
+        return int(np.argmax(row))
     z = np.asarray(row, dtype=np.float64) / temperature
     p = np.exp(z - z.max())
     return int(rng.choice(len(p), p=p / p.sum()))
