@@ -1,4 +1,6 @@
-"""A plain llama-cpp-python scorer written without any pytest-lmbench code: the yardstick for the plugin.
+"""A plain llama-cpp-python scorer written without pytest-lmbench's scoring code: the yardstick for the plugin
+(it loads the model with ``open_llama`` only, which turns llama.cpp's weight repacking off on AMX CPUs, where
+it crashes the process).
 
 Used two ways:
 - as "the limit" in bench/bench_llamacpp.py: the least work that scores the same prompts (the shared prompt of
@@ -29,9 +31,9 @@ class RawLlama:
     """Log-likelihoods and greedy text from a GGUF with nothing but llama_cpp.Llama and numpy."""
 
     def __init__(self, path: str, n_ctx: int = 2048, n_threads: int = 2, reuse_prefix: bool = False) -> None:
-        from llama_cpp import Llama
+        from pytest_lmbench.core.models.llamacpp import open_llama  # repacking off on AMX CPUs, where it crashes
 
-        self.llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, logits_all=True, verbose=False)
+        self.llm = open_llama(path, n_ctx=n_ctx, n_threads=n_threads, logits_all=True, verbose=False)
         self.n_ctx = n_ctx
         self.reuse_prefix = reuse_prefix  # keep the KV of the token prefix shared with the previous example
         self._ctx: list[int] = []

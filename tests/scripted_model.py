@@ -59,3 +59,14 @@ class ScriptedModel:
 
     def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None) -> list[str]:
         return [self.raw_generation(p) for p in prompts]
+
+
+class GreedyOnly:
+    """A backend written to the two-method protocol only: greedy generation ("0"), equal log-likelihoods, no
+    sampling, no metering of its own."""
+
+    def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None) -> list[str]:
+        return ["0" for _ in prompts]
+
+    def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[float]:
+        return [0.0 for _ in requests]

@@ -103,7 +103,7 @@ def _spec(base: str, key: str = KEY) -> str:
 def _strip(path: Path) -> dict:
     data = json.loads(path.read_text())
     for r in data["results"]:
-        r.pop("eval_seconds"), r.pop("model_load_seconds"), r.pop("cache")
+        r.pop("eval_seconds"), r.pop("model_load_seconds"), r.pop("cache"), r.pop("usage")
     return data
 
 
@@ -122,6 +122,9 @@ def test_warm_rerun_calls_no_model_and_gives_the_same_report(pytester: pytest.Py
         assert _strip(pytester.path / "cold.json") == _strip(pytester.path / "warm.json")
         counts = {r["task"]: r["cache"] for r in json.loads((pytester.path / "warm.json").read_text())["results"]}
         assert counts == {"arith": {"hits": 12, "misses": 0}, "colors": {"hits": 30, "misses": 0}}
+        usage = {r["task"]: r["usage"] for r in json.loads((pytester.path / "warm.json").read_text())["results"]}
+        assert usage["arith"]["cache_hits"] == 12 and usage["colors"]["cache_hits"] == 30
+        assert all(u["model_calls"] == 0 and u["model_seconds"] == 0.0 for u in usage.values())  # hits cost nothing
         warm.stdout.fnmatch_lines(["lmbench cache: 42 answers from the cache, 0 from the model (cache*answers.sqlite)"])
         assert all(r["model_load_seconds"] is None for r in json.loads((pytester.path / "warm.json").read_text())
                    ["results"])  # the model was not even loaded

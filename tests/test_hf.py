@@ -163,3 +163,28 @@ def test_plugin_runs_a_task_on_the_hf_backend(tiny: Path, pytester: pytest.Pytes
     result = pytester.runpytest("--lm-model", f"hf:{tiny}?device=cpu&name=tiny", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["model tiny*", "colors *4 *mc_grade*"])
+
+
+def test_usage_counts_are_the_tokenizer_counts(tiny: Path) -> None:
+    """Prompt tokens are the prompts as the tokenizer splits them (context and continuation for a
+    log-likelihood); generated tokens are the tokens generated, by the tokenizer's count of each output."""
+    from pytest_lmbench.core.usage import Usage, metering
+
+    model = HFModel(str(tiny), device="cpu", batch_size=2)
+    tok = model.tokenizer
+    requests = [("The child hurt", " their knee."), ("1 + 1 =", " 2"), ("Berlin London", " Oslo")]
+    with metering(Usage()) as meter:
+        model.loglikelihood(requests)
+    want = sum(len(model._context_tokens(c)) + len(tok(t, add_special_tokens=False)["input_ids"]) for c, t in requests)
+    assert meter.prompt_tokens == want and meter.generated_tokens == 0 and meter.model_calls == 3
+    prompts = ["Q: What is the capital", "The child hurt their knee.", "1 + 1 = 2, 2 + 3"]
+    with metering(Usage()) as meter:
+        texts = model.generate(prompts, max_tokens=5)
+    assert meter.prompt_tokens == sum(len(model._context_tokens(p)) for p in prompts)
+    # the tiny model never says EOS: every prompt takes its whole budget (its random token texts do not
+    # re-encode to the same tokens, so the count is of the tokens generated, not of the text)
+    assert all(texts) and meter.generated_tokens == 3 * 5
+    assert meter.model_calls == 3 and meter.model_seconds > 0
+    with metering(Usage()) as meter:
+        model.generate(prompts, max_tokens=2)
+    assert meter.generated_tokens == 3 * 2

@@ -98,3 +98,28 @@ def test_chat_completions_equal_the_gguf_template_in_process(server: str) -> Non
     finally:
         served.close()
         local.close()
+
+
+def test_server_usage_equals_the_in_process_token_counts(server: str) -> None:
+    """The server's ``usage`` (what ``openai:`` meters) equals what the in-process backend meters for the same
+    prompts and greedy generations: prompt tokens by the same tokenizer, generated tokens one by one; and the
+    prices turn it into a cost."""
+    from pytest_lmbench.core.usage import Usage, metering
+
+    prompts = ["The capital of France is", "Q: What is 2 plus 3?\nA:", "Once upon a time"]
+    served = OpenAIModel("smollm2", base_url=server, concurrency=1, extra_body='{"repeat_penalty": 1.0}',
+                         price_in=0.5, price_out=2.0)
+    local = LlamaCppModel(MODEL_PATH, n_ctx=N_CTX, n_threads=2)
+    try:
+        with metering(Usage()) as theirs:
+            texts = served.generate(prompts, max_tokens=7)
+        with metering(Usage()) as ours:
+            assert local.generate(prompts, max_tokens=7) == texts
+    finally:
+        served.close()
+        local.close()
+    assert theirs.tokens_counted and theirs.prompt_tokens > 0
+    assert theirs.prompt_tokens == ours.prompt_tokens
+    assert theirs.generated_tokens == ours.generated_tokens
+    assert theirs.model_calls == ours.model_calls == 3
+    assert theirs.cost == pytest.approx((theirs.prompt_tokens * 0.5 + theirs.generated_tokens * 2.0) / 1e6)

@@ -29,9 +29,9 @@ def model() -> LlamaCppModel:
 
 def _direct_logprob(path: str, context: str, continuation: str) -> float:
     """log P(continuation | context) from a fresh model and a plain full-vocabulary log-softmax."""
-    from llama_cpp import Llama
+    from pytest_lmbench.core.models.llamacpp import open_llama  # repacking off on AMX CPUs, where it crashes
 
-    llm = Llama(model_path=path, n_ctx=512, n_threads=2, logits_all=True, verbose=False)
+    llm = open_llama(path, n_ctx=512, n_threads=2, logits_all=True, verbose=False)
     ctx = list(llm.tokenize(context.encode(), add_bos=True, special=False)) or [llm.token_bos()]
     cont = list(llm.tokenize(continuation.encode(), add_bos=False, special=False))
     llm.eval(ctx + cont)
@@ -78,3 +78,28 @@ def test_smollm2_runs_example_tasks_end_to_end(pytester: pytest.Pytester) -> Non
     assert 0.0 <= r["scores"]["multiple_choice_grade"] <= 1.0
     assert all(len(e["log_probs"]) == 4 and max(e["log_probs"]) <= 0 for e in r["examples"])
     assert r["model_load_seconds"] is not None
+
+
+def test_usage_counts_are_the_tokenizer_counts(model: LlamaCppModel) -> None:
+    """Prompt tokens: every context and continuation as llama.cpp's tokenizer splits them (whether or not a
+    prefix is reused); generated tokens: the tokens decoded, which re-tokenize to the same count here."""
+    from pytest_lmbench.core.usage import Usage, metering
+
+    llm = model._llm
+
+    def count(text: str, bos: bool) -> int:
+        return len(llm.tokenize(text.encode(), add_bos=bos, special=False))
+
+    requests = [("The capital of France is", " Paris"), ("The capital of France is", " Rome"), ("2 + 2 =", " 4")]
+    with metering(Usage()) as meter:
+        model.loglikelihood(requests)
+    assert meter.prompt_tokens == sum(max(1, count(c, True)) + count(t, False) for c, t in requests)
+    assert meter.model_calls == 3 and meter.generated_tokens == 0
+    prompts = ["The capital of France is", "Once upon a time"]
+    with metering(Usage()) as meter:
+        texts = model.generate(prompts, max_tokens=6)
+    assert meter.prompt_tokens == sum(count(p, True) for p in prompts)
+    assert meter.generated_tokens == sum(count(t, False) for t in texts) == 12
+    with metering(Usage()) as one:
+        model.generate(prompts[:1], max_tokens=6, temperature=0.8, seed=3)
+    assert one.generated_tokens == 6 and one.model_calls == 1

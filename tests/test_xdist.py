@@ -107,3 +107,18 @@ def test_an_explicit_dist_mode_is_respected(pytester: pytest.Pytester) -> None:
     loads = _pids(pytester, "loads.txt")
     # xdist's own load balancing: with 16 items on 2 workers both models end up on both workers
     assert {m: len(p) for m, p in loads.items()} == {"a": 2, "b": 2}
+
+
+def test_a_budget_stops_an_xdist_run_cleanly(pytester: pytest.Pytester) -> None:
+    """The controller adds up the workers' usage and stops the run (xdist's own stop flag): the report is
+    written, marked incomplete, and holds the items that ran."""
+    for i in range(12):
+        write_task(pytester.path, f"t{i}/task.json", arith_task(f"t{i}"))
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", "--lm-report=r.json",
+                                           "--lm-model=dummy:random", "--lm-max-tokens-total=50")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert "over --lm-max-tokens-total 50" in result.stdout.str()
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert report["complete"] is False
+    assert 1 <= len(report["results"]) < 12
+    assert all(r["usage"]["prompt_tokens"] > 0 for r in report["results"])

@@ -88,14 +88,23 @@ def margin_for(metric: str, max_regression: float) -> float:
 
 
 def compare(candidate: TaskResult, baseline: TaskResult, *, against: str, max_regression: float = 0.0,
-            seed: int = 0, gating: bool = True) -> Comparison:
-    """The paired comparison of ``candidate`` with ``baseline`` on their shared examples (p-values unadjusted)."""
-    metric = candidate.preferred_score
+            seed: int = 0, gating: bool = True, metric: str | None = None) -> Comparison:
+    """The paired comparison of ``candidate`` with ``baseline`` on their shared examples (p-values unadjusted),
+    on ``metric`` where the candidate has it (``--lm-baseline-metric``: maj@8, pass@1, ...), else on the
+    preferred score."""
+    asked = metric
+    chosen = metric is not None and metric in candidate.scores
+    metric = metric if chosen and metric is not None else candidate.preferred_score
     out = Comparison(task=candidate.task, model=candidate.model, shots=candidate.shots, against=against,
                      gating=gating, metric=metric, candidate=candidate.scores.get(metric),
                      baseline=baseline.scores.get(metric),
                      margin=margin_for(metric, max_regression))
-    if baseline.preferred_score != metric:
+    if chosen and metric not in baseline.scores:
+        out.message = f"not compared: the baseline has no {metric} (was it run with the same repeats?)"
+        return out
+    if asked is not None and not chosen:
+        out.message = f"--lm-baseline-metric {asked}: this result has no such score; compared on {metric}"
+    if not chosen and baseline.preferred_score != metric:
         out.message = f"the baseline's preferred score is {baseline.preferred_score}, not {metric}"
         return out
     if candidate.score_data is not None:  # its examples are the model's requests, not scored examples
@@ -235,7 +244,7 @@ class BaselineIndex:
 
 
 def compare_with_baseline(results: list[TaskResult], index: BaselineIndex, *, max_regression: float,
-                          alpha: float) -> list[Comparison]:
+                          alpha: float, metric: str | None = None) -> list[Comparison]:
     """Compare every leaf result with its baseline, Holm-correct, and mark regressed results as such."""
     comparisons = []
     for r in results:
@@ -249,7 +258,8 @@ def compare_with_baseline(results: list[TaskResult], index: BaselineIndex, *, ma
                                           metric=r.preferred_score, candidate=r.scores.get(r.preferred_score),
                                           message=f"not compared: {why}"))
         else:
-            comparisons.append(compare(r, base, against=index.label(base), max_regression=max_regression))
+            comparisons.append(compare(r, base, against=index.label(base), max_regression=max_regression,
+                                       metric=metric))
     apply_holm(comparisons, alpha)
     _attach(results, comparisons)
     leaves = {(r.task, r.model, r.shots): r for r in results if not r.aggregate}

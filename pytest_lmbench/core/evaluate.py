@@ -7,6 +7,7 @@ and ``log_likelihood`` sees log P(target | prompt).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -22,7 +23,15 @@ from pytest_lmbench.core.chat import (
     readable,
 )
 from pytest_lmbench.core.errors import BackendError
-from pytest_lmbench.core.models.base import DEFAULT_MAX_TOKENS, Model, Progress, SeesAnswers, progress_kwargs
+from pytest_lmbench.core.models.base import (
+    DEFAULT_MAX_TOKENS,
+    Model,
+    Progress,
+    SeesAnswers,
+    metered,
+    progress_kwargs,
+)
+from pytest_lmbench.core.repeats import Repeats, majority, option_sample, reduce_example, reducer_names, vote
 from pytest_lmbench.core.results import ExampleResult, TaskResult
 from pytest_lmbench.core.scoring import metrics as M
 from pytest_lmbench.core.scoring.confidence import confidence_calibration, parse_confidence
@@ -30,6 +39,7 @@ from pytest_lmbench.core.scoring.postprocess import postprocess
 from pytest_lmbench.core.tasks.model import Task, VerbalizedConfidence
 from pytest_lmbench.core.tasks.prompts import BIGBENCH_SEED, Query, build_queries
 from pytest_lmbench.core.uncertainty import aggregate_errors, attach_errors
+from pytest_lmbench.core.usage import Usage, metering
 
 
 class LiveProgress(Protocol):
@@ -44,31 +54,40 @@ class LiveProgress(Protocol):
 
 def evaluate(task: Task, model: Model, *, shots: int = 0, max_examples: int | None = None,
              max_tokens: int = DEFAULT_MAX_TOKENS, seed: int = BIGBENCH_SEED, model_name: str | None = None,
-             progress: LiveProgress | None = None, scorers: Mapping[str, M.Scorer] | None = None) -> TaskResult:
+             progress: LiveProgress | None = None, scorers: Mapping[str, M.Scorer] | None = None,
+             repeats: Repeats | None = None, meter: Usage | None = None) -> TaskResult:
     """Score a leaf task on a model, as BIG-bench does for ``shots`` shots. ``progress`` hears of every
     finished request (backends with the ``reports_progress`` capability are told it as a parameter; the answer
     cache counts the others a call at a time). ``scorers``: extra generative
-    scorers by metric name (bleurt), e.g. the plugin's from the ``pytest_lmbench_metrics`` hook."""
+    scorers by metric name (bleurt), e.g. the plugin's from the ``pytest_lmbench_metrics`` hook. ``repeats``:
+    answer each example K times and report the reducers (``repeats.py``). ``meter``: what the model's work cost
+    is added to it (a new one if None); the result carries it as ``usage``."""
     if task.is_parent:
         raise ValueError(f"{task.name} is a parent task: evaluate its subtasks and aggregate them")
-    with gcpause.paused():  # model calls run with the collector as usual (_call)
+    repeats = repeats or task.repeats or Repeats()
+    meter = Usage() if meter is None else meter
+    with gcpause.paused(), metering(meter):  # model calls run with the collector as usual (_call)
         fmt = format_of(model)
         queries = build_queries(task, shots, max_examples, seed,
                                 letters=fmt.mc == "letters" and bool(task.multiple_choice_metrics))
         if progress is None:
-            return _evaluate(task, model, queries, shots, max_tokens, model_name, scorers, None)
-        progress.start(_request_count(task, queries, fmt))
-        try:
-            return _evaluate(task, model, queries, shots, max_tokens, model_name, scorers, progress.advance)
-        finally:
-            progress.finish()
+            result = _evaluate(task, model, queries, shots, max_tokens, model_name, scorers, None, repeats)
+        else:
+            progress.start(_request_count(task, queries, fmt, repeats.k))
+            try:
+                result = _evaluate(task, model, queries, shots, max_tokens, model_name, scorers, progress.advance,
+                                   repeats)
+            finally:
+                progress.finish()
+    result.usage = dict(meter.to_dict())
+    return result
 
 
-def _request_count(task: Task, queries: list[Query], fmt: PromptFormat) -> int:
+def _request_count(task: Task, queries: list[Query], fmt: PromptFormat, k: int = 1) -> int:
     count = 0
     if task.multiple_choice_metrics:
-        count = len(queries) if fmt.mc == "letters" else sum(len(q.choices or ()) for q in queries)
-    count += len(queries) if task.generative_metrics else 0
+        count = len(queries) * k if fmt.mc == "letters" else sum(len(q.choices or ()) for q in queries)
+    count += len(queries) * k if task.generative_metrics else 0
     count += sum(len(q.targets) for q in queries) if task.scoring_metrics else 0
     return count + (len(queries) if task.verbalized_confidence is not None else 0)
 
@@ -101,29 +120,32 @@ class _Asker:
         if self.convs is not None:
             convs = self.convs
             return call_backend(lambda r: self.model.chat_loglikelihood(r, **self.reporting),  # type: ignore[attr-defined]
-                         [(convs[i], c) for i, c in pairs], "loglikelihood", len(pairs))
+                                [(convs[i], c) for i, c in pairs], "loglikelihood", len(pairs), self.model)
         return call_backend(lambda r: self.model.loglikelihood(r, **self.reporting),
-                     [(self.queries[i].prompt, c) for i, c in pairs], "loglikelihood", len(pairs))
+                            [(self.queries[i].prompt, c) for i, c in pairs], "loglikelihood", len(pairs), self.model)
 
     def generate(self, follow_ups: list[tuple[int, list[Message], str]] | None = None, *, max_tokens: int,
-                 stop: list[str] | None = None) -> list[str]:
+                 stop: list[str] | None = None, **sampling: Any) -> list[str]:
         """Each query's answer; or, with ``follow_ups`` (query, the turns after it, their raw text), each
-        follow-up's."""
+        follow-up's. ``sampling``: temperature and seed of one repeat (none: greedy)."""
         if self.convs is not None:
             convs = self.convs
             asked = [convs[i] + turns for i, turns, _ in follow_ups] if follow_ups is not None else convs
             return call_backend(lambda c: self.model.chat(c, max_tokens=max_tokens, stop=stop,  # type: ignore[attr-defined]
-                                                   **self.reporting), asked, "generate", len(asked))
+                                                          **sampling, **self.reporting),
+                                asked, "generate", len(asked), self.model)
         texts = [self.queries[i].prompt + text for i, _, text in follow_ups] if follow_ups is not None \
             else [q.prompt for q in self.queries]
-        return call_backend(lambda p: self.model.generate(p, max_tokens=max_tokens, stop=stop, **self.reporting),
-                     texts, "generate", len(texts))
+        return call_backend(lambda p: self.model.generate(p, max_tokens=max_tokens, stop=stop, **sampling,
+                                                          **self.reporting), texts, "generate", len(texts), self.model)
 
 
 def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_tokens: int,
-              model_name: str | None, scorers: Mapping[str, M.Scorer] | None, advance: Progress | None) -> TaskResult:
+              model_name: str | None, scorers: Mapping[str, M.Scorer] | None, advance: Progress | None,
+              repeats: Repeats) -> TaskResult:
     start = time.perf_counter()
     fmt = format_of(model)
+    kind = _check_repeats(task, model, fmt, repeats)  # which answers the repeats sample (None: no repeats)
     ask = _Asker(model, fmt, task, queries, progress_kwargs(model, advance))
     if isinstance(model, SeesAnswers):
         _show_answers(model, queries)
@@ -144,9 +166,29 @@ def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_to
         return out
 
     mc_metrics = task.multiple_choice_metrics
+    sampled: dict[str, Any] = {"temperature": repeats.temperature}
     if mc_metrics and fmt.mc == "letters":
-        raw = ask.generate(max_tokens=max_tokens, stop=None if fmt.chat or fmt.think_end else ["\n"])
-        _merge(values, _letter_grades(task, queries, examples, raw, answers(raw), notes))
+        stop = None if fmt.chat or fmt.think_end else ["\n"]
+        if kind != "letters":
+            raw = ask.generate(max_tokens=max_tokens, stop=stop)
+            _merge(values, _letter_grades(task, queries, examples, raw, answers(raw), notes))
+        else:
+            per_repeat: list[M.MetricValues] = []
+            first_notes: list[str] = []
+            for i, repeat_seed in enumerate(repeats.seeds()):
+                raw = ask.generate(max_tokens=max_tokens, stop=stop, **sampled, seed=repeat_seed)
+                grades = _letter_grades(task, queries, examples, raw, answers(raw), first_notes if i == 0 else [])
+                per_repeat.append(grades)
+                for ex, grade in zip(examples, grades.per_example["multiple_choice_grade"]):
+                    ex.samples = (ex.samples or []) + [{
+                        "response": ex.response, "raw_response": ex.raw_response, "picked": ex.picked,
+                        "score": float(grade), "correct": ex.picked is not None and _best(ex, ex.picked)}]
+            notes.extend(first_notes[:1])  # what mc=letters is; the unreadable answers of all repeats below
+            unread = sum(1 for ex in examples for sample in ex.samples or [] if sample["picked"] is None)
+            if unread:
+                notes.append(f"mc=letters: {unread} of {len(examples) * repeats.k} sampled answers named no option, "
+                             "counted wrong")
+            _merge(values, mean_of_repeats(per_repeat, examples))
     elif mc_metrics:
         flat = ask.loglikelihood([(i, c) for i, q in enumerate(queries) for c in q.choices or ()])
         absolute, pos = [], 0
@@ -158,25 +200,44 @@ def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_to
         used = absolute if task.absolute_normalization else normalized
         for ex, lp in zip(examples, used):
             ex.log_probs = [float(x) for x in lp]
+        if kind == "choice":  # K picks drawn from the option probabilities, seeded per repeat and example
+            for q, ex, lp in zip(queries, examples, normalized):
+                options = q.choices or []
+                picks = [options[option_sample(lp, repeats.temperature, seed, ex.id)] for seed in repeats.seeds()]
+                ex.samples = [{"picked": pick, "score": float((ex.target_scores or {}).get(pick, 0.0)),
+                               "correct": _best(ex, pick)} for pick in picks]
         # (multiple-choice queries all have choices and target scores; `or` only tells the type checker)
         _merge(values, M.multiple_choice([q.choices or [] for q in queries],
                                          [q.example.target_scores or {} for q in queries], used, absolute, mc_metrics))
 
     gen_metrics = task.generative_metrics
     if gen_metrics:
-        raw = ask.generate(max_tokens=max_tokens)
-        responses = [postprocess(a, stop_string=task.stop_string, output_regex=task.output_regex)
-                     for a in answers(raw)]
-        for ex, r, resp in zip(examples, raw, responses):
-            ex.raw_response, ex.response = str(r), resp
-        try:
-            _merge(values, M.generative([q.targets for q in queries], responses, gen_metrics, scorers))
-        except M.MetricUnavailable as exc:
-            if task.preferred_score == "bleurt":
-                raise
-            notes.append(f"bleurt not computed: {exc}")
-            _merge(values, M.generative([q.targets for q in queries], responses,
-                                        [m for m in gen_metrics if m != "bleurt"]))
+        per_repeat = []
+        seeds: list[int | None] = list(repeats.seeds()) if kind == "generated" else [None]
+        for seed in seeds:
+            raw = ask.generate(max_tokens=max_tokens, **({**sampled, "seed": seed} if seed is not None else {}))
+            responses = [postprocess(a, stop_string=task.stop_string, output_regex=task.output_regex)
+                         for a in answers(raw)]
+            for ex, r, resp in zip(examples, raw, responses):
+                ex.raw_response, ex.response = str(r), resp
+            try:
+                run = M.generative([q.targets for q in queries], responses, gen_metrics, scorers)
+            except M.MetricUnavailable as exc:
+                if task.preferred_score == "bleurt":
+                    raise
+                gen_metrics = [m for m in gen_metrics if m != "bleurt"]
+                notes.append(f"bleurt not computed: {exc}")
+                run = M.generative([q.targets for q in queries], responses, gen_metrics)
+            per_repeat.append(run)
+            if seed is not None:
+                right_wrong = task.preferred_score in RIGHT_WRONG
+                for j, (ex, r, resp) in enumerate(zip(examples, raw, responses)):
+                    value = float(run.per_example[task.preferred_score][j])
+                    sample: dict[str, Any] = {"response": resp, "raw_response": str(r), "score": value}
+                    if right_wrong:
+                        sample["correct"] = value == 1.0
+                    ex.samples = (ex.samples or []) + [sample]
+        _merge(values, per_repeat[0] if kind != "generated" else mean_of_repeats(per_repeat, examples))
 
     if task.scoring_metrics:
         flat = ask.loglikelihood([(i, t) for i, q in enumerate(queries) for t in q.targets])
@@ -187,6 +248,10 @@ def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_to
             pos += len(q.targets)
         _merge(values, M.log_likelihood(per_query, [q.targets for q in queries]))
 
+    repeat_info = None
+    if kind is not None:
+        binary = kind in ("choice", "letters") or task.preferred_score in RIGHT_WRONG
+        repeat_info = reduce_repeats(task.preferred_score, repeats, examples, values, notes, binary=binary)
     confidence: dict[str, Any] | None = None
     if task.verbalized_confidence is not None:
         for i, ex in enumerate(examples):  # what ask_confidence judges right and wrong by
@@ -209,9 +274,98 @@ def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_to
         parent=task.parent, keywords=task.keywords, reliability=values.extra.get("reliability", []),
         confidence=confidence, notes=notes, started=start,
         # the calibration parts of the log-probs the examples carry, computed once for the scores and their errors
-        memo={"mc_parts": values.extra["mc_parts"]} if "mc_parts" in values.extra else None)
+        memo={"mc_parts": values.extra["mc_parts"]} if "mc_parts" in values.extra else None, repeats=repeat_info)
     result.prompt_format = fmt.describe()
     return result
+
+
+#: Scores that say right (1) or wrong (0) of each generated answer: what pass@k and pass^k count.
+RIGHT_WRONG = frozenset({"exact_str_match", "case_insensitive_str_match", "numeric_match_with_0_1_relative_error"})
+
+
+def _check_repeats(task: Task, model: Model, fmt: PromptFormat, repeats: Repeats) -> str | None:
+    """What the repeats of ``task`` sample, before any request: "choice" (options drawn from the log-probs),
+    "letters" (mc=letters answers generated), "generated" (generations); None without repeats. Repeats that
+    cannot run are a ValueError that says why: a preferred score no sample has (a log-likelihood, a calibration
+    error, a corpus statistic), a model that cannot sample asked to generate K times, stated confidence."""
+    if not repeats.on:
+        return None
+    preferred = task.preferred_score
+    if task.verbalized_confidence is not None:
+        raise ValueError(f"repeats={repeats.k}: verbalized_confidence asks about one answer per example; run "
+                         "this task with --lm-repeats 1, or remove lmbench.verbalized_confidence")
+    per_example_generative = M.produced_metric_names(task.generative_metrics) - {"bleu"}
+    if preferred == "multiple_choice_grade":
+        kind = "letters" if fmt.mc == "letters" else "choice"
+    elif preferred in per_example_generative:
+        kind = "generated"
+    else:
+        why = ("a corpus statistic, with no value per sample" if preferred == "bleu"
+               else "computed from log-probabilities, not from a sampled answer")
+        raise ValueError(f"repeats={repeats.k}: the preferred score {preferred} is {why}; repeats reduce a score "
+                         "each sample has (multiple_choice_grade, exact_str_match, rouge, ...): make one the "
+                         "preferred_score, or run this task with --lm-repeats 1")
+    if kind != "choice" and not getattr(model, "supports_sampling", False):
+        raise ValueError(f"repeats={repeats.k} sample the model's generations, and this backend does greedy "
+                         "generation only; use a backend that samples (smollm2, llamacpp:, openai:) or run it with "
+                         "--lm-repeats 1")
+    return kind
+
+
+def _best(ex: ExampleResult, pick: str) -> bool:
+    """Whether ``pick`` is a best-scored option of ``ex`` (multiple choice's right)."""
+    scores = ex.target_scores or {}
+    return bool(scores) and scores.get(pick, 0.0) >= max(scores.values())
+
+
+def mean_of_repeats(per_repeat: list[M.MetricValues], examples: list[ExampleResult]) -> M.MetricValues:
+    """The metrics of K repeats: each the mean over the repeats (per example, the mean of its K samples). Each
+    sample of ``examples`` keeps its own per-example values (``scores``)."""
+    out = M.MetricValues()
+    k = len(per_repeat)
+    for metric in per_repeat[0].scores:
+        out.scores[metric] = float(sum(v.scores[metric] for v in per_repeat) / k)
+    for metric, first in per_repeat[0].per_example.items():
+        column = [[v.per_example[metric][j] for v in per_repeat] for j in range(len(first))]
+        # (a function task's sparse metric: None where an example has no value)
+        out.per_example[metric] = [None if any(x is None for x in xs) else float(sum(xs) / k)  # type: ignore[misc]
+                                   for xs in column]
+        for j, ex in enumerate(examples):
+            for i, sample in enumerate(ex.samples or []):
+                if column[j][i] is not None:
+                    sample.setdefault("scores", {})[metric] = float(column[j][i])
+    return out
+
+
+def reduce_repeats(metric: str, repeats: Repeats, examples: list[ExampleResult], values: M.MetricValues,
+                   notes: list[str], *, binary: bool) -> dict[str, Any]:
+    """mean@K, maj@K, pass@k and pass^k of ``metric`` from each example's samples (each with its ``score``, and
+    ``correct`` where ``binary``: the metric says right or wrong), into ``values`` (per example and overall).
+    The vote is over each sample's answer (``vote``); an example's shown answer becomes its majority one."""
+    k, ks = repeats.k, repeats.ks()
+    names = reducer_names(k, ks, binary)
+    per_example: dict[str, list[float]] = {name: [] for name in names}
+    for ex in examples:
+        samples = ex.samples or []
+        votes = [vote(s) for s in samples]
+        correct = [bool(s.get("correct")) for s in samples] if binary else None
+        reduced = reduce_example([float(s["score"]) for s in samples], votes, correct, k, ks)
+        for name in names:
+            per_example[name].append(reduced[name])
+        top = samples[majority(votes)]
+        if "response" in top:  # a generated answer: the example shows its majority one
+            ex.response, ex.raw_response = top.get("response"), top.get("raw_response")
+            if "picked" in top:
+                ex.picked = top["picked"]
+    for name in names:
+        values.per_example[name] = per_example[name]
+        values.scores[name] = float(sum(per_example[name]) / len(per_example[name])) if per_example[name] else 0.0
+    if not binary:
+        notes.append(f"repeats: {metric} is not right/wrong per sample, so no pass@k or pass^k")
+    skipped = repeats.skipped_ks()
+    if skipped:
+        notes.append(f"repeats: pass@{', pass@'.join(map(str, skipped))} need more than {k} samples per example")
+    return {**repeats.describe(), "metric": metric}
 
 
 def _letter_grades(task: Task, queries: list[Query], examples: list[ExampleResult], raw: list[str],
@@ -244,11 +398,13 @@ def finish_result(*, task: str, model: str, shots: int, examples: list[ExampleRe
                   per_example: Mapping[str, Mapping[int, float]], preferred: str, low: float, high: float,
                   path: str | None, parent: str | None = None, keywords: Sequence[str] = (),
                   reliability: Sequence[dict[str, Any]] = (), confidence: Mapping[str, Any] | None = None,
-                  notes: Sequence[str] = (), started: float, memo: dict[str, Any] | None = None) -> TaskResult:
+                  notes: Sequence[str] = (), started: float, memo: dict[str, Any] | None = None,
+                  repeats: dict[str, Any] | None = None) -> TaskResult:
     """The end of the one scoring pipeline, shared by JSON tasks (above) and recorded test-function tasks
     (``recorder.py``): per-example scores (``per_example``: metric -> {example index: value}, sparse where a
     function task mixed kinds of records) and the preferred score onto the examples, BIG-bench's
-    ``normalized_aggregate_score``, the stated-confidence calibration, then every score's error bars."""
+    ``normalized_aggregate_score``, the stated-confidence calibration, then every score's error bars (the
+    reducers of ``repeats`` with the samples of an example as one cluster)."""
     scores = dict(scores)
     if confidence is not None:
         scores.update(confidence["scores"])
@@ -260,7 +416,7 @@ def finish_result(*, task: str, model: str, shots: int, examples: list[ExampleRe
                         preferred_score=preferred, low_score=low, high_score=high, path=path, parent=parent,
                         keywords=list(keywords), examples=examples, reliability=list(reliability),
                         confidence_reliability=list(confidence["reliability"]) if confidence is not None else [],
-                        notes=list(notes))
+                        notes=list(notes), repeats=repeats)
     attach_errors(result, memo=memo)
     result.eval_seconds = time.perf_counter() - started
     return result
@@ -306,10 +462,12 @@ def _merge(into: M.MetricValues, other: M.MetricValues) -> None:
     into.extra.update(other.extra)
 
 
-def call_backend(fn, requests: Sequence, what: str, expected: int) -> list:
-    """Call the backend; anything it raises becomes a BackendError, and a wrong answer count is caught."""
+def call_backend(fn, requests: Sequence, what: str, expected: int, model: object = None) -> list:
+    """Call the backend; anything it raises becomes a BackendError, and a wrong answer count is caught.
+    ``model``: the model ``fn`` calls; one that does not meter itself (``meters_usage``) is timed here, its tokens
+    marked unknown (``base.metered``)."""
     try:
-        with gcpause.resumed():
+        with gcpause.resumed(), metered(model, expected) if model is not None else contextlib.nullcontext():
             out = list(fn(list(requests)))
     except BackendError:
         raise

@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # imported where used: the plugin parses thresholds in runs t
     from pytest_lmbench.core.results import ExampleResult, Outcome, TaskResult
 
 MAX_FAILING_EXAMPLES = 3
+MAX_SAMPLES_SHOWN = 8
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,9 @@ def judge(result: TaskResult, thresholds: dict[str, float], gate: str = "point")
     lines = [head + "; ".join(misses)]
     failing = [e for e in result.examples if example_failed(e, result)]
     if failing:
-        lines.append(f"{len(failing)} of {len(result.examples)} examples wrong; the first "
+        k = len(failing[0].samples or [])
+        wrong = f"wrong in some of their {k} samples" if k else "wrong"
+        lines.append(f"{len(failing)} of {len(result.examples)} examples {wrong}; the first "
                      f"{min(len(failing), MAX_FAILING_EXAMPLES)}:")
         for ex in failing[:MAX_FAILING_EXAMPLES]:
             lines.append(describe_example(ex))
@@ -151,4 +154,17 @@ def describe_example(ex: ExampleResult) -> str:
     else:
         expected = " | ".join(ex.targets)
         got = ex.response
-    return f"  #{ex.index} prompt: {_tail(ex.prompt)!r}\n      expected: {expected!r}\n      got:      {got!r}"
+    if ex.samples:  # repeats: the majority answer, then every sample's
+        from pytest_lmbench.core.repeats import majority, vote
+
+        votes = [vote(s) for s in ex.samples]
+        top = ex.samples[majority(votes)]
+        got = top["picked"] if "picked" in top else top.get("response")
+    text = f"  #{ex.index} prompt: {_tail(ex.prompt)!r}\n      expected: {expected!r}\n      got:      {got!r}"
+    if ex.samples:
+        right = sum(1 for s in ex.samples if s.get("correct"))
+        answers = [s.get("picked", s.get("response")) for s in ex.samples]
+        shown = ", ".join(repr(_tail(str(a), 20)) for a in answers[:MAX_SAMPLES_SHOWN])
+        more = ", ..." if len(answers) > MAX_SAMPLES_SHOWN else ""
+        text += f" (the majority answer)\n      samples:  {shown}{more} (right in {right} of {len(answers)})"
+    return text

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_lmbench.core.errors import ConfigError
-from pytest_lmbench.core.evaluate import finish_result
+from pytest_lmbench.core.evaluate import RIGHT_WRONG, finish_result
 from pytest_lmbench.core.lm import Choice
+from pytest_lmbench.core.repeats import Repeats
 from pytest_lmbench.core.results import ExampleResult, TaskResult
 from pytest_lmbench.core.scoring import metrics as M
 from pytest_lmbench.core.scoring.confidence import confidence_calibration
@@ -47,6 +48,7 @@ class Record:
     confidence: float | None = None
     id: str | None = None
     cluster: str | None = None
+    repeat: int = 0  # which repeat recorded it (``@pytest.mark.lmbench(repeats=K)`` runs the body K times)
 
 
 class Recorder:
@@ -61,6 +63,9 @@ class Recorder:
         self.path = path
         self.records: list[Record] = []
         self.started = time.perf_counter()
+        #: set by the plugin when the body runs K times: each record is of repeat ``repeat``
+        self.repeats: Repeats | None = None
+        self.repeat = 0
 
     def __len__(self) -> int:
         return len(self.records)
@@ -102,9 +107,10 @@ class Recorder:
             return
         if score is None and (response is None or not targets):
             raise ConfigError("record(): give a score, or a response and its target(s) for the task's metric")
-        self.records.append(Record(input=str(input), targets=targets, response=response, score=score,
+        self.records.append(Record(input=str(input), targets=targets,
+                                   response=None if response is None else str(response), score=score,
                                    confidence=None if confidence is None else float(confidence), id=id,
-                                   cluster=None if cluster is None else str(cluster)))
+                                   cluster=None if cluster is None else str(cluster), repeat=self.repeat))
 
     def record_choice(self, choice: Choice, target: str | int | dict[str, float], *,
                       confidence: float | None = None, id: str | None = None, cluster: str | None = None) -> None:
@@ -127,7 +133,7 @@ class Recorder:
         best = max(scores, key=lambda o: scores[o])
         self.records.append(Record(input=choice.prompt, targets=[best], response=choice.option, choice=choice,
                                    target_scores=scores, confidence=confidence, id=id,
-                                   cluster=None if cluster is None else str(cluster)))
+                                   cluster=None if cluster is None else str(cluster), repeat=self.repeat))
 
     # -- scoring --------------------------------------------------------------------------------
     def preferred_metric(self) -> str:
@@ -142,6 +148,8 @@ class Recorder:
     def result(self, *, scorers: Mapping[str, M.Scorer] | None = None) -> TaskResult:
         """Score everything recorded. ``scorers``: extra generative scorers by metric name (bleurt), e.g. the
         plugin's from the ``pytest_lmbench_metrics`` hook."""
+        if self.repeats is not None and self.repeats.on:
+            return self._repeated(scorers)
         preferred = self.preferred_metric()
         scores: dict[str, float] = {}
         reliability: list[dict[str, Any]] = []
@@ -189,6 +197,74 @@ class Recorder:
                              per_example=per_example, preferred=preferred, low=low, high=high, path=self.path,
                              keywords=self.keywords, reliability=reliability, confidence=calib,
                              started=self.started)
+
+    def _repeated(self, scorers: Mapping[str, M.Scorer] | None) -> TaskResult:
+        """K runs of the body: each repeat's records scored as a task of their own, matched to repeat 0's by
+        ``id`` (else by order), each metric the mean over the repeats, and the reducers of the preferred score."""
+        from pytest_lmbench.core.evaluate import mean_of_repeats, reduce_repeats
+
+        repeats = self.repeats
+        assert repeats is not None
+        runs = [[r for r in self.records if r.repeat == i] for i in range(repeats.k)]
+        first = runs[0]
+        if any(r.confidence is not None for r in self.records):
+            raise ConfigError(f"task {self.task!r}: repeats={repeats.k} with a recorded confidence: stated "
+                              "confidence is about one answer; record it without repeats")
+        keys = [r.id if r.id is not None else j for j, r in enumerate(first)]
+        if len(set(keys)) != len(keys):
+            raise ConfigError(f"task {self.task!r}: two records of one repeat share an id; with repeats each "
+                              "example's id matches it across the repeats")
+        ordered = []
+        for i, run in enumerate(runs):
+            by_key = {r.id if r.id is not None else j: r for j, r in enumerate(run)}
+            if len(run) != len(first) or set(by_key) != set(keys):
+                raise ConfigError(f"task {self.task!r}: repeat {i} recorded {len(run)} example(s), repeat 0 "
+                                  f"{len(first)}; with repeats every run of the body must record the same "
+                                  "examples (the same ids, or the same number in the same order)")
+            ordered.append([by_key[k] for k in keys])
+        results = []
+        for run in ordered:
+            single = Recorder(self.task, self.model, metric=self.metric, keywords=self.keywords, path=self.path)
+            single.records = run
+            results.append(single.result(scorers=scorers))
+        base = results[0]
+        preferred = base.preferred_score
+        per_repeat = [M.MetricValues(scores={m: v for m, v in r.scores.items() if m != "normalized_aggregate_score"},
+                                     per_example={m: [ex.scores.get(m) for ex in r.examples]  # type: ignore[misc]
+                                                  for m in r.scores if m != "normalized_aggregate_score"})
+                      for r in results]
+        examples = base.examples
+        for j, ex in enumerate(examples):
+            ex.samples = [self._sample(run[j], res.examples[j], preferred) for run, res in zip(ordered, results)]
+            ex.scores = {}
+        values = mean_of_repeats(per_repeat, examples)
+        notes: list[str] = []
+        binary = all("correct" in sample for ex in examples for sample in ex.samples or [])
+        info = reduce_repeats(preferred, repeats, examples, values, notes, binary=binary)
+        per_example = {m: {j: v for j, v in enumerate(vals) if v is not None} for m, vals in values.per_example.items()}
+        return finish_result(task=self.task, model=self.model, shots=0, examples=examples, scores=values.scores,
+                             per_example=per_example, preferred=base.preferred_score, low=base.low_score,
+                             high=base.high_score, path=self.path, keywords=self.keywords,
+                             reliability=base.reliability, notes=notes, started=self.started, repeats=info)
+
+    @staticmethod
+    def _sample(record: Record, scored: ExampleResult, preferred: str) -> dict[str, Any]:
+        """One repeat's sample of an example: a choice's sampled pick and its grade (the metrics themselves stay
+        BIG-bench's, of the most likely option), else the record's response and its preferred score; right or
+        wrong where the score says (a pick, a 0/1 metric, an author's 0 or 1)."""
+        if record.choice is not None:
+            targets = record.target_scores or {}
+            pick = record.choice.option
+            return {"picked": pick, "score": float(targets.get(pick, 0.0)),
+                    "correct": targets.get(pick, 0.0) >= max(targets.values(), default=0.0)}
+        value = scored.scores.get(preferred)
+        if value is None:
+            raise ConfigError(f"a record has no {preferred!r}: with repeats every record is scored by the task's "
+                              "preferred metric")
+        sample: dict[str, Any] = {"response": record.response, "score": float(value)}
+        if preferred in RIGHT_WRONG or (preferred not in M.SCORE_RANGES and value in (0.0, 1.0)):
+            sample["correct"] = value == 1.0
+        return sample
 
     def _correctness(self, i: int, per_example: dict[str, dict[int, float]], preferred: str) -> float:
         r = self.records[i]

@@ -92,6 +92,9 @@ class ExampleResult:
     confidence_text: str | None = None  # the model's reply when asked for its confidence
     picked: str | None = None  # mc=letters: the option the answer named (None: unreadable); no log-probs then
     messages: list[dict[str, str]] | None = None  # chat models: the conversation (``prompt`` is its rendered text)
+    #: with repeats (``repeats.py``): each repeat's answer ({"response", "raw_response"} or {"picked"}), its
+    #: preferred score ("score") and whether it is right ("correct", where the metric says right or wrong)
+    samples: list[dict[str, Any]] | None = None
 
     @property
     def chosen(self) -> str | None:
@@ -150,6 +153,10 @@ class TaskResult:
     cache: dict[str, int] | None = None  # answers from the response cache ("hits") and from the model
     #: BIG-bench programmatic tasks: every ScoreData the task returned, as dicts (``programmatic.py``)
     score_data: list[dict[str, Any]] | None = None
+    #: repeated sampling (``repeats.py``): {"k", "temperature", "seeds", "pass_at", "metric"}; None for one answer
+    repeats: dict[str, Any] | None = None
+    #: what the item cost (``usage.UsageDict``): tokens, model calls and seconds, cache hits, money
+    usage: dict[str, Any] | None = None
 
     @classmethod
     def placeholder(cls, task: str, model: str, outcome: Outcome, message: str | None, **fields: Any) -> TaskResult:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from pytest_lmbench.core import stats as S
+from pytest_lmbench.core.repeats import is_reducer
 from pytest_lmbench.core.results import ErrorBar, ExampleResult, TaskResult
 from pytest_lmbench.core.scoring import metrics as M
 from pytest_lmbench.core.scoring.confidence import CONFIDENCE_METRICS, confidence_calibration
@@ -86,7 +87,7 @@ def _mean_errors(metric: str, values: list[float], clusters: list[Any] | None,
 def corpus_statistic(result: TaskResult, metric: str) -> Callable[[np.ndarray], float] | None:
     """metric(resampled examples), for metrics that are not means of per-example values."""
     ex = result.examples
-    if metric == "bleu" and all(e.response is not None for e in ex):
+    if metric == "bleu" and all(e.response is not None and not e.samples for e in ex):  # repeats: no resampling
         return lambda idx: M.bleu([ex[i].targets for i in idx], [str(ex[i].response) for i in idx])
     mc = all(e.choices is not None and e.log_probs is not None and e.target_scores for e in ex)
     if mc and metric in ("calibration_multiple_choice_brier_score", "expected_calibration_error", "macro_f1"):
@@ -139,6 +140,23 @@ def weighted_statistic(result: TaskResult, metric: str, memo: dict[str, Any] | N
     return None
 
 
+def sample_errors(result: TaskResult, metric: str, clusters: list[Any] | None = None) -> ErrorBar | None:
+    """mean@K's error bars from every sample's score, the samples of one example (or of one cluster of
+    examples) a cluster: the project's clustered standard error (``stats.mean_stderr``). None when the examples
+    carry no samples."""
+    if not result.examples or any(not ex.samples for ex in result.examples):
+        return None
+    values, groups = [], []
+    for i, ex in enumerate(result.examples):
+        group = clusters[i] if clusters is not None else f"#{i}"
+        for sample in ex.samples or []:
+            values.append(float(sample["score"]))
+            groups.append(group)
+    default = (result.low_score, result.high_score) if result.high_score > result.low_score else (0.0, 1.0)
+    entry = _mean_errors(result.preferred_score, values, groups, default)
+    return entry
+
+
 def _groups(clusters: list[Any] | None, n: int, result: TaskResult) -> list[Any] | None:
     """The clusters to resample by: the examples' own, when the statistic is over all of them."""
     return clusters if n == result.n_examples else None
@@ -167,6 +185,11 @@ def attach_errors(result: TaskResult, *, seed: int = 0, memo: dict[str, Any] | N
     for metric in result.scores:
         if metric == "normalized_aggregate_score":
             continue
+        if metric.startswith("mean@") and is_reducer(metric):
+            entry = sample_errors(result, metric, clusters)
+            if entry is not None:
+                errors[metric] = entry
+                continue
         values = _per_example(result.examples, metric)
         if values is not None and len(values) == result.n_examples:
             # a task author's own metric: bounded by the result's range if it is the preferred one, else by

@@ -83,6 +83,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="empty the answer cache before the run")
     group.addoption("--lm-max-tokens", type=int, default=None, metavar="N",
                     help="maximum generated tokens per example (default 64)")
+    group.addoption("--lm-repeats", type=int, default=None, metavar="K",
+                    help="answer every example K times (temperature --lm-temperature, repeat i with seed "
+                         "seed + i) and report mean@K, maj@K, pass@k and pass^k; overrides the task files' "
+                         "lmbench.repeats")
+    group.addoption("--lm-temperature", type=float, default=None, metavar="T",
+                    help="sampling temperature of the repeats (default: the task file's, else 1.0)")
+    group.addoption("--lm-pass-at", default=None, metavar="K1,K2,...",
+                    help="the k of pass@k and pass^k to report, e.g. 1,5,10 (default: 1 and K)")
+    group.addoption("--lm-baseline-metric", default=None, metavar="METRIC",
+                    help="compare with the baseline on this score (e.g. maj@8) where both results have it, "
+                         "instead of the preferred score")
+    group.addoption("--lm-max-tokens-total", type=int, default=None, metavar="N",
+                    help="stop the run cleanly (incomplete report) once its models have used N tokens, prompt "
+                         "and generated")
+    group.addoption("--lm-max-cost", type=float, default=None, metavar="AMOUNT",
+                    help="stop the run cleanly (incomplete report) once it has cost AMOUNT, by the prices of "
+                         "openai: models (?price_in=&price_out=, per million tokens)")
     group.addoption("--lm-eval-task", action="append", default=[], metavar="NAME",
                     help="an lm-evaluation-harness task or group by name, from its registry or --lm-eval-include; "
                          "its config file is collected (repeatable)")
@@ -287,7 +304,8 @@ def final_results(state: LmbenchState) -> list[TaskResult]:
 
     items = sorted(state.results, key=lambda r: (r.parent or r.task, r.task, r.model, r.shots))
     if state.baseline is not None:
-        compare_with_baseline(items, state.baseline, max_regression=state.max_regression, alpha=state.alpha)
+        compare_with_baseline(items, state.baseline, max_regression=state.max_regression, alpha=state.alpha,
+                              metric=state.baseline_metric)
     if state.compare_to is not None:
         compare_models(items, state.compare_to, alpha=state.alpha)
     by_parent: dict[tuple[str, str, int], list[TaskResult]] = defaultdict(list)
@@ -379,6 +397,17 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         if not os.path.relpath(where).startswith(".."):
             where = os.path.relpath(where)
         terminalreporter.write_line(f"lmbench cache: {hits} answers from the cache, {misses} from the model ({where})")
+    from pytest_lmbench.report.format import usage_text, usage_total
+
+    spent = usage_text(usage_total(results))
+    if spent:
+        terminalreporter.write_line(f"lmbench cost: {spent}")
+    if state.stopped:
+        terminalreporter.write_line(state.stopped, red=True, bold=True)
+    uncounted = sorted({r.model for r in results if r.usage and not r.usage.get("tokens_counted", True)})
+    if uncounted and (state.max_tokens_total is not None or state.max_cost is not None):
+        terminalreporter.write_line(f"lmbench budget: the tokens of {', '.join(uncounted)} are not known (a backend "
+                                    "that does not count them): the budget could not see them", yellow=True)
     for line in model_info_lines(results):
         terminalreporter.write_line(line)
     for label, option in (("report", "lm_report"), ("html", "lm_html")):

@@ -21,12 +21,16 @@ if TYPE_CHECKING:  # the evaluation core is imported when a test uses the fixtur
     from pytest_lmbench.core.lm import LM
     from pytest_lmbench.core.models.cache import CacheCounter  # noqa: F401 (named in CACHE_KEY)
     from pytest_lmbench.core.recorder import Recorder, TaskRecorder
+    from pytest_lmbench.core.repeats import Repeats
     from pytest_lmbench.core.results import TaskResult
+    from pytest_lmbench.core.usage import Usage  # noqa: F401 (named in USAGE_KEY)
 
 RECORDER_KEY = pytest.StashKey["Recorder"]()
 RESULT_KEY = pytest.StashKey["TaskResult"]()
 CACHE_KEY = pytest.StashKey["CacheCounter"]()
-MARKER_KEYS = {"metric", "threshold", "keywords", "name"}
+USAGE_KEY = pytest.StashKey["Usage"]()
+MARKER_KEYS = {"metric", "threshold", "keywords", "name", "repeats", "temperature", "seed", "pass_at"}
+REPEAT_KEYS = ("repeats", "temperature", "seed", "pass_at")
 
 
 def _state(config: pytest.Config):
@@ -76,6 +80,61 @@ def _marker_thresholds(item: pytest.Item, preferred: str) -> dict[str, float]:
     return out
 
 
+def _repeats(item: pytest.Item) -> Repeats:
+    """The repeats of a test-function task: the marker's (``repeats``, ``temperature``, ``seed``, ``pass_at``)
+    under the command line's, as for task files."""
+    from pytest_lmbench.core.repeats import Repeats  # noqa: F811 (the runtime import of the name typed above)
+
+    options = _marker_options(item)
+    given = {key: options[key] for key in REPEAT_KEYS if key in options}
+    if given:
+        try:
+            if "repeats" in given:
+                given["k"] = int(given.pop("repeats"))
+            if "temperature" in given:
+                given["temperature"] = float(given["temperature"])
+            if "seed" in given:
+                given["seed"] = int(given["seed"])
+            if "pass_at" in given:
+                value = given["pass_at"]
+                given["pass_at"] = tuple(int(k) for k in ([value] if isinstance(value, int) else value))
+            Repeats(**given)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{item.nodeid}: @pytest.mark.lmbench repeats: {exc} (e.g. repeats=8, "
+                              "temperature=1.0, seed=0, pass_at=[1, 5])") from None
+    return _state(item.config).repeats_for(given or None)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """A task with repeats runs its body K times: repeat i with ``lm.sampling`` = (temperature, seed + i), its
+    records marked as repeat i (``Recorder.result`` matches them up). Other tests run as pytest runs them."""
+    recorder = pyfuncitem.stash.get(RECORDER_KEY, None)
+    if recorder is None:
+        if "repeats" in _marker_options(pyfuncitem):
+            raise ConfigError(f"{pyfuncitem.nodeid}: @pytest.mark.lmbench(repeats=...) repeats what the test records; "
+                              "take the lmbench fixture and record each example (lmbench.record(...))")
+        return None
+    repeats = _repeats(pyfuncitem)
+    if not repeats.on:
+        return None
+    from pytest_lmbench.core.lm import LM
+
+    lm = pyfuncitem.funcargs.get("lm")
+    kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    recorder.repeats = repeats
+    try:
+        for i, seed in enumerate(repeats.seeds()):
+            recorder.repeat = i
+            if isinstance(lm, LM):
+                lm.sampling, lm.repeat, lm.repeats_k = (repeats.temperature, seed), i, repeats.k
+            pyfuncitem.obj(**kwargs)
+    finally:
+        if isinstance(lm, LM):
+            lm.sampling, lm.repeat, lm.repeats_k = None, 0, 1
+    return True
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "lm" not in metafunc.fixturenames:
         return
@@ -93,6 +152,7 @@ def lm(request: pytest.FixtureRequest) -> LM:
     from pytest_lmbench.core.lm import LM
     from pytest_lmbench.core.models.base import DEFAULT_MAX_TOKENS
     from pytest_lmbench.core.models.cache import CacheCounter
+    from pytest_lmbench.core.usage import Usage  # noqa: F811 (the runtime import of the name typed above)
 
     state = _state(request.config)
     index = getattr(request, "param", 0)
@@ -105,6 +165,7 @@ def lm(request: pytest.FixtureRequest) -> LM:
         spec, label = state.specs[index], state.labels[index]
     model = state.model(spec)
     request.node.stash[CACHE_KEY] = CacheCounter(model)
+    request.node.stash[USAGE_KEY] = Usage()
     return LM(model, label, max_tokens=state.max_tokens or DEFAULT_MAX_TOKENS)
 
 
@@ -144,6 +205,8 @@ def _finish(item: pytest.Item, recorder: Recorder, body_error: BaseException | N
     result.threshold = thresholds
     counter = item.stash.get(CACHE_KEY, None)
     result.cache = counter.counts() if counter is not None else None
+    meter = item.stash.get(USAGE_KEY, None)
+    result.usage = dict(meter.to_dict()) if meter is not None else None
     lm = item.funcargs.get("lm") if hasattr(item, "funcargs") else None
     if isinstance(lm, LM):
         spec = next((s for s, lab in zip(state.specs, state.labels) if lab == lm.label), None)
@@ -162,8 +225,15 @@ def _finish(item: pytest.Item, recorder: Recorder, body_error: BaseException | N
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item):
+    meter = item.stash.get(USAGE_KEY, None)
     try:
-        outcome = yield
+        if meter is None:
+            outcome = yield
+        else:
+            from pytest_lmbench.core.usage import metering
+
+            with metering(meter):  # what the body's model calls cost
+                outcome = yield
     except BaseException as exc:
         recorder = item.stash.get(RECORDER_KEY, None)
         if recorder is not None and isinstance(exc, Exception) and recorder.records:

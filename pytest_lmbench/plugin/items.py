@@ -7,6 +7,7 @@ applies the thresholds, so a low score is a *failure* with a readable message an
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import re
@@ -22,10 +23,12 @@ from pytest_lmbench.core.gates import judge, resolve_thresholds
 from pytest_lmbench.core.models.base import DEFAULT_MAX_TOKENS
 from pytest_lmbench.core.models.cache import CacheCounter
 from pytest_lmbench.core.models.registry import ModelSpec
+from pytest_lmbench.core.repeats import Repeats, reducer_names
 from pytest_lmbench.core.results import Outcome, TaskResult
 from pytest_lmbench.core.scoring.metrics import MetricUnavailable
 from pytest_lmbench.core.tasks.bigbench import is_parent_task_file, load_task, load_task_name, subtask_files
 from pytest_lmbench.core.tasks.model import Task
+from pytest_lmbench.core.usage import Usage, metering
 from pytest_lmbench.plugin.state import attach, get_state
 
 _TASK_CACHE_KEY = pytest.StashKey["OrderedDict[tuple[str, str | None, int, int], Task]"]()
@@ -69,7 +72,7 @@ class ThresholdFailure(Exception):
     """The score missed its threshold; the message says by how much and shows failing examples."""
 
 
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = 2
 
 
 def task_summary(task: Task) -> dict[str, Any]:
@@ -77,7 +80,8 @@ def task_summary(task: Task) -> dict[str, Any]:
     return {"name": task.name, "is_parent": task.is_parent, "subtasks": len(task.subtasks),
             "leaves": [{"name": leaf.name, "path": leaf.path, "parent": leaf.parent,
                         "produced": sorted(leaf.produced_metrics), "thresholds": {**task.thresholds, **leaf.thresholds},
-                        "marks": list(dict.fromkeys(task.marks + leaf.marks)), "keywords": list(leaf.keywords)}
+                        "marks": list(dict.fromkeys(task.marks + leaf.marks)), "keywords": list(leaf.keywords),
+                        "repeats": None if leaf.repeats is None else dataclasses.asdict(leaf.repeats)}
                        for leaf in task.leaves()]}
 
 
@@ -146,7 +150,9 @@ class TaskFile(pytest.File):
                                   f"--lm-max-examples {state.max_examples} is less than the number of subtasks "
                                   f"({len(leaves)})", f"use --lm-max-examples {len(leaves)} or more") from None
         for leaf in leaves:
-            produced = set(leaf["produced"]) | {"normalized_aggregate_score"}
+            repeats = state.repeats_for(leaf.get("repeats"))
+            produced = set(leaf["produced"]) | {"normalized_aggregate_score"} | set(
+                reducer_names(repeats.k, repeats.ks(), binary=True) if repeats.on else ())
             thresholds = resolve_thresholds(leaf["name"], produced, dict(leaf["thresholds"]), state.rules)
             marks = leaf["marks"]
             for mark in marks:
@@ -157,7 +163,7 @@ class TaskFile(pytest.File):
                     item = TaskItem.from_parent(
                         self, name=f"{leaf['name']}[{label}-{shots}shot]", leaf_path=leaf["path"],
                         task_name=leaf["name"], parent_name=leaf["parent"], spec=spec, label=label, shots=shots,
-                        max_examples=max_examples, thresholds=thresholds, family=family)
+                        max_examples=max_examples, thresholds=thresholds, family=family, repeats=repeats)
                     item.add_marker("lmbench")
                     for mark in marks:
                         item.add_marker(mark)
@@ -175,8 +181,10 @@ class TaskItem(pytest.Item):
 
     def __init__(self, *, leaf_path: str, task_name: str, parent_name: str | None, spec: ModelSpec, label: str,
                  shots: int, max_examples: int | None, thresholds: dict[str, float], family: list[str],
-                 **kwargs: Any) -> None:
+                 repeats: Repeats | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.repeats = repeats
+        self.meter: Usage | None = None  # what the model's work cost, kept when the item errors or skips
         self.family = family
         self.leaf_path = leaf_path
         self.task_name = task_name
@@ -193,10 +201,12 @@ class TaskItem(pytest.Item):
         task = load_task_cached(self.config, self.leaf_path, self.parent_name)
         model = state.model(self.spec)
         counter = CacheCounter(model)
+        meter = self.meter = Usage()
         try:
             result = evaluate(task, model, shots=self.shots, max_examples=self.max_examples,
                               max_tokens=state.max_tokens or DEFAULT_MAX_TOKENS, model_name=self.label,
-                              progress=self._live_progress(), scorers=state.scorers)
+                              progress=self._live_progress(meter), scorers=state.scorers, repeats=self.repeats,
+                              meter=meter)
         except MetricUnavailable as exc:
             pytest.skip(f"{self.task_name}: {exc}")
         except ValueError as exc:  # too few examples for the shot count, metric preconditions
@@ -248,7 +258,7 @@ class TaskItem(pytest.Item):
                 self.result.message = str(call.excinfo.value) if call.excinfo else None
             attach(report, self.result)
 
-    def _live_progress(self) -> Any:
+    def _live_progress(self, meter: Usage | None = None) -> Any:
         """A progress line on the terminal while this item waits on its model; None when the output is not a
         terminal, on xdist workers and with -q."""
         from pytest_lmbench.report.progress import LiveProgress
@@ -265,7 +275,8 @@ class TaskItem(pytest.Item):
                 sys.stdout.write(text)
                 sys.stdout.flush()
 
-        return LiveProgress(write, f"{self.task_name} [{self.label}]", tw.fullwidth, column=tw.width_of_current_line)
+        return LiveProgress(write, f"{self.task_name} [{self.label}]", tw.fullwidth, column=tw.width_of_current_line,
+                            usage=meter)
 
     def _model_info_or_none(self) -> dict[str, str]:
         """model_info for an item that errored or was skipped: a bad ``repack=`` value is its error, not a
@@ -276,10 +287,13 @@ class TaskItem(pytest.Item):
             return {}
 
     def _placeholder(self, outcome: Outcome, message: str) -> TaskResult:
+        """An errored or skipped item's result: what it cost so far is kept (the run's totals and budgets)."""
+        usage = dict(self.meter.to_dict()) if self.meter is not None else None
         return TaskResult.placeholder(self.task_name, self.label, outcome, message, shots=self.shots,
                                       nodeid=self.nodeid, path=self.leaf_path, model_spec=self.spec.public,
                                       parent=self.parent_name, parent_subtasks=list(self.family),
-                                      threshold=dict(self.thresholds), model_info=self._model_info_or_none())
+                                      threshold=dict(self.thresholds), model_info=self._model_info_or_none(),
+                                      usage=usage)
 
 
 class InvalidTaskFile(pytest.Item):
@@ -361,11 +375,17 @@ class LmevalItem(TaskItem):
         state = get_state(self.config)
         model = state.model(self.spec)
         counter = CacheCounter(model)
+        meter = self.meter = Usage()
         try:
-            result = evaluate_lmeval(self.lm_task, model, shots=self.shots, limit=self.max_examples,
-                                     model_name=self.label, progress=self._live_progress())
+            with metering(meter):
+                result = evaluate_lmeval(self.lm_task, model, shots=self.shots, limit=self.max_examples,
+                                         model_name=self.label, progress=self._live_progress(meter))
         except LmbenchError as exc:
             raise LmbenchError(f"{self.task_name} ({os.path.relpath(self.leaf_path)}): {exc}") from None
+        result.usage = dict(meter.to_dict())
+        if (state.repeats_k or 1) > 1:
+            result.notes.append("--lm-repeats does not apply to lm-evaluation-harness configs: lm-eval samples with "
+                                "its own `repeats` and filters, set in the config")
         self._complete(result, counter)
 
     def reportinfo(self):
@@ -418,11 +438,13 @@ class ProgrammaticItem(TaskItem):
                         f"(generate_text, cond_log_prob); {self.label} is a chat model (chat=1): run it without "
                         "chat=1")
         counter = CacheCounter(model)
+        meter = self.meter = Usage()
         try:
-            result = evaluate_programmatic(
-                self.task, model, model_name=self.label, max_examples=self.max_examples, max_tokens=state.max_tokens,
-                allow_code_execution=bool(self.config.getoption("lm_allow_code_execution")),
-                progress=self._live_progress())
+            with metering(meter):
+                result = evaluate_programmatic(
+                    self.task, model, model_name=self.label, max_examples=self.max_examples,
+                    max_tokens=state.max_tokens, progress=self._live_progress(meter),
+                    allow_code_execution=bool(self.config.getoption("lm_allow_code_execution")))
         except (MissingDependency, CodeExecutionNotAllowed) as exc:
             pytest.skip(str(exc))
         except LmbenchError as exc:
@@ -430,6 +452,10 @@ class ProgrammaticItem(TaskItem):
             if isinstance(exc, TaskFormatError):
                 exc.path = _display_path(exc.path, str(self.config.invocation_params.dir))
             raise
+        result.usage = dict(meter.to_dict())
+        if (state.repeats_k or 1) > 1:
+            result.notes.append("--lm-repeats does not apply to BIG-bench programmatic tasks: the task's own code "
+                                "decides how it asks the model")
         self.thresholds = resolve_thresholds(self.task_name, set(result.scores), {}, state.rules)
         self._complete(result, counter)
 

@@ -7,6 +7,7 @@ so in-process pytester runs do not share it.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import os
 from pathlib import Path
@@ -19,6 +20,8 @@ from pytest_lmbench.core.chat import prompt_format
 from pytest_lmbench.core.errors import ConfigError
 from pytest_lmbench.core.gates import ThresholdRule, parse_threshold
 from pytest_lmbench.core.models.registry import ModelSpec, Registry, parse_spec, unique_labels
+from pytest_lmbench.core.repeats import Repeats
+from pytest_lmbench.core.usage import Usage
 
 if TYPE_CHECKING:
     from pytest_lmbench.core.results import TaskResult
@@ -55,6 +58,7 @@ class LmbenchState:
         self.max_tokens: int | None = config.getoption("lm_max_tokens")
         if self.max_tokens is not None and self.max_tokens < 1:
             raise pytest.UsageError("--lm-max-tokens must be 1 or more")
+        self._repeat_options(config)
         self.patterns: list[str] = list(config.getini("lm_task_files"))
         self.gate: str = config.getoption("lm_gate")
         self.strict: bool = config.getoption("lm_strict")
@@ -84,6 +88,76 @@ class LmbenchState:
         self._plugin_backends_loaded = False
         self.scorers: dict[str, Any] = {}  # extra generative scorers (pytest_lmbench_metrics), filled by model()
         self.results: list[TaskResult] = []
+        self.session: pytest.Session | None = None
+        self.spent = Usage()  # what the results gathered so far cost (the budgets' measure)
+        self.stopped: str | None = None  # why a budget stopped the run
+
+    def _repeat_options(self, config: pytest.Config) -> None:
+        """--lm-repeats, --lm-temperature, --lm-pass-at and the budgets, checked."""
+        self.repeats_k: int | None = config.getoption("lm_repeats")
+        if self.repeats_k is not None and self.repeats_k < 1:
+            raise pytest.UsageError(f"--lm-repeats {self.repeats_k}: must be 1 or more, e.g. 8")
+        self.temperature: float | None = config.getoption("lm_temperature")
+        if self.temperature is not None and not self.temperature >= 0:
+            raise pytest.UsageError(f"--lm-temperature {self.temperature}: must be 0 or more, e.g. 1.0")
+        text = config.getoption("lm_pass_at")
+        self.pass_at: tuple[int, ...] | None = None
+        if text:
+            try:
+                self.pass_at = tuple(int(x) for x in text.split(",") if x.strip())
+            except ValueError:
+                self.pass_at = ()
+            if not self.pass_at or any(k < 1 for k in self.pass_at):
+                raise pytest.UsageError(f"--lm-pass-at {text!r}: a comma-separated list of whole numbers of 1 or "
+                                        "more, e.g. 1,5,10")
+        self.baseline_metric: str | None = config.getoption("lm_baseline_metric")
+        self.max_tokens_total: int | None = config.getoption("lm_max_tokens_total")
+        if self.max_tokens_total is not None and self.max_tokens_total < 1:
+            raise pytest.UsageError(f"--lm-max-tokens-total {self.max_tokens_total}: must be 1 or more")
+        self.max_cost: float | None = config.getoption("lm_max_cost")
+        if self.max_cost is not None:
+            if not self.max_cost > 0:
+                raise pytest.UsageError(f"--lm-max-cost {self.max_cost}: must be more than 0, e.g. 2.50")
+            if not any("price_in" in s.options or "price_out" in s.options for s in self.specs):
+                raise pytest.UsageError("--lm-max-cost needs prices to count cost: give them in the model spec, "
+                                        "e.g. --lm-model 'openai:gpt-4o-mini?price_in=0.15&price_out=0.6' (per "
+                                        "million tokens); or budget tokens with --lm-max-tokens-total")
+
+    def repeats_for(self, from_file: dict[str, Any] | None) -> Repeats:
+        """A task's repeats: the command line's, over its file's ``lmbench`` block, over the defaults."""
+        base = Repeats(**{**from_file, "pass_at": tuple(from_file.get("pass_at") or ())}) if from_file else Repeats()
+        try:
+            return dataclasses.replace(
+                base, k=self.repeats_k if self.repeats_k is not None else base.k,
+                temperature=self.temperature if self.temperature is not None else base.temperature,
+                pass_at=self.pass_at if self.pass_at is not None else base.pass_at)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.session = session
+
+    def _check_budget(self, result: TaskResult) -> None:
+        """Add an item's usage to the run's; past a budget, stop the run as -x does (pytest's shouldstop, and
+        xdist's controller's: the items in flight finish, and under xdist those already handed to a worker;
+        the report is written and marked incomplete)."""
+        if result.usage:
+            self.spent.merge(result.usage)
+        if self.stopped is not None or self.session is None:
+            return
+        why = None
+        if self.max_tokens_total is not None and self.spent.tokens > self.max_tokens_total:
+            why = (f"{self.spent.tokens:,} tokens used, over --lm-max-tokens-total {self.max_tokens_total:,}")
+        elif self.max_cost is not None and (self.spent.cost or 0.0) > self.max_cost:
+            why = f"cost {self.spent.cost:.4f}, over --lm-max-cost {self.max_cost:g}"
+        if why is not None:
+            kept = "; the answers so far are in the answer cache: a rerun picks up from here" if self.cache_path else ""
+            self.stopped = (f"lmbench budget: {why}; the run stopped after {result.task} [{result.model}] "
+                            f"(report incomplete{kept})")
+            self.session.shouldstop = self.stopped
+            dsession = self.config.pluginmanager.get_plugin("dsession")  # xdist's controller keeps its own flag
+            if dsession is not None and hasattr(dsession, "shouldstop"):
+                dsession.shouldstop = self.stopped
 
     def cached_labels(self) -> set[str]:
         """Labels of the models whose answers go to the answer cache (backends described as cached, cache on).
@@ -138,6 +212,8 @@ class LmbenchState:
             else:  # from an xdist worker
                 with gcpause.paused():
                     self.results.append(TaskResult.from_dict(data))
+            if not _is_worker(self.config):
+                self._check_budget(self.results[-1])
         elif report.when == "???":  # pytest-xdist: the worker running this item crashed
             from pytest_lmbench.plugin.crashes import crashed_item_result
 

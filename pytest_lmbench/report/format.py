@@ -74,3 +74,39 @@ def group_plus_minus(stderr: float | None, value: float, ci95: Sequence[float] |
     if stderr is None or ci95 is None:
         return "n/a"
     return "±" + fmt(max(value - ci95[0], ci95[1] - value))
+
+
+def reducer_cells(result: TaskResult) -> list[tuple[str, str]]:
+    """(reducer, "value ±half-width") of a result run with repeats, in report order: mean@K, maj@K, pass@k...,
+    pass^k... (empty without repeats)."""
+    from pytest_lmbench.core.repeats import is_reducer
+    from pytest_lmbench.core.uncertainty import half_width
+
+    if not result.repeats:
+        return []
+    out = []
+    for name, value in result.scores.items():
+        if is_reducer(name):
+            width = half_width(result, name)
+            out.append((name, fmt(value) + ("" if width is None else " ±" + fmt(width))))
+    return out
+
+
+def usage_total(results: Sequence[TaskResult]) -> dict | None:
+    """The summed usage of ``results`` (items only), as ``usage.UsageDict``; None when none carries usage."""
+    from pytest_lmbench.core.usage import Usage
+
+    found = [r.usage for r in results if r.usage and not r.aggregate]
+    if not found:
+        return None
+    total = Usage()
+    for u in found:
+        total.merge(u)
+    return dict(total.to_dict())
+
+
+def usage_text(usage: dict | None) -> str:
+    """"1,234 tokens (1,000 in, 234 out), 12 calls, 3.4 s, 363 tok/s, 5 cached, $0.0012" (``usage.short``)."""
+    from pytest_lmbench.core.usage import short
+
+    return short(usage)

@@ -24,8 +24,11 @@ from pytest_lmbench.report.format import (
     fmt,
     model_order,
     outcome_counts,
+    reducer_cells,
     row_order,
     threshold_text,
+    usage_text,
+    usage_total,
 )
 
 PALETTE = ["#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2", "#97bbf5"]
@@ -260,6 +263,26 @@ def _table(rows: list[TaskResult]) -> str:
     return "".join(out)
 
 
+def _repeats_table(rows: list[TaskResult]) -> str:
+    """Items run with repeats: K, the temperature and each reducer with its 95% interval."""
+    found = [r for r in rows if r.repeats and not r.aggregate]
+    if not found:
+        return ""
+    names = list(dict.fromkeys(name for r in found for name, _ in reducer_cells(r)))
+    out = ['<table class="repeats"><thead><tr><th>repeats</th><th class="num">K</th><th class="num">T</th>'
+           + "".join(f'<th class="num">{_e(n)}</th>' for n in names) + "</tr></thead><tbody>"]
+    for r in found:
+        cells = dict(reducer_cells(r))
+        info = r.repeats or {}
+        out.append(f"<tr><td><code>{_e(r.task)}</code></td><td class='num'>{_e(info.get('k'))}</td>"
+                   f"<td class='num'>{float(info.get('temperature', 0.0)):g}</td>"
+                   + "".join(f"<td class='num'>{_e(cells.get(n, '-'))}</td>" for n in names) + "</tr>")
+    out.append("</tbody></table><p class=\"meta\">mean@K: mean over samples; maj@K: the majority answer's score "
+               "(ties: the answer given first); pass@k / pass^k: chance that one / all of k samples are right "
+               "(unbiased estimators); ± 95% intervals with each example's samples as a cluster.</p>")
+    return "".join(out)
+
+
 def _aggregates_table(groups: list[GroupScore]) -> str:
     out = ['<table class="aggregates"><thead><tr><th>mean normalized score</th><th class="num">shots</th>'
            '<th class="num">tasks</th><th class="num">score</th><th>95% CI</th></tr></thead><tbody>']
@@ -290,6 +313,10 @@ def render_html(results: list[TaskResult], aggregates: list[GroupScore], *, titl
         groups = [g for g in aggregates if g.model == model]
         if any(g.group == ALL and g.n_tasks >= 2 for g in groups):
             body.append(_aggregates_table(groups))
+        body.append(_repeats_table(rows))
+        cost = usage_text(usage_total(rows))
+        if cost:
+            body.append(f'<p class="meta">cost: {_e(cost)}</p>')
     scored = [r for r in results if r.preferred_value is not None and r.model != "-"]
     if len(models) > 1:
         tasks = list(dict.fromkeys((r.task, r.shots) for r in scored))

@@ -8,6 +8,7 @@ report and the summary, not here.
 
 from __future__ import annotations
 
+from pytest_lmbench.core.repeats import is_reducer
 from pytest_lmbench.core.results import TaskResult
 
 
@@ -31,6 +32,14 @@ def junit_properties(result: TaskResult) -> list[tuple[str, str]]:
     for name in ("expected_calibration_error", "confidence_ece"):
         if name in result.scores:
             props.append((f"lmbench.{name}", repr(float(result.scores[name]))))
+    if result.repeats:
+        props.append(("lmbench.repeats", str(result.repeats.get("k"))))
+        props.append(("lmbench.temperature", repr(float(result.repeats.get("temperature", 0.0)))))
+        props += [(f"lmbench.{name}", repr(float(value))) for name, value in result.scores.items() if is_reducer(name)]
+    for key, value in (result.usage or {}).items():  # what the item cost
+        if value is not None and key != "tokens_counted" and (key not in ("prompt_tokens", "generated_tokens")
+                                                              or (result.usage or {}).get("tokens_counted", True)):
+            props.append((f"lmbench.usage.{key}", repr(value) if isinstance(value, float) else str(value)))
     for name, threshold in sorted(result.threshold.items()):
         props.append((f"lmbench.threshold.{name}", repr(float(threshold))))
     return props

@@ -15,8 +15,11 @@ from pytest_lmbench.report.format import (
     fmt,
     outcome_counts,
     plus_minus,
+    reducer_cells,
     row_order,
     threshold_text,
+    usage_text,
+    usage_total,
 )
 
 ICON = {"passed": "✅", "failed": "❌", "regressed": "❌", "error": "💥", "inconclusive": "⚠️", "skipped": "⏭️",
@@ -47,6 +50,18 @@ def render_markdown(results: list[TaskResult], aggregates: list[GroupScore]) -> 
             for g in groups:
                 ci = f"{fmt(g.ci95[0])} to {fmt(g.ci95[1])}" if g.ci95 else "-"
                 lines.append(f"| {_cell(g.group)} | {g.shots} | {g.n_tasks} | {fmt(g.normalized_score)} | {ci} |")
+        repeated = [r for r in rows if r.repeats and not r.aggregate]
+        if repeated:
+            names = list(dict.fromkeys(name for r in repeated for name, _ in reducer_cells(r)))
+            lines += ["", "| repeats | K | T | " + " | ".join(names) + " |", "|---|---:|---:|" + "---:|" * len(names)]
+            for r in repeated:
+                cells = dict(reducer_cells(r))
+                info = r.repeats or {}
+                lines.append(f"| `{_cell(r.task)}` | {info.get('k')} | {float(info.get('temperature', 0.0)):g} | "
+                             + " | ".join(cells.get(n, "-") for n in names) + " |")
+        cost = usage_text(usage_total(rows))
+        if cost:
+            lines += ["", f"cost: {cost}"]
         lines.append("")
     comps = [c for r in results for c in r.comparisons]
     if comps:

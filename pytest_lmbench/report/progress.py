@@ -12,6 +12,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pytest_lmbench.core.usage import Usage
 
 #: Below this many free columns on pytest's line the line is not drawn (it would say nothing readable).
 MIN_COLUMNS = 16
@@ -28,8 +32,10 @@ class LiveProgress:
     of a ``width``-column terminal line, redrawn in place."""
 
     def __init__(self, write: Callable[[str], None], label: str, width: int, *, column: int = 0,
-                 clock: Callable[[], float] = time.monotonic, delay: float = 1.0, interval: float = 0.25) -> None:
+                 clock: Callable[[], float] = time.monotonic, delay: float = 1.0, interval: float = 0.25,
+                 usage: Usage | None = None) -> None:
         self.write, self.label = write, label
+        self.usage = usage  # the item's meter: its tokens (and cost) so far join the line
         self.room = max(0, width - 1 - max(0, column))  # the last column stays free: no wrap, ever
         self.clock, self.delay, self.interval = clock, delay, interval
         self.total = self.done = 0
@@ -58,18 +64,28 @@ class LiveProgress:
         the label is cut last)."""
         elapsed = now - self.started
         if self.total <= 0:  # not known in advance (a programmatic task decides as it goes)
-            forms = [f"  {self.label}: {self.done} requests, {_clock(elapsed)} elapsed", f"  {self.label}: {self.done}"]
+            forms = [f"  {self.label}: {self.done} requests, {_clock(elapsed)} elapsed{self._spent()}",
+                     f"  {self.label}: {self.done} requests, {_clock(elapsed)} elapsed", f"  {self.label}: {self.done}"]
             fits = [f for f in forms if room is None or len(f) <= room]
             return fits[0] if fits else forms[-1][:room]
         left = _clock((self.total - self.done) * elapsed / self.done if self.done else 0.0)
         count = f"{min(self.done, self.total)}/{self.total}"
-        forms = [f"  {self.label}: {count} requests, {_clock(elapsed)} elapsed, about {left} left",
+        spent = self._spent()
+        forms = [f"  {self.label}: {count} requests, {_clock(elapsed)} elapsed, about {left} left{spent}",
+                 f"  {self.label}: {count} requests, {_clock(elapsed)} elapsed, about {left} left",
                  f"  {self.label}: {count} requests, about {left} left"]
         fits = [f for f in forms if room is None or len(f) <= room]
         if fits:
             return fits[0]
         tail = f": {count}, {left} left"
         return "  " + self.label[:max(0, (room or 0) - len(tail) - 2)] + tail
+
+    def _spent(self) -> str:
+        """", 12,345 tokens, $0.0123" from the item's meter (nothing before the model has used any)."""
+        u = self.usage
+        if u is None or not u.tokens:
+            return ""
+        return f", {u.tokens:,} tokens" + (f", ${u.cost:.4f}" if u.cost is not None else "")
 
     def finish(self) -> None:
         with self._lock:

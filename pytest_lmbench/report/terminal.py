@@ -23,8 +23,11 @@ from pytest_lmbench.report.format import (
     model_order,
     outcome_counts,
     plus_minus,
+    reducer_cells,
     row_order,
     threshold_text,
+    usage_text,
+    usage_total,
 )
 
 OUTCOME_STYLE = {"error": "bold magenta", "failed": "bold red", "regressed": "bold red", "inconclusive": "yellow",
@@ -153,7 +156,39 @@ def _print_model(console: Console, rows: list[TaskResult], model: str, width: in
     if verbose >= 0:
         _print_aggregates(console, rows, verbose, color)
     _print_calibration(console, rows, color)  # -q: of the rows kept above; -qq prints no model table at all
+    _print_repeats(console, rows, color)
+    cost = usage_text(usage_total(rows))
+    if cost:
+        console.print(Text(f"cost: {cost}", style="dim" if color else ""))
     console.print()
+
+
+REPEATS_LEGEND = ("mean@K: mean over samples; maj@K: majority answer (ties: first given); pass@k: P(one of k "
+                  "right), pass^k: P(all k right), Chen et al.'s unbiased estimators; ±95%, examples as clusters")
+
+
+def _print_repeats(console: Console, rows: list[TaskResult], color: bool) -> None:
+    """Under a model's table: per item run with repeats, one line per reducer with its 95% interval (a column
+    per reducer would not fit 80 columns)."""
+    found = [r for r in sorted(rows, key=row_order) if r.repeats and not r.aggregate]
+    if not found:
+        return
+    table = Table(box=None, show_header=True, show_edge=False, pad_edge=False, header_style="bold" if color else "")
+    table.add_column("repeats", overflow="fold")
+    for name, justify in (("K", "right"), ("T", "right"), ("score", "left"), ("value", "right"), ("±95%", "left")):
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for r in found:
+        info = r.repeats or {}
+        for i, (name, value) in enumerate(reducer_cells(r)):
+            number, _, interval = value.partition(" ")
+            first = i == 0
+            table.add_row(Text(r.task + (f" ({r.shots}-shot)" if r.shots else "") if first else ""),
+                          Text(str(info.get("k")) if first else ""),
+                          Text(f"{float(info.get('temperature', 0.0)):g}" if first else ""),
+                          Text(name), Text(number), Text(interval))
+    console.print()
+    console.print(table)
+    console.print(Text(REPEATS_LEGEND, style="dim" if color else ""))
 
 
 def _print_wrong_examples(console: Console, results: list[TaskResult], verbose: int) -> None:

@@ -6,8 +6,9 @@ Post-processing of generated text (stop string, output regex) is the harness's j
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 #: Told how many requests just finished (the live progress line of long items).
@@ -53,6 +54,29 @@ def reports_progress(model: object) -> bool:
     return bool(getattr(model, "reports_progress", False))
 
 
+def meters_usage(model: object) -> bool:
+    """Whether ``model`` meters its own calls, seconds and tokens into ``core.usage.current()`` (the
+    ``meters_usage`` capability: the built-in backends). The harness times the others' calls itself and marks
+    their token counts as unknown."""
+    return bool(getattr(model, "meters_usage", False))
+
+
+@contextlib.contextmanager
+def metered(model: object, requests: int) -> Iterator[None]:
+    """Around a call of ``model`` answering ``requests`` requests: nothing for a backend that meters itself
+    (``meters_usage``); for the others the call is timed into the current meter, whose token counts are then
+    marked unknown."""
+    if meters_usage(model):
+        yield
+        return
+    from pytest_lmbench.core.usage import model_call
+
+    with model_call(requests) as meter:
+        yield
+    if meter is not None:
+        meter.tokens_counted = False
+
+
 def progress_kwargs(model: object, progress: Progress | None) -> dict[str, Any]:
     """``{"progress": progress}`` for a model that reports progress, else nothing: third-party backends written
     to the two-method protocol keep working."""
@@ -67,6 +91,8 @@ class BaseModel:
     #: Capability: the request methods take ``progress=`` and call it as requests finish. A parameter of each
     #: call rather than an attribute, so that one model shared by threads reports to the right item.
     reports_progress: ClassVar[bool] = False
+    #: Capability: calls, seconds and tokens are metered into ``core.usage.current()`` (``meters_usage``).
+    meters_usage: ClassVar[bool] = False
 
     def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[float]:  # pragma: no cover
         raise NotImplementedError

@@ -24,7 +24,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pytest_lmbench.core.models.base import BaseModel, Model, Progress, progress_kwargs
+from pytest_lmbench.core import usage
+from pytest_lmbench.core.models.base import BaseModel, Model, Progress, metered, progress_kwargs
 
 CACHE_VERSION = 1
 CHUNK = 16  # requests per model call on misses: what an interrupted run can lose
@@ -126,6 +127,7 @@ class CachedModel(BaseModel):
     """A model behind the cache; the model itself is loaded by ``load`` on the first miss only."""
 
     reports_progress = True  # hits at once; misses as the model reports them, or a chunk at a time
+    meters_usage = True  # hits here; misses by the model, or timed here when it does not meter itself
 
     def __init__(self, identity: str, load: Callable[[], Model], cache: ResponseCache, *, name: str = "model",
                  supports_sampling: bool = False) -> None:
@@ -156,6 +158,9 @@ class CachedModel(BaseModel):
         missing = [i for i in order if keys[i] not in found]
         self.cache.hits += len(keys) - len(missing)
         self.cache.misses += len(missing)
+        meter = usage.current()
+        if meter is not None and len(keys) > len(missing):
+            meter.add_hits(len(keys) - len(missing))
         if progress is not None and len(keys) > len(missing):
             progress(len(keys) - len(missing))
         if not missing:
@@ -167,7 +172,8 @@ class CachedModel(BaseModel):
             chunk = [i for i in missing[start:start + CHUNK] if keys[i] not in done]
             if not chunk:
                 continue
-            values = call(chunk, reporting)
+            with metered(model, len(chunk)):  # a third-party backend: timed here, its tokens unknown
+                values = call(chunk, reporting)
             if len(values) != len(chunk):
                 return values  # the caller's own check reports the count mismatch
             self.cache.put_many([(keys[i], v) for i, v in zip(chunk, values)])

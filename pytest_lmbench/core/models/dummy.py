@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pytest_lmbench.core import usage
 from pytest_lmbench.core.errors import ConfigError
 from pytest_lmbench.core.models.base import Answer, BaseModel, cut_at_stop
 from pytest_lmbench.core.models.spec import Backend, ModelSpec
@@ -37,6 +38,8 @@ class AnswerKey:
 class OracleModel(BaseModel):
     """Knows the answers the harness shows it through :meth:`set_answer_key`."""
 
+    meters_usage = True
+
     supports_sampling = True  # every sample is the right answer
 
     def __init__(self) -> None:
@@ -53,6 +56,7 @@ class OracleModel(BaseModel):
         self.key = key
 
     def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[float]:
+        _meter_words([c + " " + t for c, t in requests], [])
         out = []
         for context, continuation in requests:
             score = self.key.scores.get((context, continuation))
@@ -64,7 +68,9 @@ class OracleModel(BaseModel):
 
     def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None,
                  temperature: float = 0.0, seed: int = 0) -> list[str]:
-        return [cut_at_stop(self.key.generations.get(p, ""), stop) for p in prompts]
+        out = [cut_at_stop(self.key.generations.get(p, ""), stop) for p in prompts]
+        _meter_words(prompts, out)
+        return out
 
     def loglikelihood_greedy(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]:
         return [(v, v == 0.0) for v in self.loglikelihood(requests)]  # the right answer is the greedy one
@@ -77,6 +83,7 @@ class RandomModel(BaseModel):
     """Seeded random answers; each request's answer depends only on the seed and the request."""
 
     supports_sampling = True
+    meters_usage = True
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
@@ -86,6 +93,7 @@ class RandomModel(BaseModel):
         return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
     def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[float]:
+        _meter_words([c + " " + t for c, t in requests], [])
         return [float(-self._rng(c, t).exponential(2.0) * max(1, len(t.split()))) for c, t in requests]
 
     def loglikelihood_greedy(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]:
@@ -103,7 +111,17 @@ class RandomModel(BaseModel):
             rng = self._rng(p) if temperature == 0 else self._rng(p, f"sample {seed}")
             text = " ".join(words[int(i)] for i in rng.integers(0, len(words), size=max(1, min(3, max_tokens))))
             out.append(cut_at_stop(text, stop))
+        _meter_words(prompts, out)
         return out
+
+
+def _meter_words(prompts: Sequence[str], generated: Sequence[str]) -> None:
+    """Dummy models meter one call per request and count words as tokens (whitespace-split): enough to test
+    budgets and reports without a tokenizer."""
+    meter = usage.current()
+    if meter is not None:
+        meter.add_calls(len(prompts), 0.0)
+        meter.add_tokens(prompt=sum(len(p.split()) for p in prompts), generated=sum(len(g.split()) for g in generated))
 
 
 def make_dummy(spec: ModelSpec) -> BaseModel:

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pytest_lmbench.core import usage
 from pytest_lmbench.core.errors import BackendError, ConfigError
 from pytest_lmbench.core.models.base import BaseModel, Progress, cut_at_stop, default_threads
 from pytest_lmbench.core.models.spec import Backend, FileDigest, ModelSpec, spec_options
@@ -29,6 +30,8 @@ SHARED_PREFIX_MIN = 8
 
 class HFModel(BaseModel):
     """A ``transformers`` causal language model."""
+
+    meters_usage = True  # calls, seconds and tokens into core.usage.current()
 
     reports_progress = True
 
@@ -112,7 +115,9 @@ class HFModel(BaseModel):
             prepared.append((ids, len(cont)))
         out = [0.0] * len(requests)
         order = sorted((i for i in range(len(requests)) if prepared[i][1]), key=lambda i: -len(prepared[i][0]))
-        with self._lock, torch.inference_mode():
+        with self._lock, torch.inference_mode(), usage.model_call(len(requests)) as meter:
+            if meter is not None:  # the tokens asked about: context and continuation, as the model sees them
+                meter.add_tokens(prompt=sum(len(ids) for ids, _ in prepared))
             for start in range(0, len(order), self.batch_size):
                 batch = order[start:start + self.batch_size]
                 inputs = [prepared[i][0][:-1] for i in batch]  # the last token is predicted, never input
@@ -149,7 +154,9 @@ class HFModel(BaseModel):
                 self.truncated_requests += 1
             encoded.append(ids)
         order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
-        with self._lock, torch.inference_mode():
+        with self._lock, torch.inference_mode(), usage.model_call(len(prompts)) as meter:
+            if meter is not None:
+                meter.add_tokens(prompt=sum(len(ids) for ids in encoded))
             shared, cache = self._shared_prefix(encoded)
             for start in range(0, len(order), self.batch_size):
                 batch = order[start:start + self.batch_size]
@@ -157,7 +164,8 @@ class HFModel(BaseModel):
                 if cache is not None:
                     past = copy.deepcopy(cache)
                     past.batch_repeat_interleave(len(batch))
-                texts = self._greedy([encoded[i][shared:] for i in batch], max_tokens, stop, eos, shared, past)
+                texts = self._greedy([encoded[i][shared:] for i in batch], max_tokens, stop, eos, shared, past,
+                                     meter)
                 for i, text in zip(batch, texts):
                     out[i] = cut_at_stop(text, stop)
                 if progress is not None:
@@ -191,7 +199,7 @@ class HFModel(BaseModel):
                     or any("sliding" in t or "chunked" in t for t in layers))
 
     def _greedy(self, inputs: list[list[int]], max_tokens: int, stop: Sequence[str] | None, eos: int | None,
-                shared: int = 0, past: Any = None) -> list[str]:
+                shared: int = 0, past: Any = None, meter: usage.Usage | None = None) -> list[str]:
         """Greedy decoding of a batch with the KV cache, after ``shared`` prompt tokens already in ``past``
         (each row's own tokens are left-padded after them). A row that ends (EOS, a stop string) leaves the
         batch, its cache rows with it, so the rows still running compute only for themselves."""
@@ -238,6 +246,8 @@ class HFModel(BaseModel):
             step_ids = next_ids[:, None]
             step_pos = step_pos[:, -1:] + 1
             mask = torch.cat([mask, torch.ones_like(step_ids)], dim=1)
+        if meter is not None:
+            meter.add_tokens(generated=sum(len(g) for g in generated))
         return texts
 
     def _cache_of(self, result: Any) -> Any:

@@ -22,9 +22,11 @@ import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 
+from pytest_lmbench.core import usage
 from pytest_lmbench.core.errors import BackendError, ConfigError
 from pytest_lmbench.core.models.base import BaseModel, Progress, cut_at_stop, default_threads
 from pytest_lmbench.core.models.llamacpp_batch import MultiSequence, decode_chunks, next_token, sample_rng
@@ -149,8 +151,27 @@ def _model_params(**overrides: object) -> Iterator[None]:
 _PARAMS_LOCK = threading.Lock()
 
 
+def open_llama(path: str, info: Mapping[str, str] | None = None, **kwargs: Any) -> Any:
+    """``llama_cpp.Llama(model_path=path, **kwargs)`` with weight repacking as ``info`` (``repack_info``; default:
+    ``repack=auto`` on this CPU) says: off on AMX CPUs, where llama.cpp's repacked weights crash. Also what the
+    tests' and benchmarks' raw llama.cpp references load with, so that they run on every CPU too."""
+    from llama_cpp import Llama
+
+    info = repack_info("auto") if info is None else info
+    use_extra_bufts = info["repack"] == "on"
+    overrides = {} if use_extra_bufts else {"use_extra_bufts": False}  # on: llama.cpp's own default
+    with _model_params(**overrides):
+        llm = Llama(model_path=path, **kwargs)
+    if not use_extra_bufts and llm.model_params.use_extra_bufts:
+        llm.close()
+        raise BackendError(f"{path}: llama.cpp weight repacking could not be turned off ({info['repack_reason']})")
+    return llm
+
+
 class LlamaCppModel(BaseModel):
     """A GGUF model run in-process by llama.cpp."""
+
+    meters_usage = True  # calls, seconds and tokens into core.usage.current()
 
     reports_progress = True
 
@@ -166,10 +187,8 @@ class LlamaCppModel(BaseModel):
             raise ConfigError(f"llama.cpp backend: batch={asked} needs n_batch of 3 or more, not {n_batch}")
         self.n_batch = n_batch
         self._multi: MultiSequence | None = None
-        try:
-            from llama_cpp import Llama
-        except ImportError:
-            raise ConfigError(f"llama.cpp models need llama-cpp-python: {SMOLLM2_INSTALL}") from None
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise ConfigError(f"llama.cpp models need llama-cpp-python: {SMOLLM2_INSTALL}")
         if not os.path.isfile(path):
             raise ConfigError(f"GGUF file not found: {path}")
         self.path = path
@@ -183,18 +202,11 @@ class LlamaCppModel(BaseModel):
         # n_threads_batch too: llama-cpp-python's default is every core, so two xdist workers would each run
         # prompt evaluation on all cores and spin against each other (measured: -n 2 took 1.9x -n 0 on 2 cores)
         self.info = repack_info(repack)
-        use_extra_bufts = self.info["repack"] == "on"
-        overrides = {} if use_extra_bufts else {"use_extra_bufts": False}  # on: llama.cpp's own default
-        with _model_params(**overrides):
-            # n_ubatch too: llama-cpp-python's default cuts a decode into micro-batches of 512, which could leave a
-            # row alone past n_batch=512 (see decode_chunks)
-            self._llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=self.n_threads,
-                              n_threads_batch=self.n_threads, n_batch=n_batch, n_ubatch=n_batch, logits_all=True,
-                              verbose=False, seed=seed)
-        if not use_extra_bufts and self._llm.model_params.use_extra_bufts:
-            self.close()
-            raise BackendError(f"{path}: llama.cpp weight repacking could not be turned off "
-                               f"({self.info['repack_reason']})")
+        # n_ubatch too: llama-cpp-python's default cuts a decode into micro-batches of 512, which could leave a
+        # row alone past n_batch=512 (see decode_chunks)
+        self._llm = open_llama(path, self.info, n_ctx=n_ctx, n_threads=self.n_threads,
+                               n_threads_batch=self.n_threads, n_batch=n_batch, n_ubatch=n_batch, logits_all=True,
+                               verbose=False, seed=seed)
         self._kv: list[int] = []  # tokens whose KV entries and score rows are currently valid
         #: sequences decoded together (1: the one-sequence path only); batch=auto bounds their KV caches and
         #: is checked against the one-sequence path before first use (_batched)
@@ -204,6 +216,7 @@ class LlamaCppModel(BaseModel):
             self.batch = 1
         self._lock = threading.Lock()
         self.truncated_requests = 0
+        self.generated_tokens = 0  # by the one-sequence path (usage metering reads it)
 
     def _kv_bytes_per_token(self) -> int:
         """The KV cache's bytes per token of context (f16 keys and values of every layer), from the model's
@@ -284,9 +297,11 @@ class LlamaCppModel(BaseModel):
         up to half the context's tokens, conditioned on as many tokens before them as fit."""
         out = []
         window = max(1, self.n_ctx // 2)
-        with self._lock:
+        with self._lock, usage.model_call(len(texts)) as meter:
             for text in texts:
                 tokens = self._tokens(text, bos=False)
+                if meter is not None:
+                    meter.add_tokens(prompt=len(tokens) + 1)
                 total, done = 0.0, 0
                 while done < len(tokens):
                     chunk = tokens[done:done + window]
@@ -300,10 +315,12 @@ class LlamaCppModel(BaseModel):
                       progress: Progress | None = None) -> list[float]:
         return [value for value, _ in self._score_requests(requests, progress)]
 
-    def _request_tokens(self, requests: Sequence[tuple[str, str]]) -> Iterator[tuple[int, list[int], list[int]]]:
+    def _request_tokens(self, requests: Sequence[tuple[str, str]], meter: usage.Usage | None = None
+                        ) -> Iterator[tuple[int, list[int], list[int]]]:
         """(request index, context tokens, continuation tokens) in context order (same-context requests next to
         each other, so their shared prompt is evaluated once), tokenized as ``tokenize`` says; a context too long
-        for n_ctx is cut from the left (counted in ``truncated_requests``)."""
+        for n_ctx is cut from the left (counted in ``truncated_requests``). ``meter`` counts the tokens asked
+        about (context and continuation, whether or not a prefix is reused)."""
         ctx_cache: dict[str, list[int]] = {}
         for i in sorted(range(len(requests)), key=lambda i: requests[i][0]):
             context, continuation = requests[i]
@@ -322,6 +339,8 @@ class LlamaCppModel(BaseModel):
                     raise BackendError(f"a continuation of {len(cont)} tokens does not fit n_ctx={self.n_ctx}")
                 ctx = ctx[-keep:]
                 self.truncated_requests += 1
+            if meter is not None:
+                meter.add_tokens(prompt=len(ctx) + len(cont))
             yield i, ctx, cont
 
     def _score_requests(self, requests: Sequence[tuple[str, str]], progress: Progress | None
@@ -329,17 +348,17 @@ class LlamaCppModel(BaseModel):
         """(log-likelihood, greedy) of each request: one sequence at a time with KV prefix reuse (batch=1), or
         several contexts as sequences decoded together, their options in turn (``llamacpp_batch``)."""
         out: list[tuple[float, bool]] = [(0.0, True)] * len(requests)
-        with self._lock:
+        with self._lock, usage.model_call(len(requests)) as meter:
             multi = self._batched() if len(requests) > 1 else None
             if multi is None:
-                for i, ctx, cont in self._request_tokens(requests):
+                for i, ctx, cont in self._request_tokens(requests, meter):
                     out[i] = self._scored(ctx, cont)
                     if progress is not None:
                         progress(1)
                 return out
             groups: list[tuple[list[int], list[list[int]]]] = []
             members: list[list[int]] = []
-            for i, ctx, cont in self._request_tokens(requests):
+            for i, ctx, cont in self._request_tokens(requests, meter):
                 if groups and groups[-1][0] == ctx:  # every option of a context in one group: one sequence
                     groups[-1][1].append(cont)
                     members[-1].append(i)
@@ -399,7 +418,7 @@ class LlamaCppModel(BaseModel):
         """Greedy, or with ``temperature > 0`` sampled from softmax(logits / temperature) with a generator
         seeded by (seed, prompt), so a sample does not depend on what else is in the batch."""
         out = []
-        with self._lock:
+        with self._lock, usage.model_call(len(prompts)) as meter:
             asked = []
             for prompt in prompts:
                 tokens = self._context_tokens(prompt)
@@ -409,12 +428,19 @@ class LlamaCppModel(BaseModel):
                     self.truncated_requests += 1
                 asked.append((tokens, budget, sample_rng(seed, prompt) if temperature > 0 else None))
             multi = self._batched() if len(prompts) > 1 else None
-            if multi is not None:
-                return multi.generate(asked, stop, temperature, progress)
-            for tokens, budget, rng in asked:
-                out.append(self._greedy(tokens, budget, stop, temperature, rng))
-                if progress is not None:
-                    progress(1)
+            before = self.generated_tokens + (multi.generated_tokens if multi is not None else 0)  # not the probe's
+            try:
+                if multi is not None:
+                    out = multi.generate(asked, stop, temperature, progress)
+                else:
+                    for tokens, budget, rng in asked:
+                        out.append(self._greedy(tokens, budget, stop, temperature, rng))
+                        if progress is not None:
+                            progress(1)
+            finally:
+                if meter is not None:
+                    after = self.generated_tokens + (multi.generated_tokens if multi is not None else 0)
+                    meter.add_tokens(prompt=sum(len(tokens) for tokens, _, _ in asked), generated=after - before)
         return out
 
     def _greedy(self, tokens: list[int], max_tokens: int, stop: Sequence[str] | None, temperature: float = 0.0,
@@ -430,6 +456,7 @@ class LlamaCppModel(BaseModel):
             if token == eos:
                 break
             generated.append(token)
+            self.generated_tokens += 1
             self._llm.eval([token])  # decoded alone: not kept in _kv, so no later prompt reuses these rows
             if stop:  # decoded as it grows only when a stop string must be looked for
                 text = self._llm.detokenize(generated).decode("utf-8", errors="ignore")

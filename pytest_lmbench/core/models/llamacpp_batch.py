@@ -68,6 +68,7 @@ class MultiSequence:
 
         self._lib = llama_cpp
         self.llm, self.slots, self.n_ctx, self.n_batch = llm, slots, n_ctx, n_batch
+        self.generated_tokens = 0  # every token generated (usage metering reads it)
         # the one-sequence context's settings (flash attention off, rope scaling, ...): llama.cpp's own defaults
         # differ (flash attention auto), and that alone moved log-probs by 0.2; only the shape changes here
         params = type(llm.context_params).from_buffer_copy(llm.context_params)
@@ -189,6 +190,7 @@ class MultiSequence:
             finished = token == eos
             if not finished:
                 s.generated.append(token)
+                self.generated_tokens += 1
                 s.pending = token
                 finished = len(s.generated) >= s.budget
                 if stop and not finished:  # decoded as it grows only when a stop string must be looked for

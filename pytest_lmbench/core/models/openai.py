@@ -11,6 +11,7 @@ Standard library only (``http.client`` with one keep-alive connection per worker
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import http.client
 import json
@@ -23,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
+from pytest_lmbench.core import usage
 from pytest_lmbench.core.errors import BackendError, ConfigError
 from pytest_lmbench.core.models.base import BaseModel, Progress, cut_at_stop
 from pytest_lmbench.core.models.spec import Backend, ModelSpec, spec_options
@@ -67,13 +69,15 @@ def backoff_delay(attempt: int, base: float, retry_after: float | None, rng: ran
 class OpenAIModel(BaseModel):
     """A model behind an OpenAI-compatible HTTP API."""
 
+    meters_usage = True  # calls, seconds and tokens into core.usage.current()
+
     supports_sampling = True  # the server samples; ``seed`` is passed on (servers that honour it repeat)
     reports_progress = True
 
     def __init__(self, model: str, *, base_url: str = "https://api.openai.com/v1", api_key: str | None = None,
                  concurrency: int = 8, chat: bool = False, timeout: float = 120.0, max_retries: int = 5,
                  backoff: float = 0.5, echo_prefix: str = "", check_echo: bool = True, seed: int = 0,
-                 extra_body: str = "") -> None:
+                 extra_body: str = "", price_in: float | None = None, price_out: float | None = None) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"openai backend: base_url {base_url!r} is not an http(s) URL")
@@ -98,6 +102,12 @@ class OpenAIModel(BaseModel):
         self.backoff = backoff
         self.echo_prefix = echo_prefix
         self._checked = not check_echo
+        for name, price in (("price_in", price_in), ("price_out", price_out)):
+            if price is not None and not price >= 0:
+                raise ConfigError(f"openai backend: {name}={price} must be a price of 0 or more per million tokens "
+                                  "(e.g. price_in=0.15&price_out=0.6)")
+        #: dollars (or any currency) per million prompt / completion tokens; with either, usage has a cost
+        self.price_in, self.price_out = price_in, price_out
         self._local = threading.local()
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
@@ -165,7 +175,23 @@ class OpenAIModel(BaseModel):
             raise TransientError(f"invalid JSON in the response ({len(raw)} bytes)") from None
         if not isinstance(data, dict):
             raise TransientError("the response is not a JSON object")
+        self._meter(data.get("usage"))
         return data
+
+    def _meter(self, reported: Any) -> None:
+        """The server's ``usage`` of one response (and its cost, with prices) into the evaluation's meter. A
+        response without usage leaves the run's token counts marked incomplete."""
+        meter = usage.current()
+        if meter is None:
+            return
+        if not isinstance(reported, dict) or not isinstance(reported.get("prompt_tokens"), int):
+            meter.tokens_counted = False
+            return
+        prompt = int(reported["prompt_tokens"])
+        completion = int(reported.get("completion_tokens") or 0)
+        meter.add_tokens(prompt=prompt, generated=completion)
+        if self.price_in is not None or self.price_out is not None:
+            meter.add_cost((prompt * (self.price_in or 0.0) + completion * (self.price_out or 0.0)) / 1e6)
 
     @staticmethod
     def _message(raw: bytes) -> str:
@@ -196,15 +222,19 @@ class OpenAIModel(BaseModel):
                 time.sleep(delay)
 
     def _map(self, fn: Callable[[Any], Any], items: Sequence[Any], progress: Progress | None) -> list[Any]:
+        meter = usage.current()  # the pool's threads meter into the caller's evaluation
+
         def one(x: Any) -> Any:
-            result = fn(x)
+            with usage.metering(meter) if meter is not None else contextlib.nullcontext():
+                result = fn(x)
             if progress is not None:
                 progress(1)
             return result
 
-        if len(items) <= 1 or self.concurrency == 1:
-            return [one(x) for x in items]
-        return list(self._pool.map(one, items))
+        with usage.model_call(len(items)):
+            if len(items) <= 1 or self.concurrency == 1:
+                return [one(x) for x in items]
+            return list(self._pool.map(one, items))
 
     # -- protocol --------------------------------------------------------------------------------
     def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None,
@@ -327,7 +357,7 @@ def _first_choice(data: dict[str, Any], where: str) -> dict[str, Any]:
 
 OPTIONS: dict[str, type] = {"concurrency": int, "max_retries": int, "seed": int, "timeout": float, "backoff": float,
                             "chat": bool, "check_echo": bool, "base_url": str, "api_key": str, "echo_prefix": str,
-                            "extra_body": str}
+                            "extra_body": str, "price_in": float, "price_out": float}
 
 
 def make_openai(spec: ModelSpec) -> OpenAIModel:
@@ -339,5 +369,6 @@ def make_openai(spec: ModelSpec) -> OpenAIModel:
 
 #: The served model is known by its name and base_url (an option, so part of the identity); the key never is.
 OPENAI = Backend(name="openai", factory=make_openai, options=OPTIONS,
-                 neutral=frozenset({"concurrency", "timeout", "max_retries", "backoff", "check_echo"}), cached=True,
+                 neutral=frozenset({"concurrency", "timeout", "max_retries", "backoff", "check_echo", "price_in",
+                                    "price_out"}), cached=True,
                  sampling=True, chat="server")

@@ -19,6 +19,7 @@ from typing import Any, cast
 
 from pytest_lmbench.core import gcpause
 from pytest_lmbench.core.errors import TaskFormatError
+from pytest_lmbench.core.repeats import DEFAULT_TEMPERATURE, Repeats
 from pytest_lmbench.core.scoring.metrics import (
     ALL_METRICS,
     MULTIPLE_CHOICE_METRICS,
@@ -152,16 +153,21 @@ def task_from_dict(data: Any, path: str, *, parent: str | None = None) -> Task:
                 raise TaskFormatError(path, key, f"must be a number, not {_json_repr(value)}")
         declared_range = (float(low), float(high))
     thresholds, marks = _lmbench_block(data, path)
+    repeats = _repeats(data, path)
 
     if "examples" not in data:
         if data.get("lmbench", {}).get("verbalized_confidence"):
             raise TaskFormatError(path, "lmbench.verbalized_confidence", "is for tasks with examples, and this is a "
                                   "parent task", "set it in the task.json of each subtask that should ask")
-        return _parent_task(data, path, full_name, name, description, keywords, thresholds, marks, parent)
+        task = _parent_task(data, path, full_name, name, description, keywords, thresholds, marks, parent)
+        task.repeats = repeats
+        for sub in task.subtasks:  # a parent's repeats are its subtasks' unless they say otherwise
+            sub.repeats = sub.repeats or repeats
+        return task
 
     task = Task(name=full_name, path=path, description=description, keywords=list(keywords),
                 declared_score_range=declared_range, thresholds=thresholds, marks=marks, parent=parent,
-                notes=notes)
+                notes=notes, repeats=repeats)
     _fill_format(task, data, path)
     _fill_metrics(task, data, path)
     _fill_examples(task, data, path)
@@ -200,10 +206,10 @@ def _lmbench_block(data: dict, path: str) -> tuple[dict[str, float], list[str]]:
     block = data.get("lmbench", {})
     if not isinstance(block, dict):
         raise TaskFormatError(path, "lmbench", "must be an object", '{"threshold": {"multiple_choice_grade": 0.5}}')
-    unknown = set(block) - {"threshold", "marks", "verbalized_confidence"}
+    unknown = set(block) - {"threshold", "marks", "verbalized_confidence", *REPEAT_KEYS}
     if unknown:
         raise TaskFormatError(path, "lmbench", f"unknown key(s) {sorted(unknown)}",
-                              "known keys: threshold, marks, verbalized_confidence")
+                              "known keys: threshold, marks, verbalized_confidence, " + ", ".join(REPEAT_KEYS))
     threshold = block.get("threshold", {})
     if not isinstance(threshold, dict):
         raise TaskFormatError(path, "lmbench.threshold", "must be an object of metric -> number",
@@ -216,6 +222,34 @@ def _lmbench_block(data: dict, path: str) -> tuple[dict[str, float], list[str]]:
         raise TaskFormatError(path, "lmbench.marks", "must be a list of marker names (identifiers)",
                               '"marks": ["slow"]')
     return {k: float(v) for k, v in threshold.items()}, list(marks)
+
+
+REPEAT_KEYS = ("repeats", "temperature", "seed", "pass_at")
+
+
+def _repeats(data: dict, path: str) -> Repeats | None:
+    """``lmbench.repeats`` (K), ``temperature`` (default 1.0), ``seed`` (repeat i samples with seed + i) and
+    ``pass_at`` (the k of pass@k): None when the block says nothing of repeats."""
+    block = data.get("lmbench", {})
+    if not any(key in block for key in REPEAT_KEYS):
+        return None
+    k = block.get("repeats", 1)
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise TaskFormatError(path, "lmbench.repeats", f"must be a whole number of 1 or more, not {_json_repr(k)}",
+                              '"repeats": 8')
+    temperature = block.get("temperature", DEFAULT_TEMPERATURE)
+    if not _is_number(temperature) or not temperature >= 0:
+        raise TaskFormatError(path, "lmbench.temperature", f"must be a number of 0 or more, not "
+                              f"{_json_repr(temperature)}", '"temperature": 1.0')
+    seed = block.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TaskFormatError(path, "lmbench.seed", f"must be a whole number, not {_json_repr(seed)}", '"seed": 0')
+    pass_at = block.get("pass_at", [])
+    if not isinstance(pass_at, list) or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 1
+                                                 for x in pass_at):
+        raise TaskFormatError(path, "lmbench.pass_at", f"must be a list of whole numbers of 1 or more, not "
+                              f"{_json_repr(pass_at)}", '"pass_at": [1, 5]')
+    return Repeats(k=k, temperature=float(temperature), seed=seed, pass_at=tuple(pass_at))
 
 
 def _verbalized_confidence(data: dict, path: str, preferred: str) -> VerbalizedConfidence | None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from pytest_lmbench.core.chat import after_thinking, format_of
 from pytest_lmbench.core.errors import ConfigError, TaskFormatError
-from pytest_lmbench.core.models.base import Answer, progress_kwargs
+from pytest_lmbench.core.models.base import Answer, metered, progress_kwargs
 from pytest_lmbench.core.results import ExampleResult, TaskResult
 from pytest_lmbench.core.seeds import global_seeds
 
@@ -241,8 +241,10 @@ class _Requests:
             if not callable(greedy):
                 raise ConfigError("this task's loglikelihood requests need to know whether the continuation is "
                                   "the greedy one; the model's backend does not say (llama.cpp and dummy do)")
-            return [(float(v), bool(g)) for v, g in greedy(pairs)]
-        values = self.model.loglikelihood(pairs, **self.kw)
+            with metered(self.model, len(pairs)):
+                return [(float(v), bool(g)) for v, g in greedy(pairs)]
+        with metered(self.model, len(pairs)):
+            values = self.model.loglikelihood(pairs, **self.kw)
         # multiple_choice: lm-eval keeps only the log-likelihoods (the flag is never read)
         return [(float(v), False) for v in values]
 
@@ -251,7 +253,8 @@ class _Requests:
         if not callable(rolling):
             raise ConfigError("this task scores whole texts (loglikelihood_rolling); the model's backend cannot "
                               "(llama.cpp and dummy can)")
-        return [float(v) for v in rolling([str(r.args[0]) for r in requests])]
+        with metered(self.model, len(requests)):
+            return [float(v) for v in rolling([str(r.args[0]) for r in requests])]
 
     def generate_until(self, requests: Sequence[Any]) -> list[str]:
         self._start(requests)
@@ -269,8 +272,9 @@ class _Requests:
             if kwargs.pop("do_sample", False) and temperature == 0.0:
                 temperature = 1.0
             if not temperature:
-                texts = self.model.generate([str(requests[i].args[0]) for i in indices], max_tokens=max_tokens,
-                                            stop=until or None, **self.kw)
+                with metered(self.model, len(indices)):
+                    texts = self.model.generate([str(requests[i].args[0]) for i in indices], max_tokens=max_tokens,
+                                                stop=until or None, **self.kw)
                 for i, text in zip(indices, texts):
                     out[i] = str(text)
                 continue
@@ -287,8 +291,10 @@ class _Requests:
                 seen[str(requests[i].args[0])] = k + 1
                 rounds.setdefault(k, []).append(i)
             for k, batch in sorted(rounds.items()):
-                texts = self.model.generate([str(requests[i].args[0]) for i in batch], max_tokens=max_tokens,
-                                            stop=until or None, temperature=temperature, seed=seed + k, **self.kw)
+                with metered(self.model, len(batch)):
+                    texts = self.model.generate([str(requests[i].args[0]) for i in batch], max_tokens=max_tokens,
+                                                stop=until or None, temperature=temperature, seed=seed + k,
+                                                **self.kw)
                 for i, text in zip(batch, texts):
                     out[i] = str(text)
         think_end = format_of(self.model).think_end  # a reasoning model's answer: what follows its thinking

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_lmbench.core.repeats import Repeats, reducer_names
 from pytest_lmbench.core.scoring.metrics import LOWER_IS_BETTER
 
 __all__ = ["LOWER_IS_BETTER", "Example", "Task"]
@@ -75,6 +76,8 @@ class Task:
     n_duplicates: int = 0
     notes: list[str] = field(default_factory=list)
     parent: str | None = None
+    #: the task file's ``lmbench.repeats`` (and temperature, seed, pass_at); the command line's win
+    repeats: Repeats | None = None
 
     @property
     def is_parent(self) -> bool:
@@ -111,6 +114,8 @@ class Task:
         from pytest_lmbench.core.scoring.metrics import produced_metric_names
 
         extra = set(CONFIDENCE_METRICS) if self.verbalized_confidence else set()
+        if self.repeats is not None and self.repeats.on:
+            extra |= set(reducer_names(self.repeats.k, self.repeats.ks(), binary=True))
         return produced_metric_names(self.metrics) | extra
 
     def leaves(self) -> list[Task]:

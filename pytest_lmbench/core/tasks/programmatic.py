@@ -314,7 +314,7 @@ class BigbenchModel:
         from pytest_lmbench.core.evaluate import call_backend
 
         try:
-            out = call_backend(fn, requests, what, len(requests))
+            out = call_backend(fn, requests, what, len(requests), self.model)
         except BackendError as exc:
             self.failure = self.failure or exc
             raise
