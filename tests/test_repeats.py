@@ -485,3 +485,27 @@ def test_repeats_marker_without_the_recorder_is_an_error(pytester: pytest.Pytest
     result = pytester.runpytest(*RUN, "--lm-model=dummy:random")
     result.assert_outcomes(failed=1)
     assert "needs the lmbench fixture" in result.stdout.str() or "take the lmbench fixture" in result.stdout.str()
+
+
+def test_progress_counts_the_repeated_requests(tmp_path: Path) -> None:
+    class Counting:
+        def start(self, total: int) -> None:
+            self.total, self.done = total, 0
+
+        def advance(self, n: int = 1) -> None:
+            self.done += n
+
+        def finish(self) -> None:
+            pass
+
+    progress = Counting()
+    model = SeedScripted({"+": ["0", "2", "4"]})
+    evaluate(_arith(tmp_path), model, repeats=Repeats(k=3), progress=progress)
+    assert progress.total == 9  # 3 examples x 3 repeats
+    data = mc_task(n=2)
+    data["metrics"] = ["multiple_choice_grade", "exact_str_match"]
+    for ex in data["examples"]:
+        ex["target"] = "red"
+    both = load_task(str(write_task(tmp_path, "both/task.json", data)))
+    evaluate(both, SeedScripted({"color": ["red"]}), repeats=Repeats(k=5), progress=progress)
+    assert progress.total == 2 * 3 + 2  # options once (drawn from), generation once

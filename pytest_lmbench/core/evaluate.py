@@ -73,7 +73,9 @@ def evaluate(task: Task, model: Model, *, shots: int = 0, max_examples: int | No
         if progress is None:
             result = _evaluate(task, model, queries, shots, max_tokens, model_name, scorers, None, repeats)
         else:
-            progress.start(_request_count(task, queries, fmt, repeats.k))
+            kind = _check_repeats(task, model, fmt, repeats)
+            progress.start(_request_count(task, queries, fmt, repeats.k if kind in ("letters", "generated") else 1,
+                                          kind))
             try:
                 result = _evaluate(task, model, queries, shots, max_tokens, model_name, scorers, progress.advance,
                                    repeats)
@@ -83,11 +85,13 @@ def evaluate(task: Task, model: Model, *, shots: int = 0, max_examples: int | No
     return result
 
 
-def _request_count(task: Task, queries: list[Query], fmt: PromptFormat, k: int = 1) -> int:
+def _request_count(task: Task, queries: list[Query], fmt: PromptFormat, k: int = 1, kind: str | None = None) -> int:
+    """The model requests an evaluation makes (``k`` times those of the ``kind`` its repeats sample)."""
     count = 0
     if task.multiple_choice_metrics:
-        count = len(queries) * k if fmt.mc == "letters" else sum(len(q.choices or ()) for q in queries)
-    count += len(queries) * k if task.generative_metrics else 0
+        count = len(queries) * (k if kind == "letters" else 1) if fmt.mc == "letters" \
+            else sum(len(q.choices or ()) for q in queries)
+    count += len(queries) * (k if kind == "generated" else 1) if task.generative_metrics else 0
     count += sum(len(q.targets) for q in queries) if task.scoring_metrics else 0
     return count + (len(queries) if task.verbalized_confidence is not None else 0)
 
