@@ -116,7 +116,7 @@ def test_mean_at_k_interval_clusters_the_samples_of_an_example() -> None:
         examples.append(ExampleResult(id=f"e{c}", index=c, prompt="", targets=[], samples=samples))
     result = TaskResult(task="t", model="m", shots=0, n_examples=4, scores={"mean@3": 0.5},
                         preferred_score="exact_str_match", low_score=0.0, high_score=1.0, examples=examples)
-    entry = sample_errors(result, "mean@3")
+    entry = sample_errors(result)
     assert entry is not None
     assert entry["stderr"] == pytest.approx(0.2160246899469287, rel=1e-12)
     assert entry["method"].startswith("clustered")

@@ -32,7 +32,7 @@ from pytest_lmbench.core.models.base import (
     progress_kwargs,
 )
 from pytest_lmbench.core.repeats import Repeats, majority, option_sample, reduce_example, reducer_names, vote
-from pytest_lmbench.core.results import ExampleResult, TaskResult
+from pytest_lmbench.core.results import ExampleResult, TaskResult, is_best
 from pytest_lmbench.core.scoring import metrics as M
 from pytest_lmbench.core.scoring.confidence import confidence_calibration, parse_confidence
 from pytest_lmbench.core.scoring.postprocess import postprocess
@@ -70,15 +70,15 @@ def evaluate(task: Task, model: Model, *, shots: int = 0, max_examples: int | No
         fmt = format_of(model)
         queries = build_queries(task, shots, max_examples, seed,
                                 letters=fmt.mc == "letters" and bool(task.multiple_choice_metrics))
+        kind = _check_repeats(task, model, fmt, repeats)  # which answers the repeats sample (None: no repeats)
         if progress is None:
-            result = _evaluate(task, model, queries, shots, max_tokens, model_name, scorers, None, repeats)
+            result = _evaluate(task, model, queries, shots, max_tokens, model_name, scorers, None, repeats, kind)
         else:
-            kind = _check_repeats(task, model, fmt, repeats)
             progress.start(_request_count(task, queries, fmt, repeats.k if kind in ("letters", "generated") else 1,
                                           kind))
             try:
                 result = _evaluate(task, model, queries, shots, max_tokens, model_name, scorers, progress.advance,
-                                   repeats)
+                                   repeats, kind)
             finally:
                 progress.finish()
     result.usage = dict(meter.to_dict())
@@ -146,10 +146,9 @@ class _Asker:
 
 def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_tokens: int,
               model_name: str | None, scorers: Mapping[str, M.Scorer] | None, advance: Progress | None,
-              repeats: Repeats) -> TaskResult:
+              repeats: Repeats, kind: str | None) -> TaskResult:
     start = time.perf_counter()
     fmt = format_of(model)
-    kind = _check_repeats(task, model, fmt, repeats)  # which answers the repeats sample (None: no repeats)
     ask = _Asker(model, fmt, task, queries, progress_kwargs(model, advance))
     if isinstance(model, SeesAnswers):
         _show_answers(model, queries)
@@ -170,7 +169,6 @@ def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_to
         return out
 
     mc_metrics = task.multiple_choice_metrics
-    sampled: dict[str, Any] = {"temperature": repeats.temperature}
     if mc_metrics and fmt.mc == "letters":
         stop = None if fmt.chat or fmt.think_end else ["\n"]
         if kind != "letters":
@@ -180,13 +178,14 @@ def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_to
             per_repeat: list[M.MetricValues] = []
             first_notes: list[str] = []
             for i, repeat_seed in enumerate(repeats.seeds()):
-                raw = ask.generate(max_tokens=max_tokens, stop=stop, **sampled, seed=repeat_seed)
+                raw = ask.generate(max_tokens=max_tokens, stop=stop, temperature=repeats.temperature, seed=repeat_seed)
                 grades = _letter_grades(task, queries, examples, raw, answers(raw), first_notes if i == 0 else [])
                 per_repeat.append(grades)
                 for ex, grade in zip(examples, grades.per_example["multiple_choice_grade"]):
+                    right = ex.picked is not None and is_best(ex.target_scores, ex.picked)
                     ex.samples = (ex.samples or []) + [{
                         "response": ex.response, "raw_response": ex.raw_response, "picked": ex.picked,
-                        "score": float(grade), "correct": ex.picked is not None and _best(ex, ex.picked)}]
+                        "score": float(grade), "correct": right}]
             notes.extend(first_notes[:1])  # what mc=letters is; the unreadable answers of all repeats below
             unread = sum(1 for ex in examples for sample in ex.samples or [] if sample["picked"] is None)
             if unread:
@@ -209,7 +208,7 @@ def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_to
                 options = q.choices or []
                 picks = [options[option_sample(lp, repeats.temperature, seed, ex.id)] for seed in repeats.seeds()]
                 ex.samples = [{"picked": pick, "score": float((ex.target_scores or {}).get(pick, 0.0)),
-                               "correct": _best(ex, pick)} for pick in picks]
+                               "correct": is_best(ex.target_scores, pick)} for pick in picks]
         # (multiple-choice queries all have choices and target scores; `or` only tells the type checker)
         _merge(values, M.multiple_choice([q.choices or [] for q in queries],
                                          [q.example.target_scores or {} for q in queries], used, absolute, mc_metrics))
@@ -219,7 +218,8 @@ def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_to
         per_repeat = []
         seeds: list[int | None] = list(repeats.seeds()) if kind == "generated" else [None]
         for seed in seeds:
-            raw = ask.generate(max_tokens=max_tokens, **({**sampled, "seed": seed} if seed is not None else {}))
+            sampling: dict[str, Any] = {"temperature": repeats.temperature, "seed": seed} if seed is not None else {}
+            raw = ask.generate(max_tokens=max_tokens, **sampling)
             responses = [postprocess(a, stop_string=task.stop_string, output_regex=task.output_regex)
                          for a in answers(raw)]
             for ex, r, resp in zip(examples, raw, responses):
@@ -314,12 +314,6 @@ def _check_repeats(task: Task, model: Model, fmt: PromptFormat, repeats: Repeats
                          "generation only; use a backend that samples (smollm2, llamacpp:, openai:) or run it with "
                          "--lm-repeats 1")
     return kind
-
-
-def _best(ex: ExampleResult, pick: str) -> bool:
-    """Whether ``pick`` is a best-scored option of ``ex`` (multiple choice's right)."""
-    scores = ex.target_scores or {}
-    return bool(scores) and scores.get(pick, 0.0) >= max(scores.values())
 
 
 def mean_of_repeats(per_repeat: list[M.MetricValues], examples: list[ExampleResult]) -> M.MetricValues:

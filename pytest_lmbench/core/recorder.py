@@ -26,7 +26,7 @@ from pytest_lmbench.core.errors import ConfigError
 from pytest_lmbench.core.evaluate import RIGHT_WRONG, finish_result
 from pytest_lmbench.core.lm import Choice
 from pytest_lmbench.core.repeats import Repeats
-from pytest_lmbench.core.results import ExampleResult, TaskResult
+from pytest_lmbench.core.results import ExampleResult, TaskResult, is_best
 from pytest_lmbench.core.scoring import metrics as M
 from pytest_lmbench.core.scoring.confidence import confidence_calibration
 from pytest_lmbench.core.tasks.data import load_examples
@@ -253,10 +253,9 @@ class Recorder:
         BIG-bench's, of the most likely option), else the record's response and its preferred score; right or
         wrong where the score says (a pick, a 0/1 metric, an author's 0 or 1)."""
         if record.choice is not None:
-            targets = record.target_scores or {}
             pick = record.choice.option
-            return {"picked": pick, "score": float(targets.get(pick, 0.0)),
-                    "correct": targets.get(pick, 0.0) >= max(targets.values(), default=0.0)}
+            return {"picked": pick, "score": float((record.target_scores or {}).get(pick, 0.0)),
+                    "correct": is_best(record.target_scores, pick)}
         value = scored.scores.get(preferred)
         if value is None:
             raise ConfigError(f"a record has no {preferred!r}: with repeats every record is scored by the task's "
@@ -269,8 +268,7 @@ class Recorder:
     def _correctness(self, i: int, per_example: dict[str, dict[int, float]], preferred: str) -> float:
         r = self.records[i]
         if r.choice is not None:
-            targets = r.target_scores or {}  # recorded with every choice
-            return float(targets.get(r.choice.option, 0.0) >= max(targets.values()))
+            return float(is_best(r.target_scores, r.choice.option))  # target scores: recorded with every choice
         value = r.score if r.score is not None else per_example.get(preferred, {}).get(i, 0.0)
         if not 0.0 <= float(value) <= 1.0:
             raise ConfigError(f"task {self.task!r}: a confidence was recorded with score {value}, but calibration "

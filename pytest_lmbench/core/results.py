@@ -111,7 +111,14 @@ class ExampleResult:
         """Multiple choice: whether the pick is a best-scored option (None for other examples)."""
         if self.choices is None or not self.target_scores:
             return None
-        return self.target_scores.get(self.chosen or "", 0.0) >= max(self.target_scores.values())
+        return is_best(self.target_scores, self.chosen or "")
+
+
+def is_best(target_scores: dict[str, float] | None, pick: str) -> bool:
+    """Whether ``pick`` is a best-scored option of a multiple-choice example (what right means for it)."""
+    if not target_scores:
+        return False
+    return target_scores.get(pick, 0.0) >= max(target_scores.values())
 
 
 @dataclass

@@ -140,7 +140,7 @@ def weighted_statistic(result: TaskResult, metric: str, memo: dict[str, Any] | N
     return None
 
 
-def sample_errors(result: TaskResult, metric: str, clusters: list[Any] | None = None) -> ErrorBar | None:
+def sample_errors(result: TaskResult, clusters: list[Any] | None = None) -> ErrorBar | None:
     """mean@K's error bars from every sample's score, the samples of one example (or of one cluster of
     examples) a cluster: the project's clustered standard error (``stats.mean_stderr``). None when the examples
     carry no samples."""
@@ -153,8 +153,7 @@ def sample_errors(result: TaskResult, metric: str, clusters: list[Any] | None = 
             values.append(float(sample["score"]))
             groups.append(group)
     default = (result.low_score, result.high_score) if result.high_score > result.low_score else (0.0, 1.0)
-    entry = _mean_errors(result.preferred_score, values, groups, default)
-    return entry
+    return _mean_errors(result.preferred_score, values, groups, default)
 
 
 def _groups(clusters: list[Any] | None, n: int, result: TaskResult) -> list[Any] | None:
@@ -186,7 +185,7 @@ def attach_errors(result: TaskResult, *, seed: int = 0, memo: dict[str, Any] | N
         if metric == "normalized_aggregate_score":
             continue
         if metric.startswith("mean@") and is_reducer(metric):
-            entry = sample_errors(result, metric, clusters)
+            entry = sample_errors(result, clusters)
             if entry is not None:
                 errors[metric] = entry
                 continue

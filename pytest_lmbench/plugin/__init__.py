@@ -397,9 +397,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         if not os.path.relpath(where).startswith(".."):
             where = os.path.relpath(where)
         terminalreporter.write_line(f"lmbench cache: {hits} answers from the cache, {misses} from the model ({where})")
-    from pytest_lmbench.report.format import usage_text, usage_total
+    from pytest_lmbench.report.format import cost_text
 
-    spent = usage_text(usage_total(results))
+    spent = cost_text(results)
     if spent:
         terminalreporter.write_line(f"lmbench cost: {spent}")
     if state.stopped:

@@ -92,21 +92,15 @@ def reducer_cells(result: TaskResult) -> list[tuple[str, str]]:
     return out
 
 
-def usage_total(results: Sequence[TaskResult]) -> dict | None:
-    """The summed usage of ``results`` (items only), as ``usage.UsageDict``; None when none carries usage."""
-    from pytest_lmbench.core.usage import Usage
+def cost_text(results: Sequence[TaskResult]) -> str:
+    """What the items of ``results`` cost together, as ``usage.short`` says it ("1,234 tokens (1,000 in, 234 out),
+    12 calls, 3.4 s, 363 tok/s, 5 cached, $0.0012"); "" when none carries usage."""
+    from pytest_lmbench.core.usage import Usage, short
 
     found = [r.usage for r in results if r.usage and not r.aggregate]
     if not found:
-        return None
+        return ""
     total = Usage()
     for u in found:
         total.merge(u)
-    return dict(total.to_dict())
-
-
-def usage_text(usage: dict | None) -> str:
-    """"1,234 tokens (1,000 in, 234 out), 12 calls, 3.4 s, 363 tok/s, 5 cached, $0.0012" (``usage.short``)."""
-    from pytest_lmbench.core.usage import short
-
-    return short(usage)
+    return short(total.to_dict())

@@ -20,6 +20,7 @@ from pytest_lmbench.core.results import TaskResult
 from pytest_lmbench.report.format import (
     SHORT_METRIC,
     baseline_comparison,
+    cost_text,
     explained,
     fmt,
     model_order,
@@ -27,8 +28,6 @@ from pytest_lmbench.report.format import (
     reducer_cells,
     row_order,
     threshold_text,
-    usage_text,
-    usage_total,
 )
 
 PALETTE = ["#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2", "#97bbf5"]
@@ -314,7 +313,7 @@ def render_html(results: list[TaskResult], aggregates: list[GroupScore], *, titl
         if any(g.group == ALL and g.n_tasks >= 2 for g in groups):
             body.append(_aggregates_table(groups))
         body.append(_repeats_table(rows))
-        cost = usage_text(usage_total(rows))
+        cost = cost_text(rows)
         if cost:
             body.append(f'<p class="meta">cost: {_e(cost)}</p>')
     scored = [r for r in results if r.preferred_value is not None and r.model != "-"]

@@ -11,6 +11,7 @@ from pytest_lmbench.core.aggregates import ALL, GroupScore
 from pytest_lmbench.core.results import TaskResult
 from pytest_lmbench.report.format import (
     SHORT_METRIC,
+    cost_text,
     explained,
     fmt,
     outcome_counts,
@@ -18,8 +19,6 @@ from pytest_lmbench.report.format import (
     reducer_cells,
     row_order,
     threshold_text,
-    usage_text,
-    usage_total,
 )
 
 ICON = {"passed": "✅", "failed": "❌", "regressed": "❌", "error": "💥", "inconclusive": "⚠️", "skipped": "⏭️",
@@ -59,7 +58,7 @@ def render_markdown(results: list[TaskResult], aggregates: list[GroupScore]) -> 
                 info = r.repeats or {}
                 lines.append(f"| `{_cell(r.task)}` | {info.get('k')} | {float(info.get('temperature', 0.0)):g} | "
                              + " | ".join(cells.get(n, "-") for n in names) + " |")
-        cost = usage_text(usage_total(rows))
+        cost = cost_text(rows)
         if cost:
             lines += ["", f"cost: {cost}"]
         lines.append("")

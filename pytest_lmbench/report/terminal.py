@@ -18,6 +18,7 @@ from pytest_lmbench.core.results import ComparisonDict, TaskResult
 from pytest_lmbench.report.format import (
     SHORT_METRIC,
     baseline_comparison,
+    cost_text,
     fmt,
     group_plus_minus,
     model_order,
@@ -26,8 +27,6 @@ from pytest_lmbench.report.format import (
     reducer_cells,
     row_order,
     threshold_text,
-    usage_text,
-    usage_total,
 )
 
 OUTCOME_STYLE = {"error": "bold magenta", "failed": "bold red", "regressed": "bold red", "inconclusive": "yellow",
@@ -157,7 +156,7 @@ def _print_model(console: Console, rows: list[TaskResult], model: str, width: in
         _print_aggregates(console, rows, verbose, color)
     _print_calibration(console, rows, color)  # -q: of the rows kept above; -qq prints no model table at all
     _print_repeats(console, rows, color)
-    cost = usage_text(usage_total(rows))
+    cost = cost_text(rows)
     if cost:
         console.print(Text(f"cost: {cost}", style="dim" if color else ""))
     console.print()
