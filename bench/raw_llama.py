@@ -7,7 +7,8 @@ Used two ways:
   a multiple-choice example is evaluated once, each option after it);
 - as the model behind BIG-bench's own evaluation code (``cond_log_prob`` / ``generate_text``, the API of
   ``bigbench.api.model``) in bench/bigbench_smollm2.py and tests/test_smollm2_bigbench.py, tokenizing context
-  and continuation separately the way BIG-bench's Hugging Face models do.
+  and continuation separately the way BIG-bench's Hugging Face models do; where BIG-bench's code is absent, as
+  the model behind pytest-lmbench's own task code (``ProtocolModel``).
 """
 
 from __future__ import annotations
@@ -110,6 +111,24 @@ class BigBenchModel:
         targets = [targets] if single else targets
         out = [self.raw.score_options(i, list(ts)) for i, ts in zip(batch, targets)]
         return out[0] if single else out
+
+
+class ProtocolModel:
+    """pytest-lmbench's two-method model protocol over RawLlama, for when BIG-bench's code is absent: the task's
+    prompts and metrics are then pytest-lmbench's (checked against BIG-bench's by the recorded conformance tests,
+    tests/test_bigbench_conformance.py), and the model's answers still come from plain llama-cpp-python, one
+    request at a time, with no batching, KV reuse or sampling code of the plugin's."""
+
+    def __init__(self, raw: RawLlama) -> None:
+        self.raw = raw
+
+    def loglikelihood(self, requests):
+        return [self.raw.score_options(context, [continuation])[0] for context, continuation in requests]
+
+    def generate(self, prompts, *, max_tokens, stop=None):
+        from pytest_lmbench.core.models.base import cut_at_stop
+
+        return [cut_at_stop(self.raw.greedy(p, max_tokens), stop) for p in prompts]
 
 
 def main(argv: list[str]) -> int:

@@ -1,19 +1,27 @@
-"""Run BIG-bench 1.0.0's own ``json_task.py`` / ``task_metrics.py`` on a task, for conformance tests.
+"""Run BIG-bench 1.0.0's own ``json_task.py`` / ``task_metrics.py`` on a task, for conformance tests, and read the
+reference recorded from it.
 
 The reference code is not shipped: ``bench/fetch_bigbench.py`` unpacks it from the PyPI sdist, and
 ``LMBENCH_BIGBENCH_SRC`` points at the unpacked ``bigbench-1.0.0`` directory. Its heavy imports
 (TensorFlow, T5, datasets) are replaced by small stand-ins: file access through ``os``, and T5's
 ``bleu``/``rouge``/``sequence_accuracy`` written after T5 on sacrebleu and rouge-score — except that ROUGE
 is the plain mean over examples (T5 takes a bootstrap median, which pytest-lmbench deliberately does not).
+
+What the reference says about the shared tasks is also recorded as data, ``tests/data/bigbench_reference.json``
+(written by ``bench/record_bigbench_reference.py``), so that the conformance tests have something to compare
+with when the reference code cannot be had.
 """
 
 from __future__ import annotations
 
 import collections
+import glob
+import hashlib
 import json
 import os
 import sys
 import types
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -191,3 +199,110 @@ def reference_scores(src: str, path: str, model, shots: list[int], max_examples:
         out.append({"task": s.subtask_description, "shots": s.number_of_shots, "scores": dict(s.score_dict),
                     "preferred_score": s.preferred_score, "low_score": s.low_score, "high_score": s.high_score})
     return out, getattr(adapter, "prompts", [])
+
+
+# -- the recorded reference --------------------------------------------------------------------------------------
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHARED = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "bigbench-tasks"))
+RECORDING = os.path.join(HERE, "data", "bigbench_reference.json")
+#: The runs recorded and compared for every shared task: shot counts 0 and 1, all examples and the first 7
+SHOTS = [0, 1]
+MAX_EXAMPLES: list[int | None] = [None, 7]
+
+
+def task_files(root: str = SHARED) -> list[str]:
+    """The task files of ``root`` that are evaluated on their own: subtasks go through their parent."""
+    from pytest_lmbench.core.tasks.bigbench import is_parent_task_file
+
+    out = []
+    for f in sorted(glob.glob(os.path.join(root, "**", "task.json"), recursive=True)):
+        parent = os.path.join(os.path.dirname(os.path.dirname(f)), "task.json")
+        if os.path.isfile(parent) and is_parent_task_file(parent):
+            continue  # evaluated through its parent
+        out.append(f)
+    return out
+
+
+def task_family(path: str) -> list[str]:
+    """A task file and its subtasks' files: what the scripted model reads and what the recording fingerprints."""
+    return [path] + sorted(glob.glob(os.path.join(os.path.dirname(path), "*", "task.json")))
+
+
+def files_sha256(paths: Iterable[str]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        with open(p, "rb") as fh:
+            h.update(hashlib.sha256(fh.read()).digest())
+    return h.hexdigest()
+
+
+def prompts_digest(prompts: Iterable[str]) -> dict[str, Any]:
+    """The distinct prompts a run showed the model, as a count and a SHA-256 of them sorted (NUL-separated)."""
+    distinct = sorted(set(prompts))
+    return {"count": len(distinct), "sha256": hashlib.sha256("\x00".join(distinct).encode("utf-8")).hexdigest()}
+
+
+def run_key(path: str, max_examples: int | None, root: str = SHARED) -> str:
+    """``TASK_DIR@all`` or ``TASK_DIR@7``: a run's key in the recording."""
+    return f"{os.path.relpath(os.path.dirname(path), root)}@{'all' if max_examples is None else max_examples}"
+
+
+def our_scores(path: str, max_examples: int | None) -> tuple[list[dict[str, Any]], list[str]]:
+    """pytest-lmbench's ScoreData for a task file with the scripted model, in the form ``reference_scores`` gives
+    BIG-bench's, and the prompts the model saw."""
+    from scripted_model import ScriptedModel
+
+    from pytest_lmbench.core.evaluate import evaluate_all
+    from pytest_lmbench.core.tasks.bigbench import load_task
+
+    model = ScriptedModel.for_task_files(task_family(path))
+    results = evaluate_all(load_task(path), model, shots=SHOTS, max_examples=max_examples)
+    out = [{"task": r.task, "shots": r.shots, "scores": dict(r.scores), "preferred_score": r.preferred_score,
+            "low_score": r.low_score, "high_score": r.high_score} for r in results]
+    return out, [e.prompt for r in results for e in r.examples]
+
+
+def bigbench_scores(src: str, path: str, max_examples: int | None) -> tuple[list[dict[str, Any]], list[str]]:
+    """BIG-bench's own ScoreData for a task file with the scripted model, and the prompts it gave the model."""
+    from scripted_model import ScriptedModel
+
+    scores, prompts = reference_scores(src, path, ScriptedModel.for_task_files(task_family(path)), SHOTS,
+                                       max_examples=max_examples)
+    plain = [{**s, "scores": {k: float(v) for k, v in s["scores"].items()}, "low_score": float(s["low_score"]),
+              "high_score": float(s["high_score"])} for s in scores]  # numpy scalars as JSON numbers
+    return plain, prompts
+
+
+def scripted_model_sha256() -> str:
+    """The scripted model's source: its answers are part of what the recording records."""
+    return files_sha256([os.path.join(HERE, "scripted_model.py")])
+
+
+def load_recording(path: str = RECORDING) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def score_differences(mine: list[dict[str, Any]], reference: list[dict[str, Any]]) -> list[str]:
+    """Where two ScoreData lists differ (empty: they agree): the tasks and shot counts, the metric names, every
+    score (to 1e-6; BLEU and ROUGE, computed by other libraries, to 1e-4) and the preferred score and its bounds."""
+    problems = []
+    by_key = {(r["task"], r["shots"]): r for r in mine}
+    if sorted(by_key) != sorted((r["task"], r["shots"]) for r in reference):
+        return [f"(task, shots) {sorted(by_key)} != {sorted((r['task'], r['shots']) for r in reference)}"]
+    for ref in reference:
+        got, where = by_key[(ref["task"], ref["shots"])], f"{ref['task']} {ref['shots']}-shot"
+        if set(got["scores"]) != set(ref["scores"]):
+            problems.append(f"{where}: metrics {sorted(got['scores'])} != {sorted(ref['scores'])}")
+            continue
+        for metric, value in ref["scores"].items():
+            tol = 1e-4 if metric.startswith(("bleu", "rouge")) else 1e-6
+            if not abs(got["scores"][metric] - value) <= tol:
+                problems.append(f"{where}: {metric} {got['scores'][metric]!r} != {value!r}")
+        if got["preferred_score"] != ref["preferred_score"]:
+            problems.append(f"{where}: preferred_score {got['preferred_score']!r} != {ref['preferred_score']!r}")
+        for bound in ("low_score", "high_score"):
+            if not abs(got[bound] - ref[bound]) <= 1e-9:
+                problems.append(f"{where}: {bound} {got[bound]!r} != {ref[bound]!r}")
+    return problems

@@ -12,8 +12,28 @@ import random
 import sys
 from typing import Any
 
-from bigbench_reference import reference_source
+from bigbench_reference import RECORDING, load_recording, reference_source
 from programmatic_models import reference_model
+
+#: Tasks of different kinds: multiple choice, generative, interactive (the model's answers steer the next prompt),
+#: several ScoreData; each with its Task class's name, as BIG-bench's own code would be driven.
+PARITY = {
+    "web_of_lies": "WebOfLiesTask",  # multiple choice, 4 subtasks
+    "boolean_expressions": "BooleanExpressionsTask",  # multiple choice and generative, 8 subtasks
+    "com2sense": "Com2SenseTask",  # multiple choice over pairs
+    "dynamic_counting": "ShuffleLanguageTask",  # absolute log-probs of many short targets
+    "protein_interacting_sites": "ProteinInteractingSitesTask",  # multiple choice, 5 subtasks
+    "simple_arithmetic": "ArithmeticTask",  # generative with output_regex, 5 subtasks
+    "cycled_letters": "CycledLettersTask",  # generative
+    "word_problems_on_sets_and_graphs": "ThreeReasoningTasks",  # generative, 3 subtasks
+    "twenty_questions": "TwentyQuestions",  # interactive: two model roles talking
+    "high_low_game": "HighLowGame",  # interactive
+    "text_navigation_game": "TextNavigationTask",  # interactive, 4 subtasks
+    "sudoku": "SudokuTask",  # interactive, 8 subtasks
+    "bias_from_probabilities": "BiasFromProbabilities",  # log-prob differences
+}
+#: The example counts the parity test runs them with
+PARITY_MAX_EXAMPLES = [8, 32]
 
 
 def tasks_dir() -> str | None:
@@ -46,3 +66,11 @@ def run_reference(name: str, class_name: str, max_examples: int) -> list[dict[st
         d["score_dict"] = {k: v.item() if hasattr(v, "item") else v for k, v in d["score_dict"].items()}
         out.append({k: (v.item() if hasattr(v, "item") else v) for k, v in d.items()})
     return out
+
+
+def recorded_parity() -> dict[str, list[dict[str, Any]]]:
+    """BIG-bench's ScoreData for the parity tasks as recorded (``NAME@MAX_EXAMPLES``); empty where none was: their
+    code is not in the repository, so they can be recorded only where the release could be fetched."""
+    if not os.path.isfile(RECORDING):
+        return {}
+    return load_recording().get("programmatic", {})

@@ -1,58 +1,88 @@
-"""Scores equal BIG-bench 1.0.0's own code fed the same model outputs, on the real tasks in ../shared.
+"""Scores and prompts equal BIG-bench 1.0.0's own code fed the same model outputs, on the real tasks in ../shared.
 
-Needs ../shared/bigbench-tasks and the reference code (``bench/fetch_bigbench.py DEST`` and
-``LMBENCH_BIGBENCH_SRC=DEST/bigbench-1.0.0``; ``.ci/run`` does both); skipped when either is absent.
+Every run is compared with the reference recorded in ``tests/data/bigbench_reference.json``
+(``bench/record_bigbench_reference.py``), so exactness is checked on every machine, with or without BIG-bench's
+code. Where the code is present (``bench/fetch_bigbench.py .lmbench``, or ``LMBENCH_BIGBENCH_SRC``), our scores
+are also compared with it live, and so is the recording (a stale recording fails). Skipped without ../shared.
 """
 
 from __future__ import annotations
 
-import glob
 import os
 
 import pytest
-from bigbench_reference import reference_scores, reference_source
-from scripted_model import ScriptedModel
+from bigbench_reference import (
+    MAX_EXAMPLES,
+    RECORDING,
+    SHARED,
+    bigbench_scores,
+    files_sha256,
+    load_recording,
+    our_scores,
+    prompts_digest,
+    reference_source,
+    run_key,
+    score_differences,
+    scripted_model_sha256,
+    task_family,
+    task_files,
+)
 
-from pytest_lmbench.core.evaluate import evaluate_all
-from pytest_lmbench.core.tasks.bigbench import is_parent_task_file, load_task
+pytestmark = pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/bigbench-tasks is absent")
 
-SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "bigbench-tasks")
-
-
-def _task_files() -> list[str]:
-    out = []
-    for f in sorted(glob.glob(os.path.join(SHARED, "**", "task.json"), recursive=True)):
-        parent = os.path.join(os.path.dirname(os.path.dirname(f)), "task.json")
-        if os.path.isfile(parent) and is_parent_task_file(parent):
-            continue  # evaluated through its parent
-        out.append(f)
-    return out
-
-
-pytestmark = [
-    pytest.mark.skipif(not os.path.isdir(SHARED), reason="../shared/bigbench-tasks is absent"),
-    pytest.mark.skipif(reference_source() is None,
-                       reason="BIG-bench reference code absent (set LMBENCH_BIGBENCH_SRC, "
-                              "see bench/fetch_bigbench.py)"),
-]
+REGENERATE = "python bench/record_bigbench_reference.py (see its docstring)"
 
 
-@pytest.mark.parametrize("max_examples", [None, 7])
-@pytest.mark.parametrize("path", _task_files(), ids=lambda p: os.path.relpath(os.path.dirname(p), SHARED))
-def test_scores_and_prompts_equal_bigbench(path: str, max_examples: int | None) -> None:
-    files = [path] + sorted(glob.glob(os.path.join(os.path.dirname(path), "*", "task.json")))
-    model = ScriptedModel.for_task_files(files)
-    reference, ref_prompts = reference_scores(reference_source(), path, model, [0, 1], max_examples=max_examples)
-    ours = evaluate_all(load_task(path), model, shots=[0, 1], max_examples=max_examples)
-    by_key = {(r.task, r.shots): r for r in ours}
-    assert len(ours) == len(reference)
-    for ref in reference:
-        mine = by_key[(ref["task"], ref["shots"])]
-        assert set(mine.scores) == set(ref["scores"]), ref["task"]
-        for metric, value in ref["scores"].items():
-            tol = 1e-4 if metric.startswith(("bleu", "rouge")) else 1e-6
-            assert mine.scores[metric] == pytest.approx(value, abs=tol), (ref["task"], ref["shots"], metric)
-        assert (mine.preferred_score, mine.low_score, mine.high_score) == pytest.approx(
-            (ref["preferred_score"], ref["low_score"], ref["high_score"]))
-    our_prompts = {e.prompt for r in ours for e in r.examples}
-    assert our_prompts == set(ref_prompts)
+@pytest.fixture(scope="module")
+def recording() -> dict:
+    return load_recording()
+
+
+def _recorded_run(recording: dict, path: str, max_examples: int | None) -> dict:
+    key = run_key(path, max_examples)
+    assert key in recording["runs"], f"{key} is not in {RECORDING}: {REGENERATE}"
+    run = recording["runs"][key]
+    assert run["task_files_sha256"] == files_sha256(task_family(path)), \
+        f"{key}: the task file changed since it was recorded: {REGENERATE}"
+    return run
+
+
+def test_the_recording_covers_every_shared_task_with_the_current_scripted_model(recording: dict) -> None:
+    want = {run_key(p, m) for p in task_files() for m in MAX_EXAMPLES}
+    assert set(recording["runs"]) == want
+    assert recording["header"]["scripted_model_sha256"] == scripted_model_sha256(), \
+        f"tests/scripted_model.py changed since the recording: {REGENERATE}"
+    header = recording["header"]
+    # says where it came from; one not recorded from BIG-bench's own code is marked to be re-verified
+    assert header["reverify"] == ("pytest-lmbench" in header["source"])
+    assert header["reverify"] is False or ("commit" in header and header["verified"])
+
+
+@pytest.mark.parametrize("max_examples", MAX_EXAMPLES)
+@pytest.mark.parametrize("path", task_files(), ids=lambda p: os.path.relpath(os.path.dirname(p), SHARED))
+def test_scores_and_prompts_equal_bigbench(recording: dict, path: str, max_examples: int | None) -> None:
+    recorded = _recorded_run(recording, path, max_examples)
+    ours, our_prompts = our_scores(path, max_examples)
+    assert score_differences(ours, recorded["score_data"]) == []
+    assert prompts_digest(our_prompts) == recorded["prompts"]
+    src = reference_source()
+    if src is None:
+        return
+    live, live_prompts = bigbench_scores(src, path, max_examples)
+    assert score_differences(ours, live) == []
+    assert set(our_prompts) == set(live_prompts)
+    assert score_differences(recorded["score_data"], live) == [], f"the recording is stale: {REGENERATE}"
+    assert prompts_digest(live_prompts) == recorded["prompts"], f"the recording is stale: {REGENERATE}"
+
+
+def test_a_changed_score_or_prompt_is_caught(recording: dict) -> None:
+    """The comparison can fail: a score moved by 1e-5, a metric missing, another prompt."""
+    path = os.path.join(SHARED, "arithmetic", "task.json")
+    recorded = _recorded_run(recording, path, 7)
+    ours, prompts = our_scores(path, 7)
+    assert score_differences(ours, recorded["score_data"]) == []
+    moved = [{**r, "scores": {k: v + 1e-5 for k, v in r["scores"].items()}} for r in ours]
+    assert score_differences(moved, recorded["score_data"])
+    fewer = [{**r, "scores": dict(list(r["scores"].items())[1:])} for r in ours]
+    assert any("metrics" in p for p in score_differences(fewer, recorded["score_data"]))
+    assert prompts_digest(prompts[:-1] + [prompts[-1] + " "]) != recorded["prompts"]

@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from programmatic_models import HashModel, reference_model, reply, score  # noqa: E402
-from programmatic_reference import run_reference, tasks_dir  # noqa: E402
+from programmatic_reference import PARITY, recorded_parity, run_reference, tasks_dir  # noqa: E402
 
 from pytest_lmbench.core.gates import parse_threshold, resolve_thresholds  # noqa: E402
 
@@ -23,23 +23,6 @@ needs_tasks = pytest.mark.skipif(TASKS is None, reason="BIG-bench's programmatic
                                  "(python bench/fetch_bigbench.py .lmbench)")
 HASH = f"--lm-model=py:{Path(__file__).parent / 'programmatic_models.py'}:HashModel"
 
-#: Tasks of different kinds: multiple choice, generative, interactive (the model's answers steer the next prompt),
-#: several ScoreData; each with its Task class's name, as BIG-bench's own code would be driven.
-PARITY = {
-    "web_of_lies": "WebOfLiesTask",  # multiple choice, 4 subtasks
-    "boolean_expressions": "BooleanExpressionsTask",  # multiple choice and generative, 8 subtasks
-    "com2sense": "Com2SenseTask",  # multiple choice over pairs
-    "dynamic_counting": "ShuffleLanguageTask",  # absolute log-probs of many short targets
-    "protein_interacting_sites": "ProteinInteractingSitesTask",  # multiple choice, 5 subtasks
-    "simple_arithmetic": "ArithmeticTask",  # generative with output_regex, 5 subtasks
-    "cycled_letters": "CycledLettersTask",  # generative
-    "word_problems_on_sets_and_graphs": "ThreeReasoningTasks",  # generative, 3 subtasks
-    "twenty_questions": "TwentyQuestions",  # interactive: two model roles talking
-    "high_low_game": "HighLowGame",  # interactive
-    "text_navigation_game": "TextNavigationTask",  # interactive, 4 subtasks
-    "sudoku": "SudokuTask",  # interactive, 8 subtasks
-    "bias_from_probabilities": "BiasFromProbabilities",  # log-prob differences
-}
 
 
 def _report(pytester: pytest.Pytester, name: str = "r.json") -> dict:
@@ -57,9 +40,12 @@ def test_score_data_equal_bigbench_driving_the_task_itself(pytester: pytest.Pyte
     result.assert_outcomes(passed=len(PARITY))
     ours = _report(pytester)
     preferred = set()
+    recorded = recorded_parity()
     for name, cls in PARITY.items():
         theirs = run_reference(name, cls, max_examples)
         assert ours[name]["score_data"] == theirs, name
+        if f"{name}@{max_examples}" in recorded:  # the recording is BIG-bench's too: not stale
+            assert recorded[f"{name}@{max_examples}"] == theirs, f"{name}: the recording is stale"
         preferred.add(ours[name]["preferred_value"])
     assert len(preferred) > 3  # the scores tell the tasks apart: the comparison can fail
 
