@@ -81,3 +81,73 @@ def test_lm_eval_benchmark_says_how_to_install_the_peer(tmp_path: Path) -> None:
 @pytest.mark.parametrize("script", ["bench_llamacpp.py", "bench_xdist.py", "bench_cache.py", "bench_concurrency.py"])
 def test_other_benchmarks_import_and_parse_their_options(script: str) -> None:
     assert "usage" in run_bench(script, "--help").lower()
+
+
+def _fetch_module():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import fetch_bigbench
+    finally:
+        sys.path.remove(str(BENCH))
+    return fetch_bigbench
+
+
+def test_fetch_bigbench_that_cannot_get_the_release_says_so_in_one_line_and_exits_0(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """PyPI no longer serves bigbench==1.0.0: the README's test command goes on to run the tests."""
+    fetch = _fetch_module()
+    monkeypatch.delenv(fetch.SRC_ENV, raising=False)
+    monkeypatch.delenv(fetch.TARBALL_ENV, raising=False)
+    index = tmp_path / "index.html"  # what PyPI's index lists today: 0.0.1 only
+    index.write_text('<a href="https://files.example/bigbench-0.0.1.tar.gz#sha256=b9e2">bigbench-0.0.1.tar.gz</a>')
+    monkeypatch.setattr(fetch, "INDEX", index.as_uri())
+    assert fetch.main([str(tmp_path / "dest")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not fetched" in err and "does not serve bigbench-1.0.0.tar.gz" in err
+    assert "tests/data/bigbench_reference.json" in err and "--from" in err
+    assert fetch.main([str(tmp_path / "dest"), "--strict"]) == 1
+    monkeypatch.setattr(fetch, "INDEX", (tmp_path / "missing.html").as_uri())  # no answer at all
+    assert fetch.main([str(tmp_path / "dest")]) == 0
+    assert "could not be read" in capsys.readouterr().err
+    # a local copy that is not the release: named, not unpacked
+    bad = tmp_path / "bigbench-1.0.0.tar.gz"
+    bad.write_bytes(b"not a tarball")
+    assert fetch.main([str(tmp_path / "dest"), "--from", str(bad)]) == 0
+    err = capsys.readouterr().err
+    assert f"{bad}: not BIG-bench 1.0.0's sdist" in err and not (tmp_path / "dest" / "bigbench-1.0.0").exists()
+    monkeypatch.setenv(fetch.TARBALL_ENV, str(tmp_path / "nowhere.tar.gz"))
+    assert fetch.main([str(tmp_path / "dest")]) == 0
+    assert "nowhere.tar.gz: no such file" in capsys.readouterr().err
+    # an unpacked copy named by LMBENCH_BIGBENCH_SRC is used as it is
+    src = tmp_path / "bigbench-1.0.0"
+    (src / "bigbench" / "api").mkdir(parents=True)
+    (src / "bigbench" / "api" / "json_task.py").write_text("")
+    monkeypatch.setenv(fetch.SRC_ENV, str(src))
+    assert fetch.main([str(tmp_path / "dest")]) == 0
+    assert capsys.readouterr().out.strip() == str(src)
+    monkeypatch.setenv(fetch.SRC_ENV, str(tmp_path))
+    assert fetch.main([str(tmp_path / "dest")]) == 0
+    assert "is not an unpacked bigbench-1.0.0" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not (Path(__file__).parent.parent.parent / "shared" / "bigbench-tasks").is_dir(),
+                    reason="../shared/bigbench-tasks is absent")
+def test_record_bigbench_reference_writes_what_the_conformance_tests_read(tmp_path: Path) -> None:
+    """Without BIG-bench's code the script refuses unless told --from-ours with --verified; then it writes the
+    runs of the committed recording (the code is the one recorded), marked to be re-verified."""
+    from bigbench_reference import RECORDING, load_recording, reference_source, score_differences
+
+    if reference_source() is not None:
+        pytest.skip("BIG-bench's code is present: the conformance tests compare the recording with it")
+    script = [sys.executable, str(BENCH / "record_bigbench_reference.py"), "--out", str(tmp_path / "r.json")]
+    refused = subprocess.run(script, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "--from-ours" in refused.stderr and not (tmp_path / "r.json").exists()
+    assert subprocess.run([*script, "--from-ours"], capture_output=True, text=True).returncode == 2  # no --verified
+    run_bench("record_bigbench_reference.py", "--out", str(tmp_path / "r.json"), "--from-ours", "--verified", "t")
+    written, committed = load_recording(str(tmp_path / "r.json")), load_recording(RECORDING)
+    assert set(written["runs"]) == set(committed["runs"])
+    for key, run in written["runs"].items():
+        assert score_differences(run["score_data"], committed["runs"][key]["score_data"]) == [], key
+        assert run["prompts"] == committed["runs"][key]["prompts"]
+    assert written["header"]["reverify"] is True and written["header"]["verified"] == "t"
+    assert len(written["header"]["commit"]) >= 40
