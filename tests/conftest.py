@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,23 @@ def _no_ci_step_summary(monkeypatch: pytest.MonkeyPatch) -> None:
     """Runs under test write nothing into the CI job's own step summary (GitHub sets GITHUB_STEP_SUMMARY); the
     tests of the step summary point it at a file of their own."""
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+
+
+def section(result: pytest.RunResult, title: str) -> str:
+    """One section of a pytester run's output (``FAILURES``, ``ERRORS``, ``lmbench summary``, ...), up to the next
+    ``=== title ===`` line. Assert on the section meant: an in-process run's output also carries warnings that
+    depend on which tests ran before it in the process (``PytestAssertRewriteWarning: Module already imported so
+    cannot be rewritten; pytest_lmbench``)."""
+    out: list[str] = []
+    inside = False
+    for line in result.stdout.lines:
+        heading = re.fullmatch(r"=+ (.+?) =+", line)
+        if heading:
+            inside = heading.group(1) == title
+        elif inside:
+            out.append(line)
+    assert out, f"no {title!r} section in the output:\n{result.stdout.str()}"
+    return "\n".join(out)
 
 
 def write_task(root: Path, rel: str, data: dict | str | bytes) -> Path:
