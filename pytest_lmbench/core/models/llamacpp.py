@@ -29,7 +29,8 @@ import numpy as np
 from pytest_lmbench.core import usage
 from pytest_lmbench.core.errors import BackendError, ConfigError
 from pytest_lmbench.core.models.base import BaseModel, Progress, cut_at_stop, default_threads
-from pytest_lmbench.core.models.llamacpp_batch import MultiSequence, decode_chunks, next_token, sample_rng
+from pytest_lmbench.core.models.llamacpp_batch import MultiSequence, decode_chunks
+from pytest_lmbench.core.models.sampling import next_token, sample_rng
 from pytest_lmbench.core.models.spec import Backend, FileDigest, ModelSpec, spec_options
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

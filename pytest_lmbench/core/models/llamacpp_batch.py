@@ -28,7 +28,6 @@ facts make work:
 from __future__ import annotations
 
 import weakref
-import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ import numpy as np
 
 from pytest_lmbench.core.errors import BackendError
 from pytest_lmbench.core.models.base import Progress, cut_at_stop
+from pytest_lmbench.core.models.sampling import next_token
 
 #: Tokens of prefix another sequence must add for its stream to be copied rather than the tokens decoded: a copy
 #: moves the whole stream (SmolLM2 at n_ctx=2048: 45 MiB, a few ms), about what decoding 2-4 tokens costs here
@@ -338,24 +338,9 @@ def decode_chunks(n: int, size: int) -> list[tuple[int, int]]:
     return out
 
 
-def next_token(row: np.ndarray, temperature: float, rng: np.random.Generator | None) -> int:
-    """The token a logits row gives: its argmax without a generator, else a draw from softmax(logits /
-    temperature) in float64. Both paths choose with this, so their samples agree bit for bit."""
-    if rng is None:
-        return int(np.argmax(row))
-    z = np.asarray(row, dtype=np.float64) / temperature
-    p = np.exp(z - z.max())
-    return int(rng.choice(len(p), p=p / p.sum()))
-
-
 def _common(a: Sequence[int], b: Sequence[int]) -> int:
     n = min(len(a), len(b))
     i = 0
     while i < n and a[i] == b[i]:
         i += 1
     return i
-
-
-def sample_rng(seed: int, prompt: str) -> np.random.Generator:
-    """The generator of one sampled request: seeded by (seed, prompt), as the one-sequence path seeds it."""
-    return np.random.default_rng([seed, zlib.crc32(prompt.encode("utf-8"))])
