@@ -4,11 +4,12 @@ lettered multiple choice, reasoning models' answers, and chat=1 through the plug
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import arith_task, mc_task, write_task
+from conftest import arith_task, mc_task, section, write_task
 
 from pytest_lmbench.core.chat import (
     LETTER_INSTRUCTION,
@@ -168,6 +169,45 @@ def test_prompt_options_are_checked_and_labelled() -> None:
             prompt_format(bad, "smollm2?x")
     specs = [parse_spec("smollm2"), parse_spec("smollm2?chat=1"), parse_spec("smollm2?chat=1&mc=letters")]
     assert unique_labels(specs) == ["smollm2", "smollm2+chat", "smollm2+chat-mcletters"]
+
+
+def test_labels_of_variants_are_short_and_distinct() -> None:
+    """A long or spaced option value is a short hash in the label (the summary and the report keep the spec);
+    only the options that tell the colliding specs apart are shown."""
+    import hashlib
+
+    from pytest_lmbench.core.models.spec import shortened
+
+    h = lambda v: hashlib.sha256(v.encode()).hexdigest()[:6]  # noqa: E731
+    one, other = "Answer with one word.", "You are a careful assistant who answers in full sentences."
+    specs = [parse_spec("smollm2?chat=1"), parse_spec(f"smollm2?chat=1&system={one}"),
+             parse_spec(f"smollm2?chat=1&system={other}&mc=letters"), parse_spec(f"smollm2?chat=1&system={other}")]
+    labels = unique_labels(specs)
+    assert labels == ["smollm2+chat", f"smollm2+chat-system~{h(one)}", f"smollm2+chat-system~{h(other)}-mcletters",
+                      f"smollm2+chat-system~{h(other)}"]
+    assert len(set(labels)) == 4 and max(len(x) for x in labels) < 40
+    assert [shortened(x) for x in labels] == [False, True, True, True]
+    assert not shortened("smollm2+chat-mcletters") and not shortened("dummy:random-seed3")
+    # options shared by every colliding spec are left out; the same spec twice is numbered
+    shared = [parse_spec(f"smollm2?chat=1&system={one}&mc=letters"), parse_spec(f"smollm2?chat=1&system={one}")]
+    assert unique_labels(shared) == ["smollm2+chat-mcletters", "smollm2+chat"]
+    assert unique_labels([parse_spec("dummy:random?seed=1")] * 2 + [parse_spec("dummy:random?seed=2")]) == \
+        ["dummy:random-seed1-0", "dummy:random-seed1-1", "dummy:random-seed2"]
+    # secrets never show, not even hashed
+    keyed = unique_labels([parse_spec("openai:m?api_key=sk-aaaaaaaaaaaaaaaa"), parse_spec("openai:m?api_key=b")])
+    assert keyed == ["openai:m-0", "openai:m-1"]
+
+
+def test_a_shortened_label_is_explained_in_the_summary(pytester: pytest.Pytester) -> None:
+    write_task(pytester.path, "colors/task.json", mc_task(n=4))
+    result = pytester.runpytest("-p", "no:cacheprovider", "--lm-model=dummy:random?seed=1",
+                                "--lm-model=dummy:random?seed=1&note=a long note [x]")
+    result.assert_outcomes(passed=2)
+    out = section(result, "lmbench summary")
+    label = unique_labels([parse_spec("dummy:random?seed=1"),
+                           parse_spec("dummy:random?seed=1&note=a long note [x]")])[1]
+    assert f"model {label} = dummy:random?seed=1&note=a long note [x]" in out  # escaped, not markup
+    assert re.search(r"^model dummy:random *$", out, re.M)  # a label that hides nothing is shown alone
 
 
 # ----------------------------------------------------------------------------------------- through the plugin

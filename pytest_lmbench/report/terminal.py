@@ -14,6 +14,7 @@ from rich.console import Console, JustifyMethod
 from rich.table import Table
 from rich.text import Text
 
+from pytest_lmbench.core.models.spec import shortened
 from pytest_lmbench.core.results import ComparisonDict, TaskResult
 from pytest_lmbench.report.format import (
     SHORT_METRIC,
@@ -106,7 +107,11 @@ def _print_model(console: Console, rows: list[TaskResult], model: str, width: in
     show_ece = width >= 110 and any("expected_calibration_error" in r.scores for r in rows)
     show_spark = width >= 125 and any(r.reliability for r in rows)
     title = "invalid task files" if model == "-" else f"model {model}"
-    table = Table(title=Text(title, style="bold" if color else ""), title_justify="left",
+    spec = rows[0].model_spec
+    if spec and shortened(model):  # a label that shows an option as a hash: the spec says what it is, on a line
+        console.print(Text(f"{title} = {spec}", style="bold" if color else ""))  # of its own (wider than the table)
+        title = ""
+    table = Table(title=Text(title, style="bold" if color else "") if title else None, title_justify="left",
                   box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold" if color else "")
     longest = max(len(r.task) + (12 if r.aggregate else 0) for r in rows)
     table.add_column("task", overflow="fold", min_width=min(longest, max(12, width - 62)))

@@ -11,6 +11,7 @@ fingerprinted for the cache. Built-in backends define theirs next to their code 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -93,21 +94,38 @@ def _redact(raw: str) -> str:
     return re.sub(rf"(?i)((?:{'|'.join(SECRET_OPTIONS)})=)[^&]*", r"\1***", raw)
 
 
+#: An option value longer than this, or with characters a node id should not hold, is shown in labels as a hash
+LABEL_VALUE_MAX = 12
+
+
 def unique_labels(specs: list[ModelSpec]) -> list[str]:
-    """Labels for several specs, made distinct with their options when two would collide."""
+    """Labels for several specs, made distinct when two would collide by the options that tell them apart
+    (``smollm2+chat-mcletters``). A long or spaced value becomes ``KEY~HASH`` (``smollm2+chat-system~3c5e0a``),
+    so a label stays short; the report and the summary keep the whole spec."""
     base = [s.label for s in specs]
-    extras = [re.sub(r"[^A-Za-z0-9_.]+", "", "-".join(f"{k}{v}" for k, v in s.options.items()
-                                                      if k.lower() not in SECRET_OPTIONS and k != "chat"))
-              for s in specs]  # chat=1 is already in the label as "+chat"
     labels = list(base)
     for i, spec in enumerate(specs):
-        if base.count(spec.label) > 1:
-            plain = [j for j, label in enumerate(base) if label == spec.label and not extras[j]]
-            if extras[i]:
-                labels[i] = f"{spec.label}-{extras[i]}"
-            elif len(plain) > 1:  # the same spec twice
-                labels[i] = f"{spec.label}-{i}"
-    return labels
+        group = [s for s in specs if s.label == spec.label]
+        if len(group) < 2:
+            continue
+        shown = [(k, v) for k, v in spec.options.items()
+                 if k not in ("chat", "name") and k.lower() not in SECRET_OPTIONS  # chat=1 is already "+chat"
+                 and any(other.options.get(k) != v for other in group)]
+        if shown:
+            labels[i] = spec.label + "-" + "-".join(_label_part(k, v) for k, v in shown)
+    return [f"{label}-{i}" if labels.count(label) > 1 else label  # the same spec twice
+            for i, label in enumerate(labels)]
+
+
+def _label_part(key: str, value: str) -> str:
+    if len(value) <= LABEL_VALUE_MAX and re.fullmatch(r"[A-Za-z0-9_.]*", value):
+        return key + value
+    return f"{key}~{hashlib.sha256(value.encode('utf-8')).hexdigest()[:6]}"
+
+
+def shortened(label: str) -> bool:
+    """Whether a label shows an option value as a hash (``unique_labels``): then the spec says what it is."""
+    return re.search(r"-[A-Za-z_][\w.]*~[0-9a-f]{6}(?:-|$)", label) is not None
 
 
 @dataclass(frozen=True)
