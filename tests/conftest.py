@@ -36,6 +36,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytester, whose runs (in-process or in a subprocess) collect in file order and load no pytest-randomly,
+    which, where installed, would shuffle them and import numpy into them; the suite itself may still be shuffled
+    (``pytest -p randomly``). pytester clears ``PYTEST_ADDOPTS`` when it starts, so this is set after it."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")
+    return pytester
+
+
 @pytest.fixture(autouse=True)
 def _no_ci_step_summary(monkeypatch: pytest.MonkeyPatch) -> None:
     """Runs under test write nothing into the CI job's own step summary (GitHub sets GITHUB_STEP_SUMMARY); the

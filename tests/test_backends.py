@@ -20,7 +20,7 @@ def test_every_built_in_backend_is_described() -> None:
     described = {name: builtin(name) for name in BUILTIN_BACKENDS}
     assert all(isinstance(b, Backend) and b.name == name and callable(b.factory) for name, b in described.items())
     assert {n for n, b in described.items() if b.cached} == {"smollm2", "llamacpp", "hf", "openai"}
-    assert {n for n, b in described.items() if b.sampling} == {"smollm2", "llamacpp", "openai"}
+    assert {n for n, b in described.items() if b.sampling} == {"smollm2", "llamacpp", "hf", "openai"}
     for b in described.values():  # typed options: every neutral option is one the backend accepts
         assert b.options is None or (set(b.options.values()) <= {int, float, bool, str} and b.neutral <= set(b.options))
 
