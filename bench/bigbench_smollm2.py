@@ -14,7 +14,6 @@ that are not in ../shared (seeded choice, needs ``fetch_bigbench.py DEST --tasks
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import random
@@ -25,24 +24,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path[:0] = [HERE, os.path.join(ROOT, "tests"), ROOT]
 
-from bigbench_reference import reference_scores, reference_source  # noqa: E402
+from bigbench_reference import SHARED, reference_scores, reference_source, task_files  # noqa: E402
 from raw_llama import BigBenchModel, ProtocolModel, RawLlama, smollm2_file  # noqa: E402
 
 from pytest_lmbench.core.evaluate import evaluate_all  # noqa: E402
 from pytest_lmbench.core.models.llamacpp import LlamaCppModel  # noqa: E402
-from pytest_lmbench.core.tasks.bigbench import is_parent_task_file, load_task  # noqa: E402
-
-SHARED = os.path.join(ROOT, "..", "shared", "bigbench-tasks")
-
-
-def top_level_tasks(root: str) -> list[str]:
-    out = []
-    for f in sorted(glob.glob(os.path.join(root, "**", "task.json"), recursive=True)):
-        parent = os.path.join(os.path.dirname(os.path.dirname(f)), "task.json")
-        if os.path.isfile(parent) and is_parent_task_file(parent):
-            continue
-        out.append(f)
-    return out
+from pytest_lmbench.core.tasks.bigbench import load_task  # noqa: E402
 
 
 def compare(path: str, ours_model, raw: RawLlama, max_examples: int | None) -> list[dict]:
@@ -88,10 +75,10 @@ def main() -> int:
     if reference_source() is None:
         print("BIG-bench reference code not found (bench/fetch_bigbench.py .lmbench): its side is plain "
               "llama-cpp-python behind pytest-lmbench's task code (see compare)", file=sys.stderr)
-    files = args.tasks or ([] if args.no_shared else top_level_tasks(SHARED))
+    files = args.tasks or ([] if args.no_shared else task_files(SHARED))
     if args.held_out:
-        shared_names = {os.path.relpath(os.path.dirname(f), SHARED).split(os.sep)[0] for f in top_level_tasks(SHARED)}
-        pool = [f for f in top_level_tasks(os.path.join(args.release, "bigbench", "benchmark_tasks"))
+        shared_names = {os.path.relpath(os.path.dirname(f), SHARED).split(os.sep)[0] for f in task_files(SHARED)}
+        pool = [f for f in task_files(os.path.join(args.release, "bigbench", "benchmark_tasks"))
                 if os.path.basename(os.path.dirname(f)) not in shared_names]
         files += random.Random(0).sample(pool, args.held_out)
     ours_model = LlamaCppModel(smollm2_file(), n_ctx=2048, n_threads=2)

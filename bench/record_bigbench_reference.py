@@ -77,6 +77,8 @@ def main() -> int:
     ap.add_argument("--out", default=RECORDING)
     ap.add_argument("--from-ours", action="store_true", help="record pytest-lmbench's scores (no reference code)")
     ap.add_argument("--verified", help="with --from-ours: when this code was last compared with BIG-bench's own")
+    ap.add_argument("--task", action="append", default=[], metavar="DIR",
+                    help="record only these task folders (repeatable; a partial recording, for trying the script)")
     args = ap.parse_args()
     src = None if args.from_ours else reference_source()
     if src is None and not args.from_ours:
@@ -87,7 +89,7 @@ def main() -> int:
         print("--from-ours needs --verified: when this code was last compared with BIG-bench's own code",
               file=sys.stderr)
         return 2
-    files = task_files(args.shared)
+    files = [f for f in task_files(args.shared) if not args.task or os.path.basename(os.path.dirname(f)) in args.task]
     if not files:
         print(f"{args.shared}: no task.json files", file=sys.stderr)
         return 2
