@@ -100,8 +100,8 @@ LABEL_VALUE_MAX = 12
 
 def unique_labels(specs: list[ModelSpec]) -> list[str]:
     """Labels for several specs, made distinct when two would collide by the options that tell them apart
-    (``smollm2+chat-mcletters``). A long or spaced value becomes ``KEY~HASH`` (``smollm2+chat-system~3c5e0a``),
-    so a label stays short; the report and the summary keep the whole spec."""
+    (``smollm2+chat-mcletters``). A long or spaced value becomes ``KEY~HASH`` (``smollm2+chat-system~033ad3`` for
+    ``system=Answer with one word.``), so a label stays short; the report and the summary keep the whole spec."""
     base = [s.label for s in specs]
     labels = list(base)
     for i, spec in enumerate(specs):
