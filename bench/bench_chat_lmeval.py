@@ -3,7 +3,7 @@
 A user moving from lm-evaluation-harness should get the same numbers for the same task. This builds one
 BIG-bench task both ways with SmolLM2's own chat template and compares every request as text:
 
-- ours: the task through ``build_queries`` and ``core/chat.py`` (``smollm2?chat=1``), rendered by the GGUF's
+- ours: the task through ``build_queries`` and ``core/models/chat.py`` (``smollm2?chat=1``), rendered by the GGUF's
   template (llama-cpp-python's formatter), each option the start of the assistant's reply;
 - lm-evaluation-harness's: the same examples as a local lm-eval task config (``description`` = the task prefix,
   ``doc_to_text`` = the question as our user turn shows it, the few-shot examples as its fewshot split with
@@ -30,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-from pytest_lmbench.core.chat import PromptFormat, conversation, strip_output_prefix  # noqa: E402
+from pytest_lmbench.core.models.chat import PromptFormat, conversation, strip_output_prefix  # noqa: E402
 from pytest_lmbench.core.models.llamacpp import gguf_chat_template, smollm2_path  # noqa: E402
 from pytest_lmbench.core.tasks.bigbench import load_task  # noqa: E402
 from pytest_lmbench.core.tasks.prompts import Query, build_queries  # noqa: E402

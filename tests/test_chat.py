@@ -1,4 +1,4 @@
-"""Chat models (core/chat.py): prompts rendered by the model's own template, BIG-bench queries as conversations,
+"""Chat models (core/models/chat.py): prompts rendered by the model's own template, BIG-bench queries as conversations,
 lettered multiple choice, reasoning models' answers, and chat=1 through the plugin."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import arith_task, mc_task, section, write_task
 
-from pytest_lmbench.core.chat import (
+from pytest_lmbench.core.errors import ConfigError
+from pytest_lmbench.core.models.chat import (
     LETTER_INSTRUCTION,
     PromptFormat,
     after_thinking,
@@ -19,7 +20,6 @@ from pytest_lmbench.core.chat import (
     parse_letter,
     prompt_format,
 )
-from pytest_lmbench.core.errors import ConfigError
 from pytest_lmbench.core.models.spec import parse_spec, unique_labels
 from pytest_lmbench.core.tasks.bigbench import load_task
 from pytest_lmbench.core.tasks.prompts import build_queries

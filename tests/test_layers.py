@@ -90,3 +90,40 @@ def test_the_graph_is_read_right() -> None:
     assert "pytest_lmbench.core.results" in graph["pytest_lmbench.core.uncertainty"]
     assert "pytest_lmbench.plugin.state" in graph["pytest_lmbench.plugin.items"]
     assert "pytest_lmbench.core.models.cache" in graph["pytest_lmbench.core.models.registry"]  # in a function
+
+
+def _room(module: str) -> str:
+    """A module's room: a subpackage of ``core`` (``core.tasks``, ``core.models``, ``core.scoring``) as a whole, a
+    module directly in ``core`` on its own, ``report`` and ``plugin`` each as a whole."""
+    parts = module.split(".")
+    return ".".join(parts[:3] if parts[:2] == ["pytest_lmbench", "core"] else parts[:2])
+
+
+def room_cycles(graph: dict[str, set[str]]) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """Pairs of rooms that import each other (function-level imports count), with the imports that make each."""
+    edges: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for name, targets in graph.items():
+        for target in targets:
+            if target.startswith("pytest_lmbench.") and _room(name) != _room(target):
+                edges.setdefault((_room(name), _room(target)), []).append((name, target))
+    rooms = sorted({r for pair in edges for r in pair})
+    reach = {r: {b for (a, b) in edges if a == r} for r in rooms}
+    changed = True
+    while changed:  # transitive closure: a cycle through a third room counts too
+        changed = False
+        for r in rooms:
+            more = set().union(*(reach[x] for x in reach[r])) - reach[r] if reach[r] else set()
+            if more:
+                reach[r] |= more
+                changed = True
+    return [(a, b, edges.get((a, b), [])) for a in rooms for b in sorted(reach[a]) if a < b and a in reach[b]]
+
+
+def test_no_cycle_between_rooms() -> None:
+    assert room_cycles(_graph()) == []
+
+
+def test_a_cycle_between_rooms_is_caught() -> None:
+    graph = {"pytest_lmbench.core.tasks.a": {"pytest_lmbench.core.evaluate"},
+             "pytest_lmbench.core.evaluate": {"pytest_lmbench.core.tasks.b"}}
+    assert [(a, b) for a, b, _ in room_cycles(graph)] == [("pytest_lmbench.core.evaluate", "pytest_lmbench.core.tasks")]

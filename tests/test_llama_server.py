@@ -77,7 +77,7 @@ def test_served_and_in_process_choose_the_same_options(server: str) -> None:
 def test_chat_completions_equal_the_gguf_template_in_process(server: str) -> None:
     """openai:...?chat=1 (the server applies the GGUF's chat template) and smollm2?chat=1 (we apply it with
     llama-cpp-python's formatter) give the same greedy replies."""
-    from pytest_lmbench.core.chat import PromptFormat, TemplateChat
+    from pytest_lmbench.core.models.chat import PromptFormat, TemplateChat
     from pytest_lmbench.core.models.llamacpp import gguf_chat_template
 
     conversations = [

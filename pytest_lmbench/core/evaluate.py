@@ -7,13 +7,19 @@ and ``log_likelihood`` sees log P(target | prompt).
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from pytest_lmbench.core import gcpause
-from pytest_lmbench.core.chat import (
+from pytest_lmbench.core.models.base import (
+    DEFAULT_MAX_TOKENS,
+    Model,
+    Progress,
+    SeesAnswers,
+    progress_kwargs,
+)
+from pytest_lmbench.core.models.chat import (
     Message,
     PromptFormat,
     after_thinking,
@@ -22,15 +28,7 @@ from pytest_lmbench.core.chat import (
     parse_letter,
     readable,
 )
-from pytest_lmbench.core.errors import BackendError
-from pytest_lmbench.core.models.base import (
-    DEFAULT_MAX_TOKENS,
-    Model,
-    Progress,
-    SeesAnswers,
-    metered,
-    progress_kwargs,
-)
+from pytest_lmbench.core.pipeline import call_backend, finish_result
 from pytest_lmbench.core.repeats import Repeats, majority, option_sample, reduce_example, reducer_names, vote
 from pytest_lmbench.core.results import ExampleResult, TaskResult, is_best
 from pytest_lmbench.core.scoring import metrics as M
@@ -38,7 +36,7 @@ from pytest_lmbench.core.scoring.confidence import confidence_calibration, parse
 from pytest_lmbench.core.scoring.postprocess import postprocess
 from pytest_lmbench.core.tasks.model import Task, VerbalizedConfidence
 from pytest_lmbench.core.tasks.prompts import BIGBENCH_SEED, Query, build_queries
-from pytest_lmbench.core.uncertainty import aggregate_errors, attach_errors
+from pytest_lmbench.core.uncertainty import aggregate_errors
 from pytest_lmbench.core.usage import Usage, metering
 
 
@@ -98,7 +96,7 @@ def _request_count(task: Task, queries: list[Query], fmt: PromptFormat, k: int =
 
 class _Asker:
     """One task's requests in the model's prompt format: BIG-bench's text prompts for raw models, the
-    conversations of ``core/chat.py`` for chat models (rendered by the model's template, or sent to a server's
+    conversations of ``core/models/chat.py`` for chat models (rendered by the model's template, or sent to a server's
     chat API)."""
 
     def __init__(self, model: Model, fmt: PromptFormat, task: Task, queries: list[Query],
@@ -392,34 +390,6 @@ def _letter_grades(task: Task, queries: list[Query], examples: list[ExampleResul
     return out
 
 
-def finish_result(*, task: str, model: str, shots: int, examples: list[ExampleResult], scores: Mapping[str, float],
-                  per_example: Mapping[str, Mapping[int, float]], preferred: str, low: float, high: float,
-                  path: str | None, parent: str | None = None, keywords: Sequence[str] = (),
-                  reliability: Sequence[dict[str, Any]] = (), confidence: Mapping[str, Any] | None = None,
-                  notes: Sequence[str] = (), started: float, memo: dict[str, Any] | None = None,
-                  repeats: dict[str, Any] | None = None) -> TaskResult:
-    """The end of the one scoring pipeline, shared by JSON tasks (above) and recorded test-function tasks
-    (``recorder.py``): per-example scores (``per_example``: metric -> {example index: value}, sparse where a
-    function task mixed kinds of records) and the preferred score onto the examples, BIG-bench's
-    ``normalized_aggregate_score``, the stated-confidence calibration, then every score's error bars (the
-    reducers of ``repeats`` with the samples of an example as one cluster)."""
-    scores = dict(scores)
-    if confidence is not None:
-        scores.update(confidence["scores"])
-    scores["normalized_aggregate_score"] = M.normalized_score(scores[preferred], low, high)
-    for i, ex in enumerate(examples):
-        ex.scores.update({m: float(v[i]) for m, v in per_example.items() if i in v})
-        ex.score = ex.scores.get(preferred)
-    result = TaskResult(task=task, model=model, shots=shots, n_examples=len(examples), scores=scores,
-                        preferred_score=preferred, low_score=low, high_score=high, path=path, parent=parent,
-                        keywords=list(keywords), examples=examples, reliability=list(reliability),
-                        confidence_reliability=list(confidence["reliability"]) if confidence is not None else [],
-                        notes=list(notes), repeats=repeats)
-    attach_errors(result, memo=memo)
-    result.eval_seconds = time.perf_counter() - started
-    return result
-
-
 def ask_confidence(settings: VerbalizedConfidence, ask: _Asker, examples: list[ExampleResult], preferred: str
                    ) -> dict:
     """Verbalized confidence: after each answer, ask the model how sure it is (the prompt, the answer and the
@@ -458,22 +428,6 @@ def _merge(into: M.MetricValues, other: M.MetricValues) -> None:
     into.scores.update(other.scores)
     into.per_example.update(other.per_example)
     into.extra.update(other.extra)
-
-
-def call_backend(fn, requests: Sequence, what: str, expected: int, model: object = None) -> list:
-    """Call the backend; anything it raises becomes a BackendError, and a wrong answer count is caught.
-    ``model``: the model ``fn`` calls; one that does not meter itself (``meters_usage``) is timed here, its tokens
-    marked unknown (``base.metered``)."""
-    try:
-        with gcpause.resumed(), metered(model, expected) if model is not None else contextlib.nullcontext():
-            out = list(fn(list(requests)))
-    except BackendError:
-        raise
-    except Exception as exc:
-        raise BackendError(f"the model's {what}() raised {type(exc).__name__}: {exc}") from exc
-    if len(out) != expected:
-        raise BackendError(f"the model's {what}() returned {len(out)} answers for {expected} requests")
-    return out
 
 
 def _show_answers(model: SeesAnswers, queries: list[Query]) -> None:

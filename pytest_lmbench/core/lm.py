@@ -13,9 +13,9 @@ from typing import Any, cast, overload
 
 import numpy as np
 
-from pytest_lmbench.core.chat import Message, after_thinking, format_of, user_turn
 from pytest_lmbench.core.errors import BackendError, ConfigError
 from pytest_lmbench.core.models.base import DEFAULT_MAX_TOKENS, metered
+from pytest_lmbench.core.models.chat import Message, after_thinking, format_of, user_turn
 from pytest_lmbench.core.repeats import option_sample
 from pytest_lmbench.core.scoring.metrics import hashed_argmax, normalize_log_probs
 

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_lmbench.core.errors import ConfigError
-from pytest_lmbench.core.evaluate import RIGHT_WRONG, finish_result
+from pytest_lmbench.core.evaluate import RIGHT_WRONG
 from pytest_lmbench.core.lm import Choice
+from pytest_lmbench.core.pipeline import finish_result
 from pytest_lmbench.core.repeats import Repeats
 from pytest_lmbench.core.results import ExampleResult, TaskResult, is_best
 from pytest_lmbench.core.scoring import metrics as M

@@ -424,7 +424,7 @@ class ProgrammaticItem(TaskItem):
         self.partial: dict[str, Any] = {}  # what the task did before it failed: kept in the report entry
 
     def setup(self) -> None:
-        from pytest_lmbench.core.chat import format_of
+        from pytest_lmbench.core.models.chat import format_of
         from pytest_lmbench.core.tasks.programmatic import (
             CodeExecutionNotAllowed,
             MissingDependency,

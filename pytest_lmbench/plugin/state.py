@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_lmbench.core import gcpause
-from pytest_lmbench.core.chat import prompt_format
 from pytest_lmbench.core.errors import ConfigError
 from pytest_lmbench.core.gates import ThresholdRule, parse_threshold
+from pytest_lmbench.core.models.chat import prompt_format
 from pytest_lmbench.core.models.registry import ModelSpec, Registry, parse_spec, unique_labels
 from pytest_lmbench.core.repeats import Repeats
 from pytest_lmbench.core.usage import Usage

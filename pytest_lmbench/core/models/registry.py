@@ -16,7 +16,9 @@ from dataclasses import replace
 from importlib.metadata import entry_points
 from typing import Any
 
-from pytest_lmbench.core.chat import (
+from pytest_lmbench.core.errors import BackendError, ConfigError
+from pytest_lmbench.core.models.base import Model
+from pytest_lmbench.core.models.chat import (
     HARNESS_OPTIONS,
     ChatTemplate,
     FramedModel,
@@ -26,8 +28,6 @@ from pytest_lmbench.core.chat import (
     template_label,
     template_sha,
 )
-from pytest_lmbench.core.errors import BackendError, ConfigError
-from pytest_lmbench.core.models.base import Model
 from pytest_lmbench.core.models.spec import (
     SECRET_OPTIONS,
     Backend,
@@ -130,7 +130,7 @@ class Registry:
     def get(self, spec: ModelSpec) -> Model:
         """The model for ``spec``: loaded on first use, or, for real backends with the response cache on, a
         ``CachedModel`` that loads it only when a request is not in the cache; behind its chat template, or
-        with its prompt format, when the spec asks for one (``core/chat.py``)."""
+        with its prompt format, when the spec asks for one (``core/models/chat.py``)."""
         with self._lock:
             model = self._models.get(spec.raw)
             if model is not None:

@@ -148,7 +148,7 @@ class Backend:
     info: Callable[[ModelSpec], dict[str, str]] | None = None
     #: identity options decided on this machine rather than spelled in the spec (llama.cpp: repack=off)
     resolved: Callable[[ModelSpec], list[tuple[str, str]]] | None = None
-    #: chat=1 with the model's own template, read without loading weights (``core.chat.ChatTemplate``)
+    #: chat=1 with the model's own template, read without loading weights (``core.models.chat.ChatTemplate``)
     chat_template: Callable[[ModelSpec], Any] | None = None
     #: "server": chat=1 through the server's own template (the model has ``chat(conversations, ...)``)
     chat: str | None = None

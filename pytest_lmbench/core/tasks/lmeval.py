@@ -24,9 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_lmbench.core.chat import after_thinking, format_of
 from pytest_lmbench.core.errors import ConfigError, TaskFormatError
 from pytest_lmbench.core.models.base import Answer, metered, progress_kwargs
+from pytest_lmbench.core.models.chat import after_thinking, format_of
 from pytest_lmbench.core.results import ExampleResult, TaskResult
 from pytest_lmbench.core.seeds import global_seeds
 
@@ -369,7 +369,7 @@ def to_result(task: LmevalTask, results: dict[str, Any], shots: int, model: str,
     """lm-eval's results and logged samples of one task as a TaskResult: scores under lm-eval's names, the
     preferred one the task's first metric with its first filter, each document an example with its per-metric
     values (the values our error bars are computed from)."""
-    from pytest_lmbench.core.evaluate import finish_result
+    from pytest_lmbench.core.pipeline import finish_result
 
     scores_in = results["results"][task.name]
     samples = sorted(results.get("samples", {}).get(task.name, []), key=lambda s: (s["filter"], s["doc_id"]))

@@ -311,7 +311,7 @@ class BigbenchModel:
                                 decoding_params={"temperature": 0.0, "max_tokens": self.tokens_for(0)})
 
     def _ask(self, fn: Any, requests: list[Any], what: str) -> list[Any]:
-        from pytest_lmbench.core.evaluate import call_backend
+        from pytest_lmbench.core.pipeline import call_backend
 
         try:
             out = call_backend(fn, requests, what, len(requests), self.model)
@@ -418,7 +418,7 @@ def to_result(task: ProgrammaticTask, score_data: list[dict[str, Any]], calls: l
     """The item's result: the primary ``ScoreData``'s scores under their own names, every ``ScoreData``'s under
     ``"SUBTASK_DESCRIPTION:metric"``, and BIG-bench's list kept whole as ``score_data``. The model calls are the
     examples; there are no error bars (the task computes its scores itself, from examples it does not expose)."""
-    from pytest_lmbench.core.evaluate import finish_result
+    from pytest_lmbench.core.pipeline import finish_result
 
     if not score_data:
         raise TaskFormatError(task.path, None, "evaluate_model returned no ScoreData")

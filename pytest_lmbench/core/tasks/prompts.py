@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from pytest_lmbench.core.chat import LETTER_INSTRUCTION, LETTERS, lettered
+from pytest_lmbench.core.models.chat import LETTER_INSTRUCTION, LETTERS, lettered
 from pytest_lmbench.core.tasks.model import Example, Task
 
 BIGBENCH_SEED = 42
