@@ -1,7 +1,7 @@
 """Do the intervals of the repeat reducers cover at their nominal 95%?
 
 Simulates tasks answered K times per example and feeds them through the plugin's own code: the reducers
-(``evaluate.reduce_repeats``: mean@K, maj@K, pass@k, pass^k) and the error bars (``pipeline.finish_result``:
+(``repeats.reduce_repeats``: mean@K, maj@K, pass@k, pass^k) and the error bars (``pipeline.finish_result``:
 mean@K with the samples of an example as one cluster, the others over examples). Example i is right with
 probability p_i on every sample, p_i drawn from a Beta distribution (examples differ: some easy, some hard, as
 in real tasks). The true value of each reducer is its expectation over that population:
@@ -24,9 +24,8 @@ import math
 import numpy as np
 
 from pytest_lmbench.core import stats as S
-from pytest_lmbench.core.evaluate import reduce_repeats
 from pytest_lmbench.core.pipeline import finish_result
-from pytest_lmbench.core.repeats import Repeats
+from pytest_lmbench.core.repeats import Repeats, reduce_repeats
 from pytest_lmbench.core.results import ExampleResult
 from pytest_lmbench.core.scoring import metrics as M
 

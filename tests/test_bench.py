@@ -152,3 +152,26 @@ def test_record_bigbench_reference_writes_what_the_conformance_tests_read(tmp_pa
         assert run["prompts"] == committed["runs"][key]["prompts"]
     assert written["header"]["reverify"] is True and written["header"]["verified"] == "t"
     assert len(written["header"]["commit"]) >= 40
+
+
+def test_report_identity_drops_what_varies_and_names_what_differs(tmp_path: Path) -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        import report_identity
+    finally:
+        sys.path.remove(str(BENCH))
+    report = {"complete": True, "results": [
+        {"task": "a", "model": "m", "shots": 0, "scores": {"acc": 0.5}, "eval_seconds": 1.0,
+         "usage": {"model_seconds": 2.0, "prompt_tokens": 7}, "path": "/x/root/a/task.json",
+         "message": "see /x/root/a/task.json"}]}
+    same = report_identity.normalized(report, ["/x/root"])
+    later = report_identity.normalized({**report, "results": [{**report["results"][0], "eval_seconds": 9.0,
+                                                              "usage": {"model_seconds": 5.0, "prompt_tokens": 7}}]},
+                                       ["/x/root"])
+    assert same == later and same["results"][0]["message"] == "see <root>/a/task.json"
+    (tmp_path / "a.json").write_text(json.dumps(same))
+    (tmp_path / "b.json").write_text(json.dumps(later))
+    assert report_identity.compare(str(tmp_path / "a.json"), str(tmp_path / "b.json")) == 0
+    moved = {**same, "results": [{**same["results"][0], "scores": {"acc": 0.75}}]}
+    (tmp_path / "c.json").write_text(json.dumps(moved))
+    assert report_identity.compare(str(tmp_path / "a.json"), str(tmp_path / "c.json")) == 1

@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_lmbench.core.errors import ConfigError
-from pytest_lmbench.core.evaluate import RIGHT_WRONG
 from pytest_lmbench.core.lm import Choice
 from pytest_lmbench.core.pipeline import finish_result
-from pytest_lmbench.core.repeats import Repeats
+from pytest_lmbench.core.repeats import RIGHT_WRONG, Repeats
 from pytest_lmbench.core.results import ExampleResult, TaskResult, is_best
 from pytest_lmbench.core.scoring import metrics as M
 from pytest_lmbench.core.scoring.confidence import confidence_calibration
@@ -202,7 +201,7 @@ class Recorder:
     def _repeated(self, scorers: Mapping[str, M.Scorer] | None) -> TaskResult:
         """K runs of the body: each repeat's records scored as a task of their own, matched to repeat 0's by
         ``id`` (else by order), each metric the mean over the repeats, and the reducers of the preferred score."""
-        from pytest_lmbench.core.evaluate import mean_of_repeats, reduce_repeats
+        from pytest_lmbench.core.repeats import mean_of_repeats, reduce_repeats
 
         repeats = self.repeats
         assert repeats is not None

@@ -19,7 +19,11 @@ import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from pytest_lmbench.core.results import ExampleResult
+    from pytest_lmbench.core.scoring.metrics import MetricValues
 
 #: Sampling temperature when K > 1 and none is given (the model's own distribution).
 DEFAULT_TEMPERATURE: Final = 1.0
@@ -159,3 +163,59 @@ def option_sample(normalized_log_probs: Sequence[float], temperature: float, see
     digest = hashlib.sha256(f"{seed}\x00{example}".encode()).digest()
     rng = np.random.default_rng(int.from_bytes(digest[:16], "little"))
     return int(rng.choice(len(p), p=p))
+
+
+#: Scores that say right (1) or wrong (0) of each generated answer: what pass@k and pass^k count.
+RIGHT_WRONG = frozenset({"exact_str_match", "case_insensitive_str_match", "numeric_match_with_0_1_relative_error"})
+
+
+def mean_of_repeats(per_repeat: list[MetricValues], examples: list[ExampleResult]) -> MetricValues:
+    """The metrics of K repeats: each the mean over the repeats (per example, the mean of its K samples). Each
+    sample of ``examples`` keeps its own per-example values (``scores``)."""
+    from pytest_lmbench.core.scoring.metrics import MetricValues  # numpy: only once there are repeats
+
+    out = MetricValues()
+    k = len(per_repeat)
+    for metric in per_repeat[0].scores:
+        out.scores[metric] = float(sum(v.scores[metric] for v in per_repeat) / k)
+    for metric, first in per_repeat[0].per_example.items():
+        column = [[v.per_example[metric][j] for v in per_repeat] for j in range(len(first))]
+        # (a function task's sparse metric: None where an example has no value)
+        out.per_example[metric] = [None if any(x is None for x in xs) else float(sum(xs) / k)  # type: ignore[misc]
+                                   for xs in column]
+        for j, ex in enumerate(examples):
+            for i, sample in enumerate(ex.samples or []):
+                if column[j][i] is not None:
+                    sample.setdefault("scores", {})[metric] = float(column[j][i])
+    return out
+
+
+def reduce_repeats(metric: str, repeats: Repeats, examples: list[ExampleResult], values: MetricValues,
+                   notes: list[str], *, binary: bool) -> dict[str, Any]:
+    """mean@K, maj@K, pass@k and pass^k of ``metric`` from each example's samples (each with its ``score``, and
+    ``correct`` where ``binary``: the metric says right or wrong), into ``values`` (per example and overall).
+    The vote is over each sample's answer (``vote``); an example's shown answer becomes its majority one."""
+    k, ks = repeats.k, repeats.ks()
+    names = reducer_names(k, ks, binary)
+    per_example: dict[str, list[float]] = {name: [] for name in names}
+    for ex in examples:
+        samples = ex.samples or []
+        votes = [vote(s) for s in samples]
+        correct = [bool(s.get("correct")) for s in samples] if binary else None
+        reduced = reduce_example([float(s["score"]) for s in samples], votes, correct, k, ks)
+        for name in names:
+            per_example[name].append(reduced[name])
+        top = samples[majority(votes)]
+        if "response" in top:  # a generated answer: the example shows its majority one
+            ex.response, ex.raw_response = top.get("response"), top.get("raw_response")
+            if "picked" in top:
+                ex.picked = top["picked"]
+    for name in names:
+        values.per_example[name] = per_example[name]
+        values.scores[name] = float(sum(per_example[name]) / len(per_example[name])) if per_example[name] else 0.0
+    if not binary:
+        notes.append(f"repeats: {metric} is not right/wrong per sample, so no pass@k or pass^k")
+    skipped = repeats.skipped_ks()
+    if skipped:
+        notes.append(f"repeats: pass@{', pass@'.join(map(str, skipped))} need more than {k} samples per example")
+    return {**repeats.describe(), "metric": metric}

@@ -29,7 +29,7 @@ import numpy as np
 from pytest_lmbench.core import usage
 from pytest_lmbench.core.errors import BackendError, ConfigError
 from pytest_lmbench.core.models.base import BaseModel, Progress, cut_at_stop, default_threads
-from pytest_lmbench.core.models.llamacpp_batch import MultiSequence, decode_chunks
+from pytest_lmbench.core.models.llamacpp_batch import MultiSequence, decode_chunks, target_logprobs
 from pytest_lmbench.core.models.sampling import next_token, sample_rng
 from pytest_lmbench.core.models.spec import Backend, FileDigest, ModelSpec, spec_options
 
@@ -281,11 +281,8 @@ class LlamaCppModel(BaseModel):
             return 0.0, True
         self._eval_from(ctx + cont)
         start = len(ctx) - 1
-        rows = np.asarray(self._llm.scores[start:start + len(cont)], dtype=np.float64)
-        top = rows.max(axis=1)
-        lse = top + np.log(np.exp(rows - top[:, None]).sum(axis=1))
-        picked = rows[np.arange(len(cont)), cont]
-        return float(np.sum(picked - lse)), bool(np.all(picked >= top))
+        logp, top = target_logprobs(np.asarray(self._llm.scores[start:start + len(cont)], dtype=np.float64), cont)
+        return float(np.sum(logp)), bool(np.all(top))
 
     def loglikelihood_greedy(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]:
         """``loglikelihood`` with, for each request, whether greedy decoding would give the continuation (what

@@ -250,10 +250,9 @@ class MultiSequence:
         greedy = [[True] * len(conts) for _, conts in groups]
 
         def take(gi: int, k: int, j: int, row: np.ndarray) -> None:
-            target = groups[gi][1][k][j]
-            top = row.max()
-            parts[gi][k].append(float(row[target] - (top + np.log(np.exp(row - top).sum()))))
-            greedy[gi][k] = greedy[gi][k] and bool(row[target] >= top)
+            logp, top = target_logprobs(row[None, :], [groups[gi][1][k][j]])
+            parts[gi][k].append(float(logp[0]))
+            greedy[gi][k] = greedy[gi][k] and bool(top[0])
 
         # 1. each context in its sequence; its last row predicts every option's first token. A context of one
         # token (BOS) would be a row alone: its options go through step 2 whole instead, as [BOS] + option.
@@ -336,6 +335,16 @@ def decode_chunks(n: int, size: int) -> list[tuple[int, int]]:
         out.append((start, stop))
         start = stop
     return out
+
+
+def target_logprobs(rows: np.ndarray, targets: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """For float64 logits ``rows`` (one per target token): each target's log-softmax, and whether it is its row's
+    argmax. Both llama.cpp paths score with this one computation (the batched one a row at a time), so their
+    log-likelihoods agree bit for bit."""
+    top = rows.max(axis=1)
+    lse = top + np.log(np.exp(rows - top[:, None]).sum(axis=1))
+    picked = rows[np.arange(len(targets)), targets]
+    return picked - lse, picked >= top
 
 
 def _common(a: Sequence[int], b: Sequence[int]) -> int:
