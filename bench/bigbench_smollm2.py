@@ -24,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path[:0] = [HERE, os.path.join(ROOT, "tests"), ROOT]
 
-from bigbench_reference import SHARED, reference_scores, reference_source, task_files  # noqa: E402
+from bigbench_reference import SHARED, reference_scores, reference_source, score_data, task_files  # noqa: E402
 from raw_llama import BigBenchModel, ProtocolModel, RawLlama, smollm2_file  # noqa: E402
 
 from pytest_lmbench.core.evaluate import evaluate_all  # noqa: E402
@@ -44,9 +44,7 @@ def compare(path: str, ours_model, raw: RawLlama, max_examples: int | None) -> l
     if src is not None:
         reference, _ = reference_scores(src, path, lambda mu: BigBenchModel(raw, mu), [0], max_examples=max_examples)
     else:
-        reference = [{"task": r.task, "shots": r.shots, "scores": r.scores, "preferred_score": r.preferred_score,
-                      "high_score": r.high_score}
-                     for r in evaluate_all(load_task(path), ProtocolModel(raw), shots=[0], max_examples=max_examples)]
+        reference = score_data(evaluate_all(load_task(path), ProtocolModel(raw), shots=[0], max_examples=max_examples))
     t_ref = time.perf_counter() - t0
     t0 = time.perf_counter()
     ours = {(r.task, r.shots): r for r in evaluate_all(load_task(path), ours_model, shots=[0],

@@ -258,9 +258,13 @@ def our_scores(path: str, max_examples: int | None) -> tuple[list[dict[str, Any]
 
     model = ScriptedModel.for_task_files(task_family(path))
     results = evaluate_all(load_task(path), model, shots=SHOTS, max_examples=max_examples)
-    out = [{"task": r.task, "shots": r.shots, "scores": dict(r.scores), "preferred_score": r.preferred_score,
-            "low_score": r.low_score, "high_score": r.high_score} for r in results]
-    return out, [e.prompt for r in results for e in r.examples]
+    return score_data(results), [e.prompt for r in results for e in r.examples]
+
+
+def score_data(results: Iterable[Any]) -> list[dict[str, Any]]:
+    """pytest-lmbench's TaskResults in the form ``reference_scores`` gives BIG-bench's ScoreData."""
+    return [{"task": r.task, "shots": r.shots, "scores": dict(r.scores), "preferred_score": r.preferred_score,
+             "low_score": r.low_score, "high_score": r.high_score} for r in results]
 
 
 def bigbench_scores(src: str, path: str, max_examples: int | None) -> tuple[list[dict[str, Any]], list[str]]:

@@ -305,8 +305,8 @@ def _check_repeats(task: Task, model: Model, fmt: PromptFormat, repeats: Repeats
                          "preferred_score, or run this task with --lm-repeats 1")
     if kind != "choice" and not getattr(model, "supports_sampling", False):
         raise ValueError(f"repeats={repeats.k} sample the model's generations, and this backend does greedy "
-                         "generation only; use a backend that samples (smollm2, llamacpp:, openai:) or run it with "
-                         "--lm-repeats 1")
+                         "generation only; use a backend that samples (smollm2, llamacpp:, hf:, openai:) or run it "
+                         "with --lm-repeats 1")
     return kind
 
 
