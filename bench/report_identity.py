@@ -9,7 +9,8 @@ between two runs of the same code taken out: timings, token rates, absolute path
     python bench/report_identity.py --compare BEFORE.json AFTER.json      # exit 1 and the differences if any
 
 To check a change: ``git worktree add /tmp/before REV``, run once with ``--src /tmp/before`` and once without,
-then ``--compare``.
+then ``--compare``. A key that the change adds on purpose is listed in ``ADDED``: ``--compare`` passes over it
+where only AFTER has it (and still compares it where both have it, and reports it where only BEFORE has it).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ SHARED = os.path.normpath(os.path.join(ROOT, "..", "shared", "bigbench-tasks"))
 #: Keys whose values differ between two runs of the same code (clocks, rates, where the files were)
 VOLATILE = {"eval_seconds", "model_load_seconds", "model_seconds", "tokens_per_second", "nodeid", "path",
             "elapsed_seconds", "seconds"}
+#: Keys added to the report on purpose, by the change being checked: not a difference where only AFTER has them.
+#: parent_kind: how a subtask's parent is aggregated (issue 28; None for BIG-bench, "lmeval" for lm-eval groups)
+ADDED = {"parent_kind"}
 
 
 def normalized(value: Any, roots: list[str]) -> Any:
@@ -62,11 +66,21 @@ def run(out: str, src: str | None, smollm2: bool) -> int:
     return 0
 
 
+def without_added(after: Any, before: Any) -> Any:
+    """``after`` less the ``ADDED`` keys of each dict whose counterpart in ``before`` lacks them (dicts matched
+    by key, lists by position; results are sorted alike by ``run``)."""
+    if isinstance(after, dict) and isinstance(before, dict):
+        return {k: without_added(v, before.get(k)) for k, v in after.items() if k in before or k not in ADDED}
+    if isinstance(after, list) and isinstance(before, list):
+        return [without_added(v, before[i] if i < len(before) else None) for i, v in enumerate(after)]
+    return after
+
+
 def compare(before: str, after: str) -> int:
     with open(before, encoding="utf-8") as fh:
         a = json.load(fh)
     with open(after, encoding="utf-8") as fh:
-        b = json.load(fh)
+        b = without_added(json.load(fh), a)
     if a == b:
         print(f"identical: {len(a['results'])} results")
         return 0
@@ -75,7 +89,8 @@ def compare(before: str, after: str) -> int:
     for key in sorted(set(rows_a) | set(rows_b)):
         ra, rb = rows_a.get(key), rows_b.get(key)
         if ra != rb:
-            fields = sorted(k for k in set(ra or {}) | set(rb or {}) if (ra or {}).get(k) != (rb or {}).get(k))
+            ra, rb = ra or {}, rb or {}
+            fields = sorted(k for k in set(ra) | set(rb) if (k in ra) != (k in rb) or ra.get(k) != rb.get(k))
             print(f"differs: {key}: {fields}")
     for k in sorted(set(a) | set(b)):
         if k != "results" and a.get(k) != b.get(k):

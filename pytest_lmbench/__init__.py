@@ -18,9 +18,10 @@ if TYPE_CHECKING:
     from pytest_lmbench.core.errors import BackendError, LmbenchError, TaskFormatError
     from pytest_lmbench.core.evaluate import evaluate
     from pytest_lmbench.core.lm import LM, Choice
-    from pytest_lmbench.core.models.base import Model
+    from pytest_lmbench.core.models.base import BaseModel, Model
+    from pytest_lmbench.core.options import EvalOptions
     from pytest_lmbench.core.recorder import Recorder
-    from pytest_lmbench.core.results import TaskResult
+    from pytest_lmbench.core.results import Report, TaskResult
     from pytest_lmbench.core.scoring.confidence import parse_confidence
     from pytest_lmbench.core.tasks.data import load_examples
     from pytest_lmbench.core.tasks.prompts import bigbench_prompt
@@ -30,13 +31,15 @@ _PUBLIC = {
     "BackendError": "pytest_lmbench.core.errors", "LmbenchError": "pytest_lmbench.core.errors",
     "TaskFormatError": "pytest_lmbench.core.errors", "evaluate": "pytest_lmbench.core.evaluate",
     "LM": "pytest_lmbench.core.lm", "Choice": "pytest_lmbench.core.lm", "Model": "pytest_lmbench.core.models.base",
+    "BaseModel": "pytest_lmbench.core.models.base", "EvalOptions": "pytest_lmbench.core.options",
     "Recorder": "pytest_lmbench.core.recorder", "TaskResult": "pytest_lmbench.core.results",
+    "Report": "pytest_lmbench.core.results",
     "parse_confidence": "pytest_lmbench.core.scoring.confidence", "load_examples": "pytest_lmbench.core.tasks.data",
     "bigbench_prompt": "pytest_lmbench.core.tasks.prompts",
 }
 
-__all__ = ["LM", "BackendError", "Choice", "LmbenchError", "Model", "Recorder", "TaskFormatError", "TaskResult",
-           "bigbench_prompt", "evaluate", "load_examples", "parse_confidence"]
+__all__ = ["LM", "BackendError", "BaseModel", "Choice", "EvalOptions", "LmbenchError", "Model", "Recorder", "Report",
+           "TaskFormatError", "TaskResult", "bigbench_prompt", "evaluate", "load_examples", "parse_confidence"]
 __version__ = "0.1.0"
 
 

@@ -21,7 +21,7 @@ from pytest_lmbench.core.models.llamacpp import (  # noqa: E402
     parse_batch,
     smollm2_path,
 )
-from pytest_lmbench.core.models.llamacpp_batch import decode_chunks  # noqa: E402
+from pytest_lmbench.core.models.llamacpp_batch import Decoding, decode_chunks  # noqa: E402
 from pytest_lmbench.core.models.spec import parse_spec  # noqa: E402
 
 try:
@@ -160,6 +160,42 @@ def test_decode_chunks_never_leave_a_row_alone() -> None:
             assert n == 1 or all(b - a >= 2 for a, b in pieces), (n, size, pieces)
     assert decode_chunks(3, 1) == [(0, 1), (1, 2), (2, 3)] and decode_chunks(5, 2) == [(0, 2), (2, 4), (4, 5)]
     assert decode_chunks(513, 512) == [(0, 511), (511, 513)]
+
+
+def test_decoding_ends_on_eos_budget_and_stop_strings() -> None:
+    """The one rule both paths stop by, on hand-made tokens: 0 is EOS; 4 and 5 are the two halves of "€"."""
+    pieces = {1: b"a", 2: b"b", 3: b"\n", 4: b"\xe2\x82", 5: b"\xac", 6: b"X", 7: b"Y"}
+    calls: list[list[int]] = []
+
+    def detokenize(tokens: list[int]) -> bytes:
+        calls.append(list(tokens))
+        return b"".join(pieces[t] for t in tokens)
+
+    def run(budget: int, stop: list[str] | None, tokens: list[int]) -> tuple[list[bool], list[int], str]:
+        d, kept = Decoding(budget, 0, stop, detokenize), []
+        ends = [d.add(t, kept.append) for t in tokens]
+        assert d.done == ends[-1] and kept == d.tokens
+        return ends, d.tokens, d.text()
+
+    # EOS ends it and is neither kept nor told to keep; without stop strings nothing is decoded before the end
+    assert run(5, None, [1, 2, 0]) == ([False, False, True], [1, 2], "ab") and calls == [[1, 2]]
+    assert run(5, ["\n"], [0]) == ([True], [], "")
+    # the budget-th token is kept and ends it, whatever it is
+    assert run(2, None, [1, 3]) == ([False, True], [1, 3], "a\n")
+    assert run(2, ["b"], [1, 2]) == ([False, True], [1, 2], "a")
+    assert run(1, None, [6]) == ([True], [6], "X")
+    # a stop string in the text so far ends it, across tokens too; the answer is cut before the earliest one, and
+    # an empty stop string stops nothing
+    assert run(9, ["\n", ""], [1, 2, 3]) == ([False, False, True], [1, 2, 3], "ab")
+    assert run(9, ["aY", "XY"], [1, 6, 7]) == ([False, False, True], [1, 6, 7], "a")
+    assert run(9, ["Y", "XY"], [6, 7]) == ([False, True], [6, 7], "")  # "XY" comes first in the text
+    assert run(9, [""], [1, 2]) == ([False, False], [1, 2], "ab")
+    # an unfinished UTF-8 character is left out of the text until its last byte comes
+    assert run(9, ["€"], [4, 5]) == ([False, True], [4, 5], "")
+    assert run(9, None, [1, 4]) == ([False, False], [1, 4], "a")
+    # a budget of 0 is done before any token: its answer is empty
+    empty = Decoding(0, 0, ["\n"], detokenize)
+    assert empty.done and empty.text() == ""
 
 
 def test_batch_option_parsing_identity_and_auto() -> None:

@@ -75,7 +75,7 @@ def test_report_values_json_cannot_write_itself_are_converted(tmp_path) -> None:
 
     import numpy as np
 
-    from pytest_lmbench.core.results import ExampleResult, TaskResult, _builtin, build_report, write_json_atomic
+    from pytest_lmbench.core.results import ExampleResult, Report, TaskResult, _builtin
 
     value = {"a": np.float64(1.5), "b": (np.int64(2), np.float32(0.5)), 3: [True, np.bool_(False)],
              "s": np.str_("x"), "arr": np.arange(2)}
@@ -87,7 +87,7 @@ def test_report_values_json_cannot_write_itself_are_converted(tmp_path) -> None:
                         preferred_score="x", low_score=0.0, high_score=1.0,
                         examples=[ExampleResult(id="e", index=0, prompt="p", targets=["t"],
                                                 scores={"x": np.float32(0.25)}, log_probs=[np.float64(-1.0)])])
-    write_json_atomic(tmp_path / "r.json", build_report([result], builtin=False))
+    Report(results=[result]).save(tmp_path / "r.json")
     row = json.loads((tmp_path / "r.json").read_text())["results"][0]
     assert row["scores"] == {"x": 0.25} and row["examples"][0]["scores"] == {"x": 0.25}
     assert row == json.loads(json.dumps(result.to_dict()))

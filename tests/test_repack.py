@@ -197,7 +197,7 @@ def test_the_run_says_which_path_it_took(pytester: pytest.Pytester, amx_cpu: Non
 
 def test_the_summary_line_appears_only_off_the_default_path() -> None:
     from pytest_lmbench.core.results import TaskResult
-    from pytest_lmbench.plugin import model_info_lines
+    from pytest_lmbench.report.terminal import model_info_lines
 
     def result(model: str, info: dict[str, str]) -> TaskResult:
         return TaskResult(task="t", model=model, shots=0, n_examples=1, scores={}, preferred_score="",

@@ -8,15 +8,16 @@ and ``log_likelihood`` sees log P(target | prompt).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any
 
 from pytest_lmbench.core import gcpause
 from pytest_lmbench.core.models.base import (
     DEFAULT_MAX_TOKENS,
+    BaseModel,
     Model,
     Progress,
-    SeesAnswers,
+    declared,
     progress_kwargs,
 )
 from pytest_lmbench.core.models.chat import (
@@ -24,59 +25,47 @@ from pytest_lmbench.core.models.chat import (
     PromptFormat,
     after_thinking,
     conversation,
-    format_of,
     parse_letter,
-    readable,
 )
-from pytest_lmbench.core.pipeline import call_backend, finish_result
+from pytest_lmbench.core.options import EvalOptions
+from pytest_lmbench.core.pipeline import LiveProgress, call_backend, finish_result
 from pytest_lmbench.core.repeats import RIGHT_WRONG, Repeats, mean_of_repeats, option_sample, reduce_repeats
 from pytest_lmbench.core.results import ExampleResult, TaskResult, is_best
 from pytest_lmbench.core.scoring import metrics as M
 from pytest_lmbench.core.scoring.confidence import confidence_calibration, parse_confidence
 from pytest_lmbench.core.scoring.postprocess import postprocess
 from pytest_lmbench.core.tasks.model import Task, VerbalizedConfidence
-from pytest_lmbench.core.tasks.prompts import BIGBENCH_SEED, Query, build_queries
+from pytest_lmbench.core.tasks.prompts import Query, build_queries
 from pytest_lmbench.core.uncertainty import aggregate_errors
 from pytest_lmbench.core.usage import Usage, metering
 
 
-class LiveProgress(Protocol):
-    """Told how many model requests an evaluation will make and how many are done (a live display)."""
-
-    def start(self, total: int) -> None: ...
-
-    def advance(self, n: int = 1) -> None: ...
-
-    def finish(self) -> None: ...
-
-
-def evaluate(task: Task, model: Model, *, shots: int = 0, max_examples: int | None = None,
-             max_tokens: int = DEFAULT_MAX_TOKENS, seed: int = BIGBENCH_SEED, model_name: str | None = None,
-             progress: LiveProgress | None = None, scorers: Mapping[str, M.Scorer] | None = None,
-             repeats: Repeats | None = None, meter: Usage | None = None) -> TaskResult:
-    """Score a leaf task on a model, as BIG-bench does for ``shots`` shots. ``progress`` hears of every
-    finished request (backends with the ``reports_progress`` capability are told it as a parameter; the answer
-    cache counts the others a call at a time). ``scorers``: extra generative
-    scorers by metric name (bleurt), e.g. the plugin's from the ``pytest_lmbench_metrics`` hook. ``repeats``:
-    answer each example K times and report the reducers (``repeats.py``). ``meter``: what the model's work cost
-    is added to it (a new one if None); the result carries it as ``usage``."""
+def evaluate(task: Task, model: Model, options: EvalOptions | None = None, *, progress: LiveProgress | None = None,
+             meter: Usage | None = None, **option_values: Any) -> TaskResult:
+    """Score a leaf task on a model, as BIG-bench does for ``options.shots`` shots. ``options``: how (shots,
+    examples, token budget, seed, label, extra scorers, repeats; ``EvalOptions``), its fields also accepted as
+    keywords (``evaluate(task, model, shots=1)``). ``progress`` hears of every finished request (backends with
+    the ``reports_progress`` capability are told it as a parameter; the answer cache counts the others a call at
+    a time). ``meter``: what the model's work cost is added to it (a new one if None); the result carries it as
+    ``usage``."""
+    opts = EvalOptions.of(options, option_values)
     if task.is_parent:
         raise ValueError(f"{task.name} is a parent task: evaluate its subtasks and aggregate them")
-    repeats = repeats or task.repeats or Repeats()
+    lm = declared(model)
+    repeats = opts.repeats or task.repeats or Repeats()
     meter = Usage() if meter is None else meter
     with gcpause.paused(), metering(meter):  # model calls run with the collector as usual (_call)
-        fmt = format_of(model)
-        queries = build_queries(task, shots, max_examples, seed,
+        fmt = lm.prompt_format
+        queries = build_queries(task, opts.shots or 0, opts.max_examples, opts.seed,
                                 letters=fmt.mc == "letters" and bool(task.multiple_choice_metrics))
-        kind = _check_repeats(task, model, fmt, repeats)  # which answers the repeats sample (None: no repeats)
+        kind = _check_repeats(task, lm, fmt, repeats)  # which answers the repeats sample (None: no repeats)
         if progress is None:
-            result = _evaluate(task, model, queries, shots, max_tokens, model_name, scorers, None, repeats, kind)
+            result = _Evaluation(task, lm, queries, opts, None, repeats, kind).run()
         else:
             progress.start(_request_count(task, queries, fmt, repeats.k if kind in ("letters", "generated") else 1,
                                           kind))
             try:
-                result = _evaluate(task, model, queries, shots, max_tokens, model_name, scorers, progress.advance,
-                                   repeats, kind)
+                result = _Evaluation(task, lm, queries, opts, progress.advance, repeats, kind).run()
             finally:
                 progress.finish()
     result.usage = dict(meter.to_dict())
@@ -99,7 +88,7 @@ class _Asker:
     conversations of ``core/models/chat.py`` for chat models (rendered by the model's template, or sent to a server's
     chat API)."""
 
-    def __init__(self, model: Model, fmt: PromptFormat, task: Task, queries: list[Query],
+    def __init__(self, model: BaseModel, fmt: PromptFormat, task: Task, queries: list[Query],
                  reporting: dict[str, Any]) -> None:
         self.model, self.fmt, self.queries, self.reporting = model, fmt, queries, reporting
         self.convs: list[list[Message]] | None = None
@@ -111,8 +100,7 @@ class _Asker:
         """What the model was shown for query ``i`` (a chat model's rendered conversation)."""
         if self.convs is None:
             return self.queries[i].prompt
-        render = getattr(self.model, "render", None)
-        return str(render(self.convs[i])) if callable(render) else readable(self.convs[i])
+        return self.model.render(self.convs[i])
 
     def turns(self, i: int) -> list[dict[str, str]] | None:
         """Query ``i``'s conversation as plain dicts for the report (None for raw prompts)."""
@@ -121,7 +109,7 @@ class _Asker:
     def loglikelihood(self, pairs: list[tuple[int, str]]) -> list[float]:
         if self.convs is not None:
             convs = self.convs
-            return call_backend(lambda r: self.model.chat_loglikelihood(r, **self.reporting),  # type: ignore[attr-defined]
+            return call_backend(lambda r: self.model.chat_loglikelihood(r, **self.reporting),
                                 [(convs[i], c) for i, c in pairs], "loglikelihood", len(pairs), self.model)
         return call_backend(lambda r: self.model.loglikelihood(r, **self.reporting),
                             [(self.queries[i].prompt, c) for i, c in pairs], "loglikelihood", len(pairs), self.model)
@@ -133,7 +121,7 @@ class _Asker:
         if self.convs is not None:
             convs = self.convs
             asked = [convs[i] + turns for i, turns, _ in follow_ups] if follow_ups is not None else convs
-            return call_backend(lambda c: self.model.chat(c, max_tokens=max_tokens, stop=stop,  # type: ignore[attr-defined]
+            return call_backend(lambda c: self.model.chat(c, max_tokens=max_tokens, stop=stop,
                                                           **sampling, **self.reporting),
                                 asked, "generate", len(asked), self.model)
         texts = [self.queries[i].prompt + text for i, _, text in follow_ups] if follow_ups is not None \
@@ -142,56 +130,84 @@ class _Asker:
                                                           **self.reporting), texts, "generate", len(texts), self.model)
 
 
-def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_tokens: int,
-              model_name: str | None, scorers: Mapping[str, M.Scorer] | None, advance: Progress | None,
-              repeats: Repeats, kind: str | None) -> TaskResult:
-    start = time.perf_counter()
-    fmt = format_of(model)
-    ask = _Asker(model, fmt, task, queries, progress_kwargs(model, advance))
-    if isinstance(model, SeesAnswers):
-        _show_answers(model, queries)
-    examples = [ExampleResult(id=q.example.uid, index=q.example.index, prompt=ask.shown(i), targets=q.targets,
-                              target_scores=q.example.target_scores, choices=q.choices,
-                              messages=ask.turns(i)) for i, q in enumerate(queries)]
-    values = M.MetricValues()
-    notes: list[str] = list(task.notes)
-    unfinished = 0  # think_end: responses with no end marker
+class _Evaluation:
+    """One evaluation's phases, in BIG-bench's order, sharing the examples, the metric values and the notes:
+    multiple choice (by log-probs, or by letter), generation, log-likelihood of the targets, then repeats,
+    stated confidence and the result."""
 
-    def answers(raw: list[str]) -> list[str]:
-        nonlocal unfinished
+    def __init__(self, task: Task, model: BaseModel, queries: list[Query], options: EvalOptions,
+                 advance: Progress | None, repeats: Repeats, kind: str | None) -> None:
+        self.task, self.model, self.queries, self.options = task, model, queries, options
+        self.repeats, self.kind = repeats, kind
+        self.fmt = model.prompt_format
+        self.max_tokens = DEFAULT_MAX_TOKENS if options.max_tokens is None else options.max_tokens
+        self.ask = _Asker(model, self.fmt, task, queries, progress_kwargs(model, advance))
+        self.values = M.MetricValues()
+        self.notes: list[str] = list(task.notes)
+        self.unfinished = 0  # think_end: responses with no end marker
+        self.examples: list[ExampleResult] = []
+
+    def run(self) -> TaskResult:
+        start = time.perf_counter()
+        task, queries, ask = self.task, self.queries, self.ask
+        if self.model.sees_answers:
+            _show_answers(self.model, queries)
+        self.examples = [ExampleResult(id=q.example.uid, index=q.example.index, prompt=ask.shown(i),
+                                       targets=q.targets, target_scores=q.example.target_scores, choices=q.choices,
+                                       messages=ask.turns(i)) for i, q in enumerate(queries)]
+        if task.multiple_choice_metrics:
+            if self.fmt.mc == "letters":
+                self.letters()
+            else:
+                self.choices()
+        if task.generative_metrics:
+            self.generated()
+        if task.scoring_metrics:
+            self.log_likelihoods()
+        return self.result(start)
+
+    def answers(self, raw: list[str]) -> list[str]:
+        """The answers in ``raw`` after a reasoning model's thinking (``think_end``); unfinished ones counted."""
         out = []
         for text in raw:
-            answer, found = after_thinking(str(text), fmt.think_end)
-            unfinished += not found
+            answer, found = after_thinking(str(text), self.fmt.think_end)
+            self.unfinished += not found
             out.append(answer)
         return out
 
-    mc_metrics = task.multiple_choice_metrics
-    if mc_metrics and fmt.mc == "letters":
-        stop = None if fmt.chat or fmt.think_end else ["\n"]
-        if kind != "letters":
-            raw = ask.generate(max_tokens=max_tokens, stop=stop)
-            _merge(values, _letter_grades(task, queries, examples, raw, answers(raw), notes))
-        else:
-            per_repeat: list[M.MetricValues] = []
-            first_notes: list[str] = []
-            for i, repeat_seed in enumerate(repeats.seeds()):
-                raw = ask.generate(max_tokens=max_tokens, stop=stop, temperature=repeats.temperature, seed=repeat_seed)
-                grades = _letter_grades(task, queries, examples, raw, answers(raw), first_notes if i == 0 else [])
-                per_repeat.append(grades)
-                for ex, grade in zip(examples, grades.per_example["multiple_choice_grade"]):
-                    right = ex.picked is not None and is_best(ex.target_scores, ex.picked)
-                    ex.samples = (ex.samples or []) + [{
-                        "response": ex.response, "raw_response": ex.raw_response, "picked": ex.picked,
-                        "score": float(grade), "correct": right}]
-            notes.extend(first_notes[:1])  # what mc=letters is; the unreadable answers of all repeats below
-            unread = sum(1 for ex in examples for sample in ex.samples or [] if sample["picked"] is None)
-            if unread:
-                notes.append(f"mc=letters: {unread} of {len(examples) * repeats.k} sampled answers named no option, "
-                             "counted wrong")
-            _merge(values, mean_of_repeats(per_repeat, examples))
-    elif mc_metrics:
-        flat = ask.loglikelihood([(i, c) for i, q in enumerate(queries) for c in q.choices or ()])
+    def letters(self) -> None:
+        """mc=letters: the options lettered, the answer's letter graded (K sampled answers with repeats)."""
+        task, queries, examples, repeats = self.task, self.queries, self.examples, self.repeats
+        stop = None if self.fmt.chat or self.fmt.think_end else ["\n"]
+        max_tokens = self.max_tokens
+        if self.kind != "letters":
+            raw = self.ask.generate(max_tokens=max_tokens, stop=stop)
+            _merge(self.values, _letter_grades(task, queries, examples, raw, self.answers(raw), self.notes))
+            return
+        per_repeat: list[M.MetricValues] = []
+        first_notes: list[str] = []
+        for i, repeat_seed in enumerate(repeats.seeds()):
+            raw = self.ask.generate(max_tokens=max_tokens, stop=stop, temperature=repeats.temperature,
+                                    seed=repeat_seed)
+            grades = _letter_grades(task, queries, examples, raw, self.answers(raw), first_notes if i == 0 else [])
+            per_repeat.append(grades)
+            for ex, grade in zip(examples, grades.per_example["multiple_choice_grade"]):
+                right = ex.picked is not None and is_best(ex.target_scores, ex.picked)
+                ex.samples = (ex.samples or []) + [{
+                    "response": ex.response, "raw_response": ex.raw_response, "picked": ex.picked,
+                    "score": float(grade), "correct": right}]
+        self.notes.extend(first_notes[:1])  # what mc=letters is; the unreadable answers of all repeats below
+        unread = sum(1 for ex in examples for sample in ex.samples or [] if sample["picked"] is None)
+        if unread:
+            self.notes.append(f"mc=letters: {unread} of {len(examples) * repeats.k} sampled answers named no "
+                              "option, counted wrong")
+        _merge(self.values, mean_of_repeats(per_repeat, examples))
+
+    def choices(self) -> None:
+        """Multiple choice by the options' log-probs, normalised across each example's options (with repeats:
+        K picks drawn from them)."""
+        task, queries, examples, repeats = self.task, self.queries, self.examples, self.repeats
+        flat = self.ask.loglikelihood([(i, c) for i, q in enumerate(queries) for c in q.choices or ()])
         absolute, pos = [], 0
         for q in queries:
             k = len(q.choices or ())
@@ -201,34 +217,38 @@ def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_to
         used = absolute if task.absolute_normalization else normalized
         for ex, lp in zip(examples, used):
             ex.log_probs = [float(x) for x in lp]
-        if kind == "choice":  # K picks drawn from the option probabilities, seeded per repeat and example
+        if self.kind == "choice":  # K picks drawn from the option probabilities, seeded per repeat and example
             for q, ex, lp in zip(queries, examples, normalized):
                 options = q.choices or []
                 picks = [options[option_sample(lp, repeats.temperature, seed, ex.id)] for seed in repeats.seeds()]
                 ex.samples = [{"picked": pick, "score": float((ex.target_scores or {}).get(pick, 0.0)),
                                "correct": is_best(ex.target_scores, pick)} for pick in picks]
         # (multiple-choice queries all have choices and target scores; `or` only tells the type checker)
-        _merge(values, M.multiple_choice([q.choices or [] for q in queries],
-                                         [q.example.target_scores or {} for q in queries], used, absolute, mc_metrics))
+        _merge(self.values, M.multiple_choice([q.choices or [] for q in queries],
+                                              [q.example.target_scores or {} for q in queries], used, absolute,
+                                              task.multiple_choice_metrics))
 
-    gen_metrics = task.generative_metrics
-    if gen_metrics:
+    def generated(self) -> None:
+        """Generative metrics on the post-processed generations (with repeats: K samples, their mean)."""
+        task, queries, examples = self.task, self.queries, self.examples
+        gen_metrics = task.generative_metrics
         per_repeat = []
-        seeds: list[int | None] = list(repeats.seeds()) if kind == "generated" else [None]
+        seeds: list[int | None] = list(self.repeats.seeds()) if self.kind == "generated" else [None]
         for seed in seeds:
-            sampling: dict[str, Any] = {"temperature": repeats.temperature, "seed": seed} if seed is not None else {}
-            raw = ask.generate(max_tokens=max_tokens, **sampling)
+            sampling: dict[str, Any] = {"temperature": self.repeats.temperature, "seed": seed} \
+                if seed is not None else {}
+            raw = self.ask.generate(max_tokens=self.max_tokens, **sampling)
             responses = [postprocess(a, stop_string=task.stop_string, output_regex=task.output_regex)
-                         for a in answers(raw)]
+                         for a in self.answers(raw)]
             for ex, r, resp in zip(examples, raw, responses):
                 ex.raw_response, ex.response = str(r), resp
             try:
-                run = M.generative([q.targets for q in queries], responses, gen_metrics, scorers)
+                run = M.generative([q.targets for q in queries], responses, gen_metrics, self.options.scorers)
             except M.MetricUnavailable as exc:
                 if task.preferred_score == "bleurt":
                     raise
                 gen_metrics = [m for m in gen_metrics if m != "bleurt"]
-                notes.append(f"bleurt not computed: {exc}")
+                self.notes.append(f"bleurt not computed: {exc}")
                 run = M.generative([q.targets for q in queries], responses, gen_metrics)
             per_repeat.append(run)
             if seed is not None:
@@ -239,49 +259,55 @@ def _evaluate(task: Task, model: Model, queries: list[Query], shots: int, max_to
                     if right_wrong:
                         sample["correct"] = value == 1.0
                     ex.samples = (ex.samples or []) + [sample]
-        _merge(values, per_repeat[0] if kind != "generated" else mean_of_repeats(per_repeat, examples))
+        _merge(self.values, per_repeat[0] if self.kind != "generated" else mean_of_repeats(per_repeat, examples))
 
-    if task.scoring_metrics:
-        flat = ask.loglikelihood([(i, t) for i, q in enumerate(queries) for t in q.targets])
+    def log_likelihoods(self) -> None:
+        """``log_likelihood``: log P(target | prompt) of every target."""
+        queries = self.queries
+        flat = self.ask.loglikelihood([(i, t) for i, q in enumerate(queries) for t in q.targets])
         per_query, pos = [], 0
-        for q, ex in zip(queries, examples):
+        for q, ex in zip(queries, self.examples):
             per_query.append([float(x) for x in flat[pos:pos + len(q.targets)]])
             ex.target_log_probs = per_query[-1]
             pos += len(q.targets)
-        _merge(values, M.log_likelihood(per_query, [q.targets for q in queries]))
+        _merge(self.values, M.log_likelihood(per_query, [q.targets for q in queries]))
 
-    repeat_info = None
-    if kind is not None:
-        binary = kind in ("choice", "letters") or task.preferred_score in RIGHT_WRONG
-        repeat_info = reduce_repeats(task.preferred_score, repeats, examples, values, notes, binary=binary)
-    confidence: dict[str, Any] | None = None
-    if task.verbalized_confidence is not None:
-        for i, ex in enumerate(examples):  # what ask_confidence judges right and wrong by
-            ex.scores = {m: float(v[i]) for m, v in values.per_example.items()}
-        confidence = ask_confidence(task.verbalized_confidence, ask, examples, task.preferred_score)
-        notes.append(confidence["note"])
-    if unfinished:
-        notes.append(f"{unfinished} response(s) had no {fmt.think_end!r} (the end of the model's thinking): "
-                     "no answer, counted wrong")
-    if task.n_duplicates:
-        notes.append(f"{task.n_duplicates} duplicate example(s) ignored, as BIG-bench does")
-    if task.preferred_score not in values.scores and fmt.mc == "letters":
-        raise ValueError(f"its preferred score {task.preferred_score} needs option probabilities, which "
-                         "mc=letters does not give; run it on a model with prompt log-probabilities")
-    result = finish_result(
-        task=task.name, model=str(model_name or getattr(model, "name", type(model).__name__)), shots=shots,
-        examples=examples, scores=values.scores,
-        per_example={m: dict(enumerate(v)) for m, v in values.per_example.items()},
-        preferred=task.preferred_score, low=task.low_score, high=task.high_score, path=task.path,
-        parent=task.parent, keywords=task.keywords, reliability=values.extra.get("reliability", []),
-        confidence=confidence, notes=notes, started=start,
-        # the calibration parts of the log-probs the examples carry, computed once for the scores and their errors
-        memo={"mc_parts": values.extra["mc_parts"]} if "mc_parts" in values.extra else None, repeats=repeat_info)
-    result.prompt_format = fmt.describe()
-    return result
+    def result(self, start: float) -> TaskResult:
+        """Repeats reduced, stated confidence asked, the notes, and the result finished (``pipeline``)."""
+        task, examples, values, notes, fmt = self.task, self.examples, self.values, self.notes, self.fmt
+        repeat_info = None
+        if self.kind is not None:
+            binary = self.kind in ("choice", "letters") or task.preferred_score in RIGHT_WRONG
+            repeat_info = reduce_repeats(task.preferred_score, self.repeats, examples, values, notes, binary=binary)
+        confidence: dict[str, Any] | None = None
+        if task.verbalized_confidence is not None:
+            for i, ex in enumerate(examples):  # what ask_confidence judges right and wrong by
+                ex.scores = {m: float(v[i]) for m, v in values.per_example.items()}
+            confidence = ask_confidence(task.verbalized_confidence, self.ask, examples, task.preferred_score)
+            notes.append(confidence["note"])
+        if self.unfinished:
+            notes.append(f"{self.unfinished} response(s) had no {fmt.think_end!r} (the end of the model's "
+                         "thinking): no answer, counted wrong")
+        if task.n_duplicates:
+            notes.append(f"{task.n_duplicates} duplicate example(s) ignored, as BIG-bench does")
+        if task.preferred_score not in values.scores and fmt.mc == "letters":
+            raise ValueError(f"its preferred score {task.preferred_score} needs option probabilities, which "
+                             "mc=letters does not give; run it on a model with prompt log-probabilities")
+        result = finish_result(
+            task=task.name, model=str(self.options.model_name or self.model.name), shots=self.options.shots or 0,
+            examples=examples, scores=values.scores,
+            per_example={m: dict(enumerate(v)) for m, v in values.per_example.items()},
+            preferred=task.preferred_score, low=task.low_score, high=task.high_score, path=task.path,
+            parent=task.parent, keywords=task.keywords, reliability=values.extra.get("reliability", []),
+            confidence=confidence, notes=notes, started=start,
+            # the calibration parts of the log-probs the examples carry, computed once for the scores and errors
+            memo={"mc_parts": values.extra["mc_parts"]} if "mc_parts" in values.extra else None,
+            repeats=repeat_info)
+        result.prompt_format = fmt.describe()
+        return result
 
 
-def _check_repeats(task: Task, model: Model, fmt: PromptFormat, repeats: Repeats) -> str | None:
+def _check_repeats(task: Task, model: BaseModel, fmt: PromptFormat, repeats: Repeats) -> str | None:
     """What the repeats of ``task`` sample, before any request: "choice" (options drawn from the log-probs),
     "letters" (mc=letters answers generated), "generated" (generations); None without repeats. Repeats that
     cannot run are a ValueError that says why: a preferred score no sample has (a log-likelihood, a calibration
@@ -303,7 +329,7 @@ def _check_repeats(task: Task, model: Model, fmt: PromptFormat, repeats: Repeats
         raise ValueError(f"repeats={repeats.k}: the preferred score {preferred} is {why}; repeats reduce a score "
                          "each sample has (multiple_choice_grade, exact_str_match, rouge, ...): make one the "
                          "preferred_score, or run this task with --lm-repeats 1")
-    if kind != "choice" and not getattr(model, "supports_sampling", False):
+    if kind != "choice" and not model.supports_sampling:
         raise ValueError(f"repeats={repeats.k} sample the model's generations, and this backend does greedy "
                          "generation only; use a backend that samples (smollm2, llamacpp:, hf:, openai:) or run it "
                          "with --lm-repeats 1")
@@ -376,7 +402,7 @@ def _merge(into: M.MetricValues, other: M.MetricValues) -> None:
     into.extra.update(other.extra)
 
 
-def _show_answers(model: SeesAnswers, queries: list[Query]) -> None:
+def _show_answers(model: BaseModel, queries: list[Query]) -> None:
     model.set_answer_key([(q.prompt, q.example.target_scores, q.targets[0] if q.targets else None)
                           for q in queries])
 

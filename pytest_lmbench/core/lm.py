@@ -14,8 +14,8 @@ from typing import Any, cast, overload
 import numpy as np
 
 from pytest_lmbench.core.errors import BackendError, ConfigError
-from pytest_lmbench.core.models.base import DEFAULT_MAX_TOKENS, metered
-from pytest_lmbench.core.models.chat import Message, after_thinking, format_of, user_turn
+from pytest_lmbench.core.models.base import DEFAULT_MAX_TOKENS, declared, metered
+from pytest_lmbench.core.models.chat import Message, after_thinking, user_turn
 from pytest_lmbench.core.repeats import option_sample
 from pytest_lmbench.core.scoring.metrics import hashed_argmax, normalize_log_probs
 
@@ -49,7 +49,7 @@ class LM:
     """A loaded model under a label (what node ids and reports show)."""
 
     def __init__(self, model: Any, label: str, *, max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
-        self.model = model
+        self.model = declared(model)
         self.label = label
         self.max_tokens = max_tokens
         #: (temperature, seed) of the repeat running now, set by the plugin for tasks run with repeats: what
@@ -86,7 +86,7 @@ class LM:
         """
         single = isinstance(prompt, str)
         prompts = [prompt] if single else list(prompt)
-        fmt = format_of(self.model)
+        fmt = self.model.prompt_format
         if fmt.chat:  # each prompt as the user's turn in the model's own chat template
             return self._sampled([user_turn(fmt, p) for p in prompts], single, max_tokens, stop, temperature, n,
                                  seed, "generate")
@@ -98,7 +98,7 @@ class LM:
         """The assistant's reply to a conversation (a list of ``{"role", "content"}`` dicts), or to each of a
         list of conversations (batched like ``generate``), in the model's own chat template; the model must run
         with ``chat=1``. ``n``, ``temperature`` and ``seed`` as in ``generate``."""
-        fmt = format_of(self.model)
+        fmt = self.model.prompt_format
         if not fmt.chat:
             raise ConfigError(f"chat(): model {self.label!r} runs without a chat template; run it with chat=1 "
                               f"(e.g. --lm-model '{self.label}?chat=1')")
@@ -134,7 +134,7 @@ class LM:
         samples = 1 if n is None else int(n)
         if samples < 1:
             raise ConfigError(f"{what}(): n must be at least 1, not {n}")
-        fmt = format_of(self.model)
+        fmt = self.model.prompt_format
         method = self.model.chat if asked and not isinstance(asked[0], str) else self.model.generate
 
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -145,7 +145,7 @@ class LM:
             texts = self._checked(call(asked, max_tokens=budget, stop=stop), len(asked), what)
             per_prompt = [[t] * samples for t in texts]
         else:
-            if not getattr(self.model, "supports_sampling", False):
+            if not self.model.supports_sampling:
                 raise ConfigError(f"model {self.label!r} cannot sample (temperature > 0); its backend does "
                                   "greedy generation only")
             columns = [self._checked(call(asked, max_tokens=budget, stop=stop, temperature=float(temperature),
@@ -161,11 +161,10 @@ class LM:
     def render(self, messages: Sequence[Mapping[str, str]]) -> str:
         """A conversation as the text the model sees: its chat template applied, with the generation prompt
         (chat=1 with a template of its own; a server's template is not known here)."""
-        render = getattr(self.model, "template", None) and getattr(self.model, "render", None)
-        if not callable(render):
+        if self.model.template is None:
             raise ConfigError(f"render(): model {self.label!r} has no chat template here (chat=1 on smollm2, "
                               "llamacpp: or hf:)")
-        return str(render([{"role": m["role"], "content": m["content"]} for m in messages]))
+        return str(self.model.render([{"role": m["role"], "content": m["content"]} for m in messages]))
 
     # -- scoring --------------------------------------------------------------------------------
     def loglikelihood(self, context: str | Sequence[tuple[str, str]], continuation: str | None = None):
@@ -192,7 +191,7 @@ class LM:
             if not opts or not all(isinstance(o, str) for o in opts):
                 raise ConfigError(f"choose(): options must be a non-empty list of strings, not {opts!r}")
         option_lists = cast(list[list[str]], given)  # each a non-empty list of str: checked just above
-        fmt = format_of(self.model)
+        fmt = self.model.prompt_format
         if fmt.chat:  # each option as the start of the assistant's reply to the prompt as the user's turn
             turns = [(user_turn(fmt, p), o) for p, opts in zip(prompts, option_lists) for o in opts]
             with metered(self.model, len(turns)):

@@ -1,4 +1,5 @@
-"""Result records, BIG-bench's aggregation of subtasks, and the JSON report (written atomically).
+"""Result records, BIG-bench's aggregation of subtasks, and the JSON report (``Report``: written atomically,
+read back whole).
 
 Everything here serialises to builtin types only: results travel from xdist workers to the controller
 inside pytest's own report serialisation, where a numpy scalar would abort the run.
@@ -140,6 +141,10 @@ class TaskResult:
     #: every subtask of ``parent``, run or not (set at collection): what makes a parent's aggregate complete.
     #: Carried on each result so that the process that aggregates (an xdist controller never collects) knows.
     parent_subtasks: list[str] = field(default_factory=list)
+    #: how ``parent``'s aggregate is computed, declared by whoever makes the result: None, BIG-bench's
+    #: ``add_aggregate_scores`` (``aggregate`` below); "lmeval", an lm-eval group by lm-eval's own rules
+    #: (``tasks/lmeval.aggregate_group``). Reports written before the field existed: ``Report.from_dict``.
+    parent_kind: str | None = None
     keywords: list[str] = field(default_factory=list)
     threshold: dict[str, float] = field(default_factory=dict)
     outcome: Outcome = "scored"
@@ -276,13 +281,6 @@ def aggregate_outcome(results: list[TaskResult]) -> Outcome:
     return "passed" if outcomes == {"passed"} else "scored"
 
 
-def build_report(results: list[TaskResult], *, complete: bool = True, meta: dict[str, Any] | None = None,
-                 builtin: bool = True) -> dict:
-    """The JSON report's content; ``builtin=False`` shares the results' containers (to be written at once)."""
-    return {"schema_version": SCHEMA_VERSION, "complete": complete, **(meta or {}),
-            "results": [r.to_dict(builtin=builtin) for r in results]}
-
-
 def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
     """Write JSON so that readers never see a half-written file (temp file in the same dir + rename).
 
@@ -342,32 +340,96 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
 
 
 class ReportError(Exception):
-    """A report file that cannot be read back (as a baseline)."""
+    """A report file that cannot be read back (as a baseline, or to be shown, compared or merged)."""
+
+
+#: The top-level keys of a report that ``Report`` has fields for, in the order they are written.
+_REPORT_KEYS = ("schema_version", "complete", "models", "shots", "max_examples", "aggregates", "results")
+
+
+@dataclass
+class Report:
+    """A --lm-report file, whole: what it is written from and what it reads back as, so that tools without
+    pytest (show, diff, merge) can recompute run-level results (``core/run.py``) from it. ``load(save(r)) == r``
+    for every field; keys of another version that this one has no field for are kept in ``extra``, written back
+    before ``results``. The derived ``preferred_value`` and ``normalized_preferred_score`` of each result are
+    written by ``TaskResult.to_dict`` and recomputed, not read."""
+
+    schema_version: int = SCHEMA_VERSION
+    complete: bool = True  # false: the run was interrupted or stopped by a budget
+    models: list[str] = field(default_factory=list)  # the run's model specs, secrets masked
+    shots: list[int] = field(default_factory=list)
+    max_examples: int | None = None
+    aggregates: list[dict[str, Any]] = field(default_factory=list)  # aggregates.GroupScore.to_dict() each
+    results: list[TaskResult] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self, *, builtin: bool = True) -> dict[str, Any]:
+        """The report's JSON content; ``builtin=False`` shares the results' containers (to be written at once)."""
+        clash = set(self.extra) & set(_REPORT_KEYS)
+        if clash:
+            raise ValueError(f"Report.extra may not hold {', '.join(sorted(clash))}: they are its fields")
+        data: dict[str, Any] = {"schema_version": self.schema_version, "complete": self.complete,
+                                "models": self.models, "shots": self.shots, "max_examples": self.max_examples,
+                                "aggregates": self.aggregates, **self.extra}
+        if builtin:
+            data = _builtin(data)
+        data["results"] = [r.to_dict(builtin=builtin) for r in self.results]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any, name: str = "report") -> Report:
+        """A report's JSON content, checked: a ReportError that names the report (``name``) and what to do.
+        Keys it lacks (a report of an earlier version) take the field's default."""
+        if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+            raise ReportError(f"{name}: not a pytest-lmbench report (no 'results' list); write one with --lm-report")
+        version = data.get("schema_version")
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise ReportError(f"{name}: schema_version {version!r} is not one this pytest-lmbench reads (<= "
+                              f"{SCHEMA_VERSION}); upgrade pytest-lmbench or regenerate the report")
+        results = []
+        for i, row in enumerate(data["results"]):
+            try:
+                result = TaskResult.from_dict(row)
+            except (TypeError, KeyError, AttributeError) as exc:
+                raise ReportError(f"{name}: results[{i}] is not a task result ({exc}); regenerate the report") from None
+            if "parent_kind" not in row:
+                result.parent_kind = _old_parent_kind(result)
+            results.append(result)
+        known = {k: data[k] for k in _REPORT_KEYS[1:-1] if k in data}
+        return cls(schema_version=version, results=results, **known,
+                   extra={k: v for k, v in data.items() if k not in _REPORT_KEYS})
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the report as --lm-report does (atomically, one result per line)."""
+        write_json_atomic(path, self.to_dict(builtin=False))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], shown: str | None = None) -> Report:
+        """A report written by --lm-report (or ``save``), checked: a ReportError that names the file (as
+        ``shown``, default ``path``) and what to do."""
+        name = shown or os.fspath(path)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except FileNotFoundError:
+            raise ReportError(f"{name}: no such file (write one with --lm-report={os.path.basename(name)})") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ReportError(f"{name}: cannot be read ({exc})") from None
+        except json.JSONDecodeError as exc:
+            raise ReportError(f"{name}: not valid JSON (line {exc.lineno}: {exc.msg}); is it a --lm-report file?") \
+                from None
+        return cls.from_dict(data, name)
+
+
+def _old_parent_kind(result: TaskResult) -> str | None:
+    """A result read from a report written before ``parent_kind`` existed: an lm-eval group's tasks were then
+    told apart by their config's path (a YAML file), which is what this version declares as "lmeval"."""
+    if result.parent and (result.path or "").endswith((".yaml", ".yml")):
+        return "lmeval"
+    return None
 
 
 def load_report(path: str, shown: str | None = None) -> list[TaskResult]:
-    """A report written by --lm-report, checked: a ReportError that names the file (as ``shown``, default
-    ``path``) and what to do."""
-    name = shown or path
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise ReportError(f"{name}: no such file (write one with --lm-report={os.path.basename(name)})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReportError(f"{name}: cannot be read ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise ReportError(f"{name}: not valid JSON (line {exc.lineno}: {exc.msg}); is it a --lm-report file?") from None
-    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
-        raise ReportError(f"{name}: not a pytest-lmbench report (no 'results' list); write one with --lm-report")
-    version = data.get("schema_version")
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise ReportError(f"{name}: schema_version {version!r} is not one this pytest-lmbench reads (<= "
-                          f"{SCHEMA_VERSION}); upgrade pytest-lmbench or regenerate the report")
-    out = []
-    for i, row in enumerate(data["results"]):
-        try:
-            out.append(TaskResult.from_dict(row))
-        except (TypeError, KeyError, AttributeError) as exc:
-            raise ReportError(f"{name}: results[{i}] is not a task result ({exc}); regenerate the report") from None
-    return out
+    """The results of a report written by --lm-report (``Report.load``: the same checks and messages)."""
+    return Report.load(path, shown).results

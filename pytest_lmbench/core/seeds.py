@@ -8,6 +8,9 @@ import random
 import sys
 from collections.abc import Iterator
 
+#: BIG-bench's seed for shuffling few-shot examples and options (``json_task.py``'s default).
+BIGBENCH_SEED = 42
+
 
 @contextlib.contextmanager
 def global_seeds(python: int, numpy: int, torch: int | None = None) -> Iterator[None]:

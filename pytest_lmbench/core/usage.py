@@ -25,9 +25,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
+#: The role of the model an item evaluates; the others an item calls (a judge, ...) are metered apart.
+CANDIDATE = "candidate"
 
-class UsageDict(TypedDict):
-    """A Usage as results carry it (builtin types only)."""
+
+class _Roles(TypedDict, total=False):
+    roles: dict[str, UsageDict]
+
+
+class UsageDict(_Roles):
+    """A Usage as results carry it (builtin types only); ``roles`` only when other models worked."""
 
     prompt_tokens: int
     generated_tokens: int
@@ -49,7 +56,16 @@ class Usage:
     cost: float | None = None
     #: whether every model call counted its tokens (a third-party backend may not)
     tokens_counted: bool = True
+    #: what the item's other models cost, by role ("judge", ...): metered apart from the model under test
+    roles: dict[str, Usage] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def role(self, name: str) -> Usage:
+        """The meter of the item's ``name`` model: this one for the model under test (``CANDIDATE``)."""
+        if name == CANDIDATE:
+            return self
+        with self._lock:
+            return self.roles.setdefault(name, Usage())
 
     def add_tokens(self, prompt: int = 0, generated: int = 0) -> None:
         with self._lock:
@@ -80,6 +96,8 @@ class Usage:
             if data.get("cost") is not None:
                 self.cost = (self.cost or 0.0) + float(data["cost"])  # type: ignore[arg-type]
             self.tokens_counted = self.tokens_counted and bool(data.get("tokens_counted", True))
+        for name, theirs in dict(data.get("roles") or {}).items():
+            self.role(name).merge(theirs)
 
     @property
     def tokens(self) -> int:
@@ -91,29 +109,51 @@ class Usage:
         return self.tokens / self.model_seconds if self.model_seconds > 0 else None
 
     def to_dict(self) -> UsageDict:
+        """The candidate's usage; the other roles', when there were any, under ``roles``."""
         tps = self.tokens_per_second
-        return UsageDict(prompt_tokens=int(self.prompt_tokens), generated_tokens=int(self.generated_tokens),
-                         model_calls=int(self.model_calls), model_seconds=float(self.model_seconds),
-                         cache_hits=int(self.cache_hits), tokens_per_second=None if tps is None else float(tps),
-                         cost=None if self.cost is None else float(self.cost),
-                         tokens_counted=bool(self.tokens_counted))
+        out = UsageDict(prompt_tokens=int(self.prompt_tokens), generated_tokens=int(self.generated_tokens),
+                        model_calls=int(self.model_calls), model_seconds=float(self.model_seconds),
+                        cache_hits=int(self.cache_hits), tokens_per_second=None if tps is None else float(tps),
+                        cost=None if self.cost is None else float(self.cost),
+                        tokens_counted=bool(self.tokens_counted))
+        if self.roles:
+            out["roles"] = {name: meter.to_dict() for name, meter in sorted(self.roles.items())}
+        return out
 
 
 _CURRENT: contextvars.ContextVar[Usage | None] = contextvars.ContextVar("lmbench_usage", default=None)
+_ROLE: contextvars.ContextVar[str] = contextvars.ContextVar("lmbench_usage_role", default=CANDIDATE)
 
 
 def current() -> Usage | None:
-    """The meter of the evaluation running in this thread (None outside one)."""
-    return _CURRENT.get()
+    """The meter of the model working now in this thread: the evaluation's own for the model under test, its
+    ``role`` meter while another model (a judge) works (None outside an evaluation)."""
+    meter = _CURRENT.get()
+    if meter is None:
+        return None
+    role = _ROLE.get()
+    return meter if role == CANDIDATE else meter.role(role)
+
+
+@contextlib.contextmanager
+def acting_as(role: str) -> Iterator[None]:
+    """Inside the block the models called work as ``role`` (``"judge"``): their calls, tokens and cost go to the
+    item's meter for that role, never to the candidate's. Backends need not know: they add to ``current()``."""
+    token = _ROLE.set(role)
+    try:
+        yield
+    finally:
+        _ROLE.reset(token)
 
 
 @contextlib.contextmanager
 def metering(usage: Usage) -> Iterator[Usage]:
-    """Meter what the model does inside the block into ``usage``."""
-    token = _CURRENT.set(usage)
+    """Meter what the models do inside the block into ``usage`` (the model under test's; other roles' apart)."""
+    token, role = _CURRENT.set(usage), _ROLE.set(CANDIDATE)
     try:
         yield usage
     finally:
+        _ROLE.reset(role)
         _CURRENT.reset(token)
 
 

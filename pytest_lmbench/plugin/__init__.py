@@ -15,7 +15,6 @@ import os
 import signal
 import sys
 import threading
-from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -294,44 +293,15 @@ def pytest_report_to_serializable(config: pytest.Config, report: Any):
 
 
 def final_results(state: LmbenchState) -> list[TaskResult]:
-    """Item results (compared with the baseline and the --lm-compare model) plus one aggregate per
-    (parent, model, shots), in a stable order."""
+    """The run's results with its comparisons and aggregates (``core/run.final_results``), from this session's
+    results and options."""
     if not state.results:
-        return []
-    from pytest_lmbench.core.compare import compare_models, compare_with_baseline
-    from pytest_lmbench.core.results import aggregate
-    from pytest_lmbench.core.uncertainty import aggregate_errors
+        return []  # nothing evaluated: the core is not imported
+    from pytest_lmbench.core.run import final_results as run_results
 
-    items = sorted(state.results, key=lambda r: (r.parent or r.task, r.task, r.model, r.shots))
-    if state.baseline is not None:
-        compare_with_baseline(items, state.baseline, max_regression=state.max_regression, alpha=state.alpha,
-                              metric=state.baseline_metric)
-    if state.compare_to is not None:
-        compare_models(items, state.compare_to, alpha=state.alpha)
-    by_parent: dict[tuple[str, str, int], list[TaskResult]] = defaultdict(list)
-    groups: dict[tuple[str, str], list[TaskResult]] = defaultdict(list)
-    for r in items:
-        if r.parent and r.outcome not in ("error", "skipped") and r.scores:
-            if (r.path or "").endswith((".yaml", ".yml")):
-                groups[(r.parent, r.model)].append(r)  # an lm-eval group
-            else:
-                by_parent[(r.parent, r.model, r.shots)].append(r)
-    out = list(items)
-    for (parent, _model, _shots), subs in sorted(by_parent.items()):
-        family = sorted({name for r in subs for name in r.parent_subtasks})  # known from collection
-        out.append(aggregate_errors(aggregate(parent, subs, family or None), subs))
-    if groups:
-        from pytest_lmbench.core.tasks.lmeval import aggregate_group
-
-        include = state.config.getoption("lm_eval_include") or []
-    for (parent, _model), subs in sorted(groups.items()):
-        family = sorted({name for r in subs for name in r.parent_subtasks})
-        tasks = [r.task for r in subs]
-        # each task once (at its config's shot count, as lm-eval runs a group), else one aggregate per shots
-        runs = [subs] if len(tasks) == len(set(tasks)) else \
-            [[r for r in subs if r.shots == s] for s in sorted({r.shots for r in subs})]
-        out += [aggregate_group(run[0].path or "", parent, run, family, include) for run in runs]
-    return out
+    return run_results(state.results, baseline=state.baseline, max_regression=state.max_regression,
+                       alpha=state.alpha, baseline_metric=state.baseline_metric, compare_to=state.compare_to,
+                       lmeval_include=state.config.getoption("lm_eval_include") or ())
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -344,8 +314,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def _finish(session: pytest.Session, config: pytest.Config, exitstatus: int) -> None:
     state = get_state(config)
-    results = final_results(state)
-    state.final = results  # type: ignore[attr-defined]
+    results = state.final = final_results(state)
     if any(r.outcome == "regressed" for r in results) and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     with gcpause.resumed():  # other plugins' code runs with the collector as usual
@@ -355,7 +324,7 @@ def _finish(session: pytest.Session, config: pytest.Config, exitstatus: int) -> 
     if not results and not html_path and not path:
         return  # nothing was evaluated and nothing is to be written: the core is never imported
     from pytest_lmbench.core.aggregates import model_aggregates
-    from pytest_lmbench.core.results import build_report, write_json_atomic, write_text_atomic
+    from pytest_lmbench.core.results import Report, write_text_atomic
 
     aggregates = model_aggregates(results)
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -371,56 +340,27 @@ def _finish(session: pytest.Session, config: pytest.Config, exitstatus: int) -> 
         write_text_atomic(os.path.join(str(config.invocation_params.dir), html_path),
                           render_html(results, aggregates, models=state.labels, meta={"complete": complete}))
     if path:
-        meta = {"models": [s.public for s in state.specs], "shots": state.shots,
-                "max_examples": state.max_examples, "aggregates": [g.to_dict() for g in aggregates]}
-        write_json_atomic(os.path.join(str(config.invocation_params.dir), path), build_report(
-            results, complete=complete, meta=meta, builtin=False))
+        Report(complete=complete, models=[s.public for s in state.specs], shots=state.shots,
+               max_examples=state.max_examples, aggregates=[g.to_dict() for g in aggregates],
+               results=results).save(os.path.join(str(config.invocation_params.dir), path))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     if _is_worker(config):
         return
     state = get_state(config)
-    results = getattr(state, "final", None) or final_results(state)
+    results = state.final or final_results(state)
     if not results:
         return
-    from pytest_lmbench.report.terminal import render_summary
+    from pytest_lmbench.report.terminal import render_summary, summary_lines
 
     tw = config.get_terminal_writer()
     terminalreporter.section("lmbench summary", sep="=")
     terminalreporter.write(render_summary(results, width=tw.fullwidth, color=tw.hasmarkup,
                                           verbose=config.get_verbosity(), models=state.labels))
-    counted = [r.cache for r in results if r.cache is not None]
-    if counted:
-        hits, misses = sum(c["hits"] for c in counted), sum(c["misses"] for c in counted)
-        where = state.cache_path or "-"
-        if not os.path.relpath(where).startswith(".."):
-            where = os.path.relpath(where)
-        terminalreporter.write_line(f"lmbench cache: {hits} answers from the cache, {misses} from the model ({where})")
-    from pytest_lmbench.report.format import cost_text
-
-    spent = cost_text(results)
-    if spent:
-        terminalreporter.write_line(f"lmbench cost: {spent}")
-    if state.stopped:
-        terminalreporter.write_line(state.stopped, red=True, bold=True)
-    uncounted = sorted({r.model for r in results if r.usage and not r.usage.get("tokens_counted", True)})
-    if uncounted and (state.max_tokens_total is not None or state.max_cost is not None):
-        terminalreporter.write_line(f"lmbench budget: the tokens of {', '.join(uncounted)} are not known (a backend "
-                                    "that does not count them): the budget could not see them", yellow=True)
-    for line in model_info_lines(results):
-        terminalreporter.write_line(line)
+    budget = state.max_tokens_total is not None or state.max_cost is not None
+    for line, markup in summary_lines(results, cache_path=state.cache_path, budget=budget, stopped=state.stopped):
+        terminalreporter.write_line(line, **markup)
     for label, option in (("report", "lm_report"), ("html", "lm_html")):
         if config.getoption(option):
             terminalreporter.write_line(f"lmbench {label}: {config.getoption(option)}")
-
-
-def model_info_lines(results: list[TaskResult]) -> list[str]:
-    """One line per model that runs differently from its backend's default here (llama.cpp weight repacking
-    off, or forced on over AMX), so that a CI log says which code path produced its numbers."""
-    lines = []
-    for model, info in dict((r.model, r.model_info) for r in results if r.model_info).items():
-        if info.get("repack") == "off" or info.get("cpu_amx", "none") != "none":
-            lines.append(f"lmbench model {model}: llama.cpp weight repacking {info['repack']} "
-                         f"({info.get('repack_reason', '')})")
-    return lines

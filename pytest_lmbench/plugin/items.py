@@ -20,15 +20,16 @@ import pytest
 from pytest_lmbench.core.errors import LmbenchError, TaskFormatError
 from pytest_lmbench.core.evaluate import evaluate, per_subtask
 from pytest_lmbench.core.gates import judge, resolve_thresholds
-from pytest_lmbench.core.models.base import DEFAULT_MAX_TOKENS
+from pytest_lmbench.core.models.base import BaseModel
 from pytest_lmbench.core.models.cache import CacheCounter
 from pytest_lmbench.core.models.registry import ModelSpec
+from pytest_lmbench.core.options import EvalOptions
 from pytest_lmbench.core.repeats import Repeats, reducer_names
 from pytest_lmbench.core.results import Outcome, TaskResult
 from pytest_lmbench.core.scoring.metrics import MetricUnavailable
 from pytest_lmbench.core.tasks.bigbench import is_parent_task_file, load_task, load_task_name, subtask_files
 from pytest_lmbench.core.tasks.model import Task
-from pytest_lmbench.core.usage import Usage, metering
+from pytest_lmbench.core.usage import Usage
 from pytest_lmbench.plugin.state import attach, get_state
 
 _TASK_CACHE_KEY = pytest.StashKey["OrderedDict[tuple[str, str | None, int, int], Task]"]()
@@ -197,21 +198,38 @@ class TaskItem(pytest.Item):
         self.result: TaskResult | None = None
 
     def setup(self) -> None:
+        """The one skeleton of every kind of item: the model, its cache counter and meter, the format's own
+        evaluation (``evaluate``), its failures made readable (``failed``), then what the item adds
+        (``_complete``). The meter is the item's, so an item that errors or skips keeps what it cost."""
         state = get_state(self.config)
-        task = load_task_cached(self.config, self.leaf_path, self.parent_name)
         model = state.model(self.spec)
+        self.check_model(model)
         counter = CacheCounter(model)
         meter = self.meter = Usage()
+        options = EvalOptions(shots=self.shots, max_examples=self.max_examples, max_tokens=state.max_tokens,
+                              model_name=self.label, scorers=state.scorers, repeats=self.repeats,
+                              allow_code_execution=bool(self.config.getoption("lm_allow_code_execution")))
         try:
-            result = evaluate(task, model, shots=self.shots, max_examples=self.max_examples,
-                              max_tokens=state.max_tokens or DEFAULT_MAX_TOKENS, model_name=self.label,
-                              progress=self._live_progress(meter), scorers=state.scorers, repeats=self.repeats,
-                              meter=meter)
-        except MetricUnavailable as exc:
-            pytest.skip(f"{self.task_name}: {exc}")
-        except ValueError as exc:  # too few examples for the shot count, metric preconditions
-            raise LmbenchError(f"{self.task_name} ({os.path.relpath(self.leaf_path)}): {exc}") from None
+            result = self.evaluate(model, options, self._live_progress(meter), meter)
+        except Exception as exc:
+            self.failed(exc)
+            raise
         self._complete(result, counter)
+
+    def check_model(self, model: BaseModel) -> None:
+        """Skip (``pytest.skip``) when this kind of item cannot run on ``model``; every model can run a JSON task."""
+
+    def evaluate(self, model: BaseModel, options: EvalOptions, progress: Any, meter: Usage) -> TaskResult:
+        """The task format's evaluation of this item (the core's entry point for it)."""
+        task = load_task_cached(self.config, self.leaf_path, self.parent_name)
+        return evaluate(task, model, options, progress=progress, meter=meter)
+
+    def failed(self, exc: Exception) -> None:
+        """``exc`` raised by ``evaluate``: skip, or raise a readable LmbenchError (else it propagates as it is)."""
+        if isinstance(exc, MetricUnavailable):
+            pytest.skip(f"{self.task_name}: {exc}")
+        if isinstance(exc, ValueError):  # too few examples for the shot count, metric preconditions
+            raise LmbenchError(f"{self.task_name} ({os.path.relpath(self.leaf_path)}): {exc}") from None
 
     def _complete(self, result: TaskResult, counter: CacheCounter) -> None:
         """What the item knows of its result beyond the scores: where it ran, its cache use, its thresholds."""
@@ -369,24 +387,18 @@ class LmevalItem(TaskItem):
         super().__init__(**kwargs)
         self.lm_task = lm_task
 
-    def setup(self) -> None:
+    def evaluate(self, model: BaseModel, options: EvalOptions, progress: Any, meter: Usage) -> TaskResult:
         from pytest_lmbench.core.tasks.lmeval import evaluate_lmeval
 
-        state = get_state(self.config)
-        model = state.model(self.spec)
-        counter = CacheCounter(model)
-        meter = self.meter = Usage()
-        try:
-            with metering(meter):
-                result = evaluate_lmeval(self.lm_task, model, shots=self.shots, limit=self.max_examples,
-                                         model_name=self.label, progress=self._live_progress(meter))
-        except LmbenchError as exc:
-            raise LmbenchError(f"{self.task_name} ({os.path.relpath(self.leaf_path)}): {exc}") from None
-        result.usage = dict(meter.to_dict())
-        if (state.repeats_k or 1) > 1:
+        result = evaluate_lmeval(self.lm_task, model, options, progress=progress, meter=meter)
+        if (get_state(self.config).repeats_k or 1) > 1:
             result.notes.append("--lm-repeats does not apply to lm-evaluation-harness configs: lm-eval samples with "
                                 "its own `repeats` and filters, set in the config")
-        self._complete(result, counter)
+        return result
+
+    def failed(self, exc: Exception) -> None:
+        if isinstance(exc, LmbenchError):
+            raise LmbenchError(f"{self.task_name} ({os.path.relpath(self.leaf_path)}): {exc}") from None
 
     def reportinfo(self):
         return self.path, None, f"lm-eval task {self.task_name} [{self.label}, {self.shots}-shot]"
@@ -423,41 +435,32 @@ class ProgrammaticItem(TaskItem):
         self.task = task
         self.partial: dict[str, Any] = {}  # what the task did before it failed: kept in the report entry
 
-    def setup(self) -> None:
-        from pytest_lmbench.core.models.chat import format_of
-        from pytest_lmbench.core.tasks.programmatic import (
-            CodeExecutionNotAllowed,
-            MissingDependency,
-            evaluate_programmatic,
-        )
-
-        state = get_state(self.config)
-        model = state.model(self.spec)
-        if format_of(model).chat:
+    def check_model(self, model: BaseModel) -> None:
+        if model.prompt_format.chat:
             pytest.skip(f"{self.task_name}: a programmatic task talks to the model in BIG-bench's text API "
                         f"(generate_text, cond_log_prob); {self.label} is a chat model (chat=1): run it without "
                         "chat=1")
-        counter = CacheCounter(model)
-        meter = self.meter = Usage()
-        try:
-            with metering(meter):
-                result = evaluate_programmatic(
-                    self.task, model, model_name=self.label, max_examples=self.max_examples,
-                    max_tokens=state.max_tokens, progress=self._live_progress(meter),
-                    allow_code_execution=bool(self.config.getoption("lm_allow_code_execution")))
-        except (MissingDependency, CodeExecutionNotAllowed) as exc:
-            pytest.skip(str(exc))
-        except LmbenchError as exc:
-            self.partial = dict(getattr(exc, "partial", None) or {})
-            if isinstance(exc, TaskFormatError):
-                exc.path = _display_path(exc.path, str(self.config.invocation_params.dir))
-            raise
-        result.usage = dict(meter.to_dict())
+
+    def evaluate(self, model: BaseModel, options: EvalOptions, progress: Any, meter: Usage) -> TaskResult:
+        from pytest_lmbench.core.tasks.programmatic import evaluate_programmatic
+
+        state = get_state(self.config)
+        result = evaluate_programmatic(self.task, model, options, progress=progress, meter=meter)
         if (state.repeats_k or 1) > 1:
             result.notes.append("--lm-repeats does not apply to BIG-bench programmatic tasks: the task's own code "
                                 "decides how it asks the model")
         self.thresholds = resolve_thresholds(self.task_name, set(result.scores), {}, state.rules)
-        self._complete(result, counter)
+        return result
+
+    def failed(self, exc: Exception) -> None:
+        from pytest_lmbench.core.tasks.programmatic import CodeExecutionNotAllowed, MissingDependency
+
+        if isinstance(exc, (MissingDependency, CodeExecutionNotAllowed)):
+            pytest.skip(str(exc))
+        if isinstance(exc, LmbenchError):
+            self.partial = dict(getattr(exc, "partial", None) or {})
+            if isinstance(exc, TaskFormatError):
+                exc.path = _display_path(exc.path, str(self.config.invocation_params.dir))
 
     def _placeholder(self, outcome: Outcome, message: str) -> TaskResult:
         placeholder = super()._placeholder(outcome, message)

@@ -88,6 +88,8 @@ class LmbenchState:
         self._plugin_backends_loaded = False
         self.scorers: dict[str, Any] = {}  # extra generative scorers (pytest_lmbench_metrics), filled by model()
         self.results: list[TaskResult] = []
+        #: the run-level results (``core/run.final_results``) once the session has finished, for the summary
+        self.final: list[TaskResult] | None = None
         self.session: pytest.Session | None = None
         self.spent = Usage()  # what the results gathered so far cost (the budgets' measure)
         self.stopped: str | None = None  # why a budget stopped the run

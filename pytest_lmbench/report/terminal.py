@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 
 from rich import box
 from rich.console import Console, JustifyMethod
@@ -74,6 +75,44 @@ def render_summary(results: list[TaskResult], *, width: int = 100, color: bool =
                 console.print(Text(f"note: {r.task} [{r.model}]: {note}"))
         _print_wrong_examples(console, results, verbose)
     return buffer.getvalue()
+
+
+def summary_lines(results: list[TaskResult], *, cache_path: str | None, budget: bool,
+                  stopped: str | None) -> list[tuple[str, dict[str, bool]]]:
+    """The lines under the summary's tables, each with its markup (the terminal writer's keywords: ``red``,
+    ``bold``, ``yellow``): the answer cache's hits and misses (``cache_path``: where it is), what the run cost,
+    why a budget stopped it (``stopped``), a warning when a budget was set (``budget``) but a model's tokens are
+    not counted, and how models ran off their backend's default path."""
+    lines: list[tuple[str, dict[str, bool]]] = []
+    counted = [r.cache for r in results if r.cache is not None]
+    if counted:
+        hits, misses = sum(c["hits"] for c in counted), sum(c["misses"] for c in counted)
+        where = cache_path or "-"
+        if not os.path.relpath(where).startswith(".."):
+            where = os.path.relpath(where)
+        lines.append((f"lmbench cache: {hits} answers from the cache, {misses} from the model ({where})", {}))
+    spent = cost_text(results)
+    if spent:
+        lines.append((f"lmbench cost: {spent}", {}))
+    if stopped:
+        lines.append((stopped, {"red": True, "bold": True}))
+    uncounted = sorted({r.model for r in results if r.usage and not r.usage.get("tokens_counted", True)})
+    if uncounted and budget:
+        lines.append((f"lmbench budget: the tokens of {', '.join(uncounted)} are not known (a backend that does not "
+                      "count them): the budget could not see them", {"yellow": True}))
+    lines += [(line, {}) for line in model_info_lines(results)]
+    return lines
+
+
+def model_info_lines(results: list[TaskResult]) -> list[str]:
+    """One line per model that runs differently from its backend's default here (llama.cpp weight repacking
+    off, or forced on over AMX), so that a CI log says which code path produced its numbers."""
+    lines = []
+    for model, info in dict((r.model, r.model_info) for r in results if r.model_info).items():
+        if info.get("repack") == "off" or info.get("cpu_amx", "none") != "none":
+            lines.append(f"lmbench model {model}: llama.cpp weight repacking {info['repack']} "
+                         f"({info.get('repack_reason', '')})")
+    return lines
 
 
 SPARK = "▁▂▃▄▅▆▇█"

@@ -25,7 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pytest_lmbench.core import usage
-from pytest_lmbench.core.models.base import BaseModel, Model, Progress, metered, progress_kwargs
+from pytest_lmbench.core.models.base import BaseModel, Progress, declared, metered, progress_kwargs
+from pytest_lmbench.core.models.framing import Conversation, Message
 
 CACHE_VERSION = 1
 CHUNK = 16  # requests per model call on misses: what an interrupted run can lose
@@ -108,8 +109,8 @@ class ResponseCache:
 class CacheCounter:
     """Answers from the cache and from the model between ``start`` and ``counts`` (one item's share)."""
 
-    def __init__(self, model: Any) -> None:
-        self.cache = getattr(model, "cache", None) if isinstance(model, CachedModel) else None
+    def __init__(self, model: BaseModel) -> None:
+        self.cache = model.cache if isinstance(model, CachedModel) else None
         self.start = (self.cache.hits, self.cache.misses) if self.cache is not None else (0, 0)
 
     def counts(self) -> dict[str, int] | None:
@@ -129,19 +130,26 @@ class CachedModel(BaseModel):
     reports_progress = True  # hits at once; misses as the model reports them, or a chunk at a time
     meters_usage = True  # hits here; misses by the model, or timed here when it does not meter itself
 
-    def __init__(self, identity: str, load: Callable[[], Model], cache: ResponseCache, *, name: str = "model",
-                 supports_sampling: bool = False) -> None:
+    def __init__(self, identity: str, load: Callable[[], BaseModel], cache: ResponseCache, *, name: str = "model",
+                 supports_sampling: bool = False, capabilities: Mapping[str, bool] | None = None) -> None:
+        """``capabilities``: what the backend's models can do beyond the two methods (``Backend.capabilities``),
+        known without loading one; the cache answers those requests too."""
         self.identity, self._load, self.cache = identity, load, cache
         self.name = name
-        self.supports_sampling = supports_sampling
-        self._model: Model | None = None
+        declared = dict(capabilities or {})
+        self.supports_sampling = supports_sampling or declared.get("supports_sampling", False)
+        self.supports_chat = declared.get("supports_chat", False)
+        self.checks_greedy = declared.get("checks_greedy", False)
+        self.scores_rolling = declared.get("scores_rolling", False)
+        self.batches = declared.get("batches", False)
+        self._model: BaseModel | None = None
         self._lock = threading.Lock()
 
     @property
-    def model(self) -> Model:
+    def model(self) -> BaseModel:
         with self._lock:
             if self._model is None:
-                self._model = self._load()
+                self._model = declared(self._load())
             return self._model
 
     @property
@@ -213,7 +221,7 @@ class CachedModel(BaseModel):
         keys = [_key(self.identity, "loglikelihood_greedy", c, t) for c, t in reqs]
 
         def call(idx: list[int], kw: dict[str, Any]) -> list[list[Any]]:
-            values = self.model.loglikelihood_greedy([reqs[i] for i in idx])  # type: ignore[attr-defined]
+            values = self.model.loglikelihood_greedy([reqs[i] for i in idx])
             return [[float(v), bool(g)] for v, g in values]
 
         order = sorted(range(len(reqs)), key=lambda i: reqs[i][0])
@@ -225,26 +233,24 @@ class CachedModel(BaseModel):
         keys = [_key(self.identity, "loglikelihood_rolling", t) for t in items]
 
         def call(idx: list[int], kw: dict[str, Any]) -> list[float]:
-            return [float(v) for v in self.model.loglikelihood_rolling([items[i] for i in idx])]  # type: ignore
+            return [float(v) for v in self.model.loglikelihood_rolling([items[i] for i in idx])]
 
         return [float(v) for v in self._answer(keys, call, list(range(len(items))), None)]
 
-    def chat(self, conversations: Sequence[Sequence[Mapping[str, str]]], *, max_tokens: int,
+    def chat(self, conversations: Sequence[Conversation], *, max_tokens: int,
              stop: Sequence[str] | None = None, progress: Progress | None = None, **sampling: Any) -> list[str]:
         """A server's chat (``chat=1`` on ``openai:``), keyed by the whole conversation."""
-        convs = [[{"role": str(m["role"]), "content": str(m["content"])} for m in c] for c in conversations]
+        convs: list[list[Message]] = [[{"role": str(m["role"]), "content": str(m["content"])} for m in c]
+                                      for c in conversations]
         stops = list(stop) if stop else None
         keys = [_key(self.identity, "chat", c, int(max_tokens), stops, sorted(sampling.items())) for c in convs]
 
         def call(idx: list[int], kw: dict[str, Any]) -> list[str]:
-            return self.model.chat([convs[i] for i in idx], max_tokens=max_tokens,  # type: ignore[attr-defined]
-                                   stop=stop, **sampling, **kw)
+            return self.model.chat([convs[i] for i in idx], max_tokens=max_tokens, stop=stop, **sampling, **kw)
 
         order = sorted(range(len(convs)), key=lambda i: repr(convs[i]))
         return [str(v) for v in self._answer(keys, call, order, progress)]
 
     def close(self) -> None:
         if self._model is not None:
-            close = getattr(self._model, "close", None)
-            if callable(close):
-                close()
+            self._model.close()

@@ -20,93 +20,29 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Final, Literal, Protocol, TypedDict, runtime_checkable
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from pytest_lmbench.core.errors import BackendError, ConfigError
-from pytest_lmbench.core.models.spec import truthy
+from pytest_lmbench.core.models.base import Answer, BaseModel, Progress
+from pytest_lmbench.core.models.framing import (
+    FEWSHOT_MODES,
+    HARNESS_OPTIONS,
+    LETTER_INSTRUCTION,
+    LETTERS,
+    MC_MODES,
+    RAW,
+    Conversation,
+    Message,
+    PromptFormat,
+    prompt_format,
+    readable,
+)
 
-
-class Message(TypedDict):
-    """One turn of a conversation, as chat templates and chat APIs take it."""
-
-    role: str
-    content: str
-
-
-Conversation = Sequence[Message]
-
-#: Prompt-format options that are the harness's alone (``chat`` is also handed to the backend: it tokenizes
-#: templated text with the template's special tokens)
-HARNESS_OPTIONS: Final = frozenset({"system", "fewshot", "mc", "think_end"})
-FEWSHOT_MODES: Final = ("multiturn", "inline")
-MC_MODES: Final = ("logprobs", "letters")
-LETTERS: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-#: The instruction after lettered options (docs/json-tasks.md).
-LETTER_INSTRUCTION: Final = "Answer with the letter of the correct option."
-
-
-@dataclass(frozen=True)
-class PromptFormat:
-    """How a model's prompts are framed; read from its spec (``?chat=1&system=...``)."""
-
-    chat: bool = False
-    system: str | None = None
-    fewshot: Literal["multiturn", "inline"] = "multiturn"
-    mc: Literal["logprobs", "letters"] = "logprobs"
-    think_end: str | None = None
-    #: where the template came from and its SHA-256 (set by the registry for templated backends)
-    template: str | None = None
-
-    @property
-    def raw(self) -> bool:
-        return self == RAW
-
-    def describe(self) -> str:
-        """One line for reports: "raw", or "chat (GGUF tokenizer.chat_template sha256:1a2b3c4d, few-shot
-        multiturn, system prompt)"."""
-        parts = []
-        if self.chat:
-            parts.append(self.template or "the server's template")
-            parts.append(f"few-shot {self.fewshot}")
-            if self.system:
-                parts.append(f"system prompt {self.system[:40]!r}")
-        if self.mc == "letters":
-            parts.append("multiple choice by letter (no probabilities)")
-        if self.think_end:
-            parts.append(f"answers after {self.think_end!r}")
-        head = "chat" if self.chat else "raw"
-        return f"{head} ({', '.join(parts)})" if parts else head
-
-
-RAW: Final = PromptFormat()
-
-
-def prompt_format(options: Mapping[str, str], where: str, *, default_system: str | None = None) -> PromptFormat:
-    """The prompt format of a spec's options; a bad value is a ConfigError naming ``where`` (the spec) and
-    the allowed values. ``default_system`` (``--lm-system-prompt``) applies to chat models without their own."""
-    chat = truthy(options.get("chat", "0"))
-    fewshot = options.get("fewshot", "multiturn")
-    if fewshot not in FEWSHOT_MODES:
-        raise ConfigError(f"--lm-model {where!r}: fewshot must be one of {', '.join(FEWSHOT_MODES)}, not {fewshot!r}")
-    mc = options.get("mc", "logprobs")
-    if mc not in MC_MODES:
-        raise ConfigError(f"--lm-model {where!r}: mc must be one of {', '.join(MC_MODES)}, not {mc!r}")
-    system = options.get("system", default_system if chat else None)
-    if system is not None and not chat:
-        raise ConfigError(f"--lm-model {where!r}: system= needs chat=1 (a raw completion prompt has no system turn)")
-    if "fewshot" in options and not chat:
-        raise ConfigError(f"--lm-model {where!r}: fewshot= needs chat=1 (raw prompts keep BIG-bench's inline shots)")
-    think_end = options.get("think_end") or None
-    return PromptFormat(chat=chat, system=system or None, fewshot=fewshot,  # type: ignore[arg-type]
-                        mc=mc, think_end=think_end)  # type: ignore[arg-type]
-
-
-def format_of(model: object) -> PromptFormat:
-    """A model's prompt format (``prompt_format`` attribute; raw for models that have none)."""
-    fmt = getattr(model, "prompt_format", None)
-    return fmt if isinstance(fmt, PromptFormat) else RAW
+__all__ = ["FEWSHOT_MODES", "HARNESS_OPTIONS", "LETTER_INSTRUCTION", "LETTERS", "MC_MODES", "RAW", "ChatTemplate",
+           "Conversation", "FramedModel", "Message", "NoPromptLogprobs", "PromptFormat", "TemplateChat",
+           "after_thinking", "conversation", "join_system", "lettered", "parse_letter", "prompt_format", "readable",
+           "strip_output_prefix", "template_label", "template_sha", "user_turn"]
 
 
 # ----------------------------------------------------------------------------------------- templates
@@ -136,53 +72,61 @@ class NoPromptLogprobs(BackendError):
     limit: the item is an error with this message as it is)."""
 
 
-class FramedModel:
+class FramedModel(BaseModel):
     """A model with a prompt format other than raw: what the harness talks to. ``chat`` goes to the model's own
-    chat (a server's chat API through the answer cache); text methods pass through unchanged; everything else
-    (cache counters, ``close``) is the model's beneath."""
+    chat (a server's chat API through the answer cache); text methods pass through unchanged; its capabilities
+    are the model's beneath (chat only with ``chat=1``); anything else (cache counters) is the model's."""
 
     reports_progress = True
 
-    def __init__(self, model: Any, fmt: PromptFormat, *, name: str | None = None, spec: str | None = None) -> None:
+    def __init__(self, model: BaseModel, fmt: PromptFormat, *, name: str | None = None,
+                 spec: str | None = None) -> None:
         self.model, self.prompt_format = model, fmt
-        self.name = name or getattr(model, "name", "model")  # the label, in messages
+        self.name = name or model.name  # the label, in messages
         self.spec = spec or self.name  # the spec as given, for the fixes messages suggest
-        self.supports_sampling = bool(getattr(model, "supports_sampling", False))
+        self.meters_usage, self.supports_sampling = model.meters_usage, model.supports_sampling
+        self.checks_greedy, self.scores_rolling = model.checks_greedy, model.scores_rolling
+        self.sees_answers, self.batches = model.sees_answers, model.batches
+        self.supports_chat = fmt.chat and model.supports_chat
 
-    def _kw(self, progress: Any) -> dict[str, Any]:
-        from pytest_lmbench.core.models.base import progress_kwargs
-
-        return progress_kwargs(self.model, progress)
-
-    def render(self, messages: Conversation) -> str:
-        """The text the model sees for a conversation; a server's template is not known here, so reports show
-        the turns (``readable``)."""
-        return readable(messages)
+    def _kw(self, progress: Progress | None) -> dict[str, Any]:
+        return {"progress": progress} if progress is not None and self.model.reports_progress else {}
 
     def chat(self, conversations: Sequence[Conversation], *, max_tokens: int, stop: Sequence[str] | None = None,
-             progress: Any = None, **sampling: Any) -> list[str]:
-        if not self.prompt_format.chat or not callable(getattr(self.model, "chat", None)):
-            raise ConfigError(f"{self.name}: chat() needs the model run with chat=1 (e.g. --lm-model "
-                              "'smollm2?chat=1')")
+             progress: Progress | None = None, **sampling: Any) -> list[str]:
+        if not self.supports_chat:
+            return super().chat(conversations, max_tokens=max_tokens, stop=stop)
         return list(self.model.chat(conversations, max_tokens=max_tokens, stop=stop, **sampling,
                                     **self._kw(progress)))
 
     def chat_loglikelihood(self, requests: Sequence[tuple[Conversation, str]], *,
-                           progress: Any = None) -> list[float]:
+                           progress: Progress | None = None) -> list[float]:
         raise NoPromptLogprobs(f"{self.name} runs chat=1 through a server's chat API, which returns no prompt "
                                "log-probabilities: score multiple choice by the answer's letter with mc=letters "
                                f"(--lm-model '{self.spec}&mc=letters'), or serve the model with a "
                                "completions API and drop chat=1")
 
-    def loglikelihood(self, requests: Sequence[tuple[str, str]], *, progress: Any = None) -> list[float]:
+    def loglikelihood(self, requests: Sequence[tuple[str, str]], *, progress: Progress | None = None) -> list[float]:
         return list(self.model.loglikelihood(requests, **self._kw(progress)))
 
     def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None,
-                 progress: Any = None, **sampling: Any) -> list[str]:
+                 progress: Progress | None = None, **sampling: Any) -> list[str]:
         return list(self.model.generate(prompts, max_tokens=max_tokens, stop=stop, **sampling,
                                         **self._kw(progress)))
 
-    def __getattr__(self, name: str) -> Any:  # cache counters, identity, loaded, close of the model beneath
+    def loglikelihood_greedy(self, requests: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]:
+        return self.model.loglikelihood_greedy(requests)
+
+    def loglikelihood_rolling(self, texts: Sequence[str]) -> list[float]:
+        return self.model.loglikelihood_rolling(texts)
+
+    def set_answer_key(self, answers: Sequence[Answer]) -> None:
+        self.model.set_answer_key(answers)
+
+    def close(self) -> None:
+        self.model.close()
+
+    def __getattr__(self, name: str) -> Any:  # cache counters, identity, loaded of the model beneath
         if name == "model":
             raise AttributeError(name)
         return getattr(self.model, name)
@@ -193,10 +137,11 @@ class TemplateChat(FramedModel):
     with the template (generation prompt added) and ask the text model, so the answer cache beneath keys on
     the exact text the model saw."""
 
-    def __init__(self, model: Any, template: ChatTemplate, fmt: PromptFormat, *, name: str | None = None,
+    def __init__(self, model: BaseModel, template: ChatTemplate, fmt: PromptFormat, *, name: str | None = None,
                  spec: str | None = None) -> None:
         super().__init__(model, fmt, name=name, spec=spec)
         self.template = template
+        self.supports_chat = True
         self._rendered: dict[str, str] = {}
 
     def render(self, messages: Conversation) -> str:
@@ -267,11 +212,6 @@ def user_turn(fmt: PromptFormat, prompt: str) -> list[Message]:
     """A test function's prompt as a conversation: the system turn, if any, then the prompt as the user's."""
     head: list[Message] = [{"role": "system", "content": fmt.system}] if fmt.system else []
     return head + [{"role": "user", "content": prompt}]
-
-
-def readable(messages: Conversation) -> str:
-    """A conversation as text for reports, where no template renders it (a server's chat API)."""
-    return "\n".join(f"[{m['role']}] {m['content']}" for m in messages)
 
 
 # ----------------------------------------------------------------------------------------- lettered options

@@ -46,7 +46,7 @@ class OracleModel(BaseModel):
         self.key = AnswerKey()
 
     def set_answer_key(self, answers: Sequence[Answer]) -> None:
-        """The :class:`~pytest_lmbench.core.models.base.SeesAnswers` capability."""
+        """The ``sees_answers`` capability (``models.base.BaseModel``)."""
         key = AnswerKey()
         for prompt, target_scores, target in answers:
             if target_scores is not None:

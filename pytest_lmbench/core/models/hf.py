@@ -41,6 +41,7 @@ class HFModel(BaseModel):
     reports_progress = True
 
     supports_sampling = True
+    batches = True  # requests in one call are padded into batches of batch_size
 
     def __init__(self, name_or_path: str, *, device: str = "auto", dtype: str = "auto", batch_size: int = 8,
                  max_length: int | None = None, download: bool = False, trust_remote_code: bool = False,
@@ -98,11 +99,11 @@ class HFModel(BaseModel):
         self.truncated_requests = 0
         # chat=1: contexts are apply_chat_template text, which carries its own special tokens: encoded without
         # adding more, as apply_chat_template(tokenize=True) does
-        self.chat = chat
+        self.templated = chat  # text comes rendered by the chat template: its special tokens are in it
 
     # -- tokenization ---------------------------------------------------------------------------
     def _context_tokens(self, context: str) -> list[int]:
-        tokens = list(self.tokenizer(context, add_special_tokens=not self.chat)["input_ids"]) if context else []
+        tokens = list(self.tokenizer(context, add_special_tokens=not self.templated)["input_ids"]) if context else []
         if not tokens:
             if self._start is None:
                 raise BackendError("hf: an empty context needs a BOS or EOS token to condition on; the tokenizer "
@@ -357,4 +358,5 @@ def _fingerprint(spec: ModelSpec, digest: FileDigest) -> tuple[str, str]:
 
 
 HF = Backend(name="hf", factory=make_hf, options=OPTIONS, neutral=frozenset({"batch_size", "device", "threads"}),
-             cached=True, sampling=True, fingerprint=_fingerprint, chat_template=_chat_template)
+             cached=True, sampling=True, fingerprint=_fingerprint, chat_template=_chat_template,
+             capabilities=frozenset({"batches"}))

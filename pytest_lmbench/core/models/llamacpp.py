@@ -28,8 +28,8 @@ import numpy as np
 
 from pytest_lmbench.core import usage
 from pytest_lmbench.core.errors import BackendError, ConfigError
-from pytest_lmbench.core.models.base import BaseModel, Progress, cut_at_stop, default_threads
-from pytest_lmbench.core.models.llamacpp_batch import MultiSequence, decode_chunks, target_logprobs
+from pytest_lmbench.core.models.base import BaseModel, Progress, default_threads
+from pytest_lmbench.core.models.llamacpp_batch import Decoding, MultiSequence, decode_chunks, target_logprobs
 from pytest_lmbench.core.models.sampling import next_token, sample_rng
 from pytest_lmbench.core.models.spec import Backend, FileDigest, ModelSpec, spec_options
 
@@ -198,7 +198,7 @@ class LlamaCppModel(BaseModel):
         # chat=1: contexts are chat-template text; its special tokens (<|im_start|>) are parsed as such and no BOS
         # is added (the template writes its own), as llama-cpp-python's chat completion and transformers'
         # apply_chat_template(tokenize=True) both do
-        self.chat = chat
+        self.templated = chat  # text comes rendered by the chat template: its special tokens are in it
         self.n_threads = n_threads or default_threads()
         # n_threads_batch too: llama-cpp-python's default is every core, so two xdist workers would each run
         # prompt evaluation on all cores and spin against each other (measured: -n 2 took 1.9x -n 0 on 2 cores)
@@ -215,6 +215,7 @@ class LlamaCppModel(BaseModel):
         self.batch_auto = asked is None
         if n_batch < 3:
             self.batch = 1
+        self.batches = self.batch > 1  # the capability: requests gathered into one call decode together
         self._lock = threading.Lock()
         self.truncated_requests = 0
         self.generated_tokens = 0  # by the one-sequence path (usage metering reads it)
@@ -240,7 +241,7 @@ class LlamaCppModel(BaseModel):
         return list(self._llm.tokenize(text.encode("utf-8"), add_bos=bos, special=False)) if text else []
 
     def _context_tokens(self, context: str) -> list[int]:
-        if self.chat:
+        if self.templated:
             tokens = list(self._llm.tokenize(context.encode("utf-8"), add_bos=False, special=True)) if context else []
         else:
             tokens = self._tokens(context, bos=True)
@@ -443,25 +444,20 @@ class LlamaCppModel(BaseModel):
 
     def _greedy(self, tokens: list[int], max_tokens: int, stop: Sequence[str] | None, temperature: float = 0.0,
                 rng: np.random.Generator | None = None, trace: list[np.ndarray] | None = None) -> str:
+        """One generation; it ends, and its text is cut, as ``Decoding`` says (as the batched path's do)."""
         self._eval_from(tokens)
-        generated: list[int] = []
-        eos = self._llm.token_eos()
-        for _ in range(max_tokens):
+        decoding = Decoding(max_tokens, self._llm.token_eos(), stop, self._llm.detokenize)
+        while not decoding.done:
             row = self._llm.scores[self._llm.n_tokens - 1]
             if trace is not None:
                 trace.append(np.asarray(row, dtype=np.float64))
-            token = next_token(row, temperature, rng)
-            if token == eos:
-                break
-            generated.append(token)
-            self.generated_tokens += 1
-            self._llm.eval([token])  # decoded alone: not kept in _kv, so no later prompt reuses these rows
-            if stop:  # decoded as it grows only when a stop string must be looked for
-                text = self._llm.detokenize(generated).decode("utf-8", errors="ignore")
-                if any(s and s in text for s in stop):
-                    break
-        text = self._llm.detokenize(generated).decode("utf-8", errors="ignore")
-        return cut_at_stop(text, stop)
+            decoding.add(next_token(row, temperature, rng), self._keep)
+        return decoding.text()
+
+    def _keep(self, token: int) -> None:
+        """A generated token (not EOS): counted and evaluated at once, the last one too."""
+        self.generated_tokens += 1
+        self._llm.eval([token])  # decoded alone: not kept in _kv, so no later prompt reuses these rows
 
     def close(self) -> None:
         lock = getattr(self, "_lock", None)
@@ -587,10 +583,12 @@ def _resolved(spec: ModelSpec) -> list[tuple[str, str]]:
     return out + [("eval", "2")]
 
 
+#: what its models do beyond sampling and chat templates, known without loading one (the answer cache offers it)
+CAPABILITIES = frozenset({"checks_greedy", "scores_rolling", "batches"})
 LLAMACPP = Backend(name="llamacpp", factory=make_llamacpp, options=OPTIONS,
                    neutral=frozenset({"n_threads", "repack", "batch"}),
                    cached=True, sampling=True, fingerprint=_fingerprint, info=_info, resolved=_resolved,
-                   chat_template=_chat_template)
+                   chat_template=_chat_template, capabilities=CAPABILITIES)
 SMOLLM2 = Backend(name="smollm2", factory=make_llamacpp, options=OPTIONS, neutral=LLAMACPP.neutral, cached=True,
                   sampling=True, fingerprint=_fingerprint, info=_info, resolved=_resolved,
-                  chat_template=_chat_template)
+                  chat_template=_chat_template, capabilities=CAPABILITIES)

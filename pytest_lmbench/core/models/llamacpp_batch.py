@@ -5,9 +5,10 @@ several requests as sequences of one decode, in a second llama.cpp context on th
 loaded once). They use llama-cpp-python's low-level API (``llama_batch``, ``llama_decode``, ``llama_memory_*``).
 
 - **Generation** is continuous batching: up to ``slots`` requests decode together, one token per sequence per
-  step; each stops on its own (its token budget, EOS, a stop string), and a freed sequence is refilled from the
-  queue in the same step. A new sequence starts from the longest token prefix a decoded sequence holds
-  (``llama_memory_seq_cp``): few-shot prompts of one task share their prefix instead of recomputing it.
+  step; each stops on its own (its token budget, EOS, a stop string: ``Decoding``, which the one-sequence path
+  stops by too), and a freed sequence is refilled from the queue in the same step. A new sequence starts from
+  the longest token prefix a decoded sequence holds (``llama_memory_seq_cp``): few-shot prompts of one task
+  share their prefix instead of recomputing it.
 - **Scoring** (log-likelihoods): up to ``slots`` contexts at a time, each decoded once in a sequence of its
   own; then one option per context at a time, in the context's sequence cut back to before its last token, the
   options of all contexts in decodes together. Log-softmax is taken only on the rows that predict option tokens.
@@ -30,7 +31,7 @@ from __future__ import annotations
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,16 +49,50 @@ GenerationRequest = tuple[list[int], int, "np.random.Generator | None"]
 ScoringGroup = tuple[list[int], list[list[int]]]
 
 
+class Decoding:
+    """One generation's tokens and the rule that ends it: EOS (not kept), the token budget, a stop string in the
+    text so far; and its answer text. Both llama.cpp paths (``LlamaCppModel._greedy``, ``MultiSequence``) run every
+    chosen token through ``add``, so that they stop at the same token and answer the same text."""
+
+    def __init__(self, budget: int, eos: int, stop: Sequence[str] | None,
+                 detokenize: Callable[[list[int]], bytes]) -> None:
+        self.budget, self.eos, self.stop, self._detokenize = budget, eos, stop, detokenize
+        self.tokens: list[int] = []
+        self.done = budget <= 0  # a budget of 0 asks for no token: no row is read, nothing is decoded
+
+    def add(self, token: int, keep: Callable[[int], None]) -> bool:
+        """Take ``token``, chosen next; whether the generation ends with it. EOS ends it unkept. Any other token is
+        kept: ``keep(token)`` is told at once, before the rest of the rule is looked at (the one-sequence path
+        evaluates the token there, the last one too, as it always has), and the token ends the generation when it
+        is the budget-th or a stop string now occurs in the text."""
+        if token == self.eos:
+            self.done = True
+            return True
+        self.tokens.append(token)
+        keep(token)
+        self.done = len(self.tokens) >= self.budget
+        if self.stop and not self.done:  # decoded as it grows only when a stop string must be looked for
+            text = self._text()
+            self.done = any(s and s in text for s in self.stop)
+        return self.done
+
+    def text(self) -> str:
+        """The answer: the text of the tokens kept, cut before the earliest stop string."""
+        return cut_at_stop(self._text(), self.stop)
+
+    def _text(self) -> str:
+        return self._detokenize(self.tokens).decode("utf-8", errors="ignore")
+
+
 @dataclass
 class _Sequence:
     """One generation in flight."""
 
     index: int  # the request's position
     position: int  # where its next token goes: its KV stream holds the prompt, then the tokens generated so far
-    budget: int
+    decoding: Decoding
     rng: np.random.Generator | None
     pending: int = -1  # the token chosen last, to decode in the next step
-    generated: list[int] = field(default_factory=list)
 
 
 class MultiSequence:
@@ -176,29 +211,24 @@ class MultiSequence:
     def _generate(self, requests: Sequence[GenerationRequest], stop: Sequence[str] | None, temperature: float,
                   progress: Progress | None, trace: list[list[np.ndarray]] | None) -> list[str]:
         eos = self.llm.token_eos()
-        out: list[str] = [""] * len(requests)
-        queue = deque(i for i, r in enumerate(requests) if r[1] > 0)
+        decodings = [Decoding(budget, eos, stop, self.llm.detokenize) for _, budget, _ in requests]
+        out = [d.text() if d.done else "" for d in decodings]  # a budget of 0: its answer at once
+        queue = deque(i for i, d in enumerate(decodings) if not d.done)
         if progress is not None and len(queue) < len(requests):
             progress(len(requests) - len(queue))
         active: dict[int, _Sequence] = {}
 
         def advance(seq: int, s: _Sequence, row: np.ndarray) -> None:
-            """The next token from ``row``; the sequence ends on EOS, its budget or a stop string."""
+            """The next token from ``row``; the sequence ends as ``Decoding`` says (EOS, its budget, a stop string)."""
             if trace is not None:
                 trace[s.index].append(row)
-            token = next_token(row, temperature, s.rng)
-            finished = token == eos
-            if not finished:
-                s.generated.append(token)
+
+            def keep(token: int) -> None:  # counted now, decoded in the next step if the sequence goes on
                 self.generated_tokens += 1
                 s.pending = token
-                finished = len(s.generated) >= s.budget
-                if stop and not finished:  # decoded as it grows only when a stop string must be looked for
-                    text = self.llm.detokenize(s.generated).decode("utf-8", errors="ignore")
-                    finished = any(x and x in text for x in stop)
-            if finished:
-                text = self.llm.detokenize(s.generated).decode("utf-8", errors="ignore")
-                out[s.index] = cut_at_stop(text, stop)
+
+            if s.decoding.add(next_token(row, temperature, s.rng), keep):
+                out[s.index] = s.decoding.text()
                 del active[seq]  # its prompt stays (held) for prefix sharing until the sequence is reused
                 if progress is not None:
                     progress(1)
@@ -208,12 +238,12 @@ class MultiSequence:
             # shares), its first token chosen from the prompt's last row
             while queue and len(active) < self.slots:
                 i = queue.popleft()
-                tokens, budget, rng = requests[i]
+                tokens, _, rng = requests[i]
                 seq = self._target(tokens, [s for s in range(self.slots) if s not in active])
                 row = self._prefill(seq, tokens)
                 # held stays the prompt: generated tokens were evaluated one per step, not as a prompt's rows are,
                 # so no later prompt may take them as its prefix (the one-sequence path keeps them out of _kv too)
-                active[seq] = _Sequence(index=i, position=len(tokens), budget=budget, rng=rng)
+                active[seq] = _Sequence(index=i, position=len(tokens), decoding=decodings[i], rng=rng)
                 advance(seq, active[seq], row)
             # one step: the last chosen token of every sequence in flight, one row each, in sequence order (llama.cpp
             # puts a run of consecutive sequences in one micro-batch and splits at every gap or step back)

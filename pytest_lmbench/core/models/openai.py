@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from pytest_lmbench.core import usage
 from pytest_lmbench.core.errors import BackendError, ConfigError
 from pytest_lmbench.core.models.base import BaseModel, Progress, cut_at_stop
+from pytest_lmbench.core.models.framing import Conversation
 from pytest_lmbench.core.models.spec import Backend, ModelSpec, spec_options
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -73,6 +74,7 @@ class OpenAIModel(BaseModel):
 
     supports_sampling = True  # the server samples; ``seed`` is passed on (servers that honour it repeat)
     reports_progress = True
+    batches = True  # the requests of one call are sent concurrently (concurrency=)
 
     def __init__(self, model: str, *, base_url: str = "https://api.openai.com/v1", api_key: str | None = None,
                  concurrency: int = 8, chat: bool = False, timeout: float = 120.0, max_retries: int = 5,
@@ -254,7 +256,7 @@ class OpenAIModel(BaseModel):
 
         return self._map(one, list(prompts), progress)
 
-    def chat(self, conversations: Sequence[Sequence[Mapping[str, str]]], *, max_tokens: int,
+    def chat(self, conversations: Sequence[Conversation], *, max_tokens: int,
                          stop: Sequence[str] | None = None, temperature: float = 0.0, seed: int | None = None,
                          progress: Progress | None = None) -> list[str]:
         """The assistant's reply to each conversation through ``/chat/completions``: the server applies the
@@ -371,4 +373,4 @@ def make_openai(spec: ModelSpec) -> OpenAIModel:
 OPENAI = Backend(name="openai", factory=make_openai, options=OPTIONS,
                  neutral=frozenset({"concurrency", "timeout", "max_retries", "backoff", "check_echo", "price_in",
                                     "price_out"}), cached=True,
-                 sampling=True, chat="server")
+                 sampling=True, chat="server", capabilities=frozenset({"batches"}))

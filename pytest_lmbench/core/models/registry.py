@@ -17,7 +17,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from pytest_lmbench.core.errors import BackendError, ConfigError
-from pytest_lmbench.core.models.base import Model
+from pytest_lmbench.core.models.base import BaseModel, Model, declared
 from pytest_lmbench.core.models.chat import (
     HARNESS_OPTIONS,
     ChatTemplate,
@@ -77,7 +77,7 @@ class Registry:
         self._entry_points_loaded = False
         self._open_cache = cache
         self._cache: Any = None
-        self._models: dict[str, Model] = {}
+        self._models: dict[str, BaseModel] = {}
         self.load_seconds: dict[str, float] = {}
         self._lock = threading.Lock()
         #: ``--lm-system-prompt``: the system turn of chat models whose spec gives none
@@ -127,7 +127,7 @@ class Registry:
         template = backend.chat_template(spec.without(HARNESS_OPTIONS))
         return replace(fmt, template=template_label(template)), template
 
-    def get(self, spec: ModelSpec) -> Model:
+    def get(self, spec: ModelSpec) -> BaseModel:
         """The model for ``spec``: loaded on first use, or, for real backends with the response cache on, a
         ``CachedModel`` that loads it only when a request is not in the cache; behind its chat template, or
         with its prompt format, when the spec asks for one (``core/models/chat.py``)."""
@@ -150,17 +150,17 @@ class Registry:
                     self._cache = self._open_cache()
                 identity = backend.identity(spec.without({"think_end"}), self._cache.file_digest, extra)
                 model = CachedModel(identity, lambda: self._load(for_backend), self._cache, name=spec.label,
-                                    supports_sampling=backend.sampling)
+                                    capabilities=backend.declared())
             else:
                 model = self._load(for_backend)
             if template is not None:
-                model = TemplateChat(model, template, fmt, name=spec.label, spec=spec.public)  # type: ignore[assignment]
+                model = TemplateChat(model, template, fmt, name=spec.label, spec=spec.public)
             elif not fmt.raw:
-                model = FramedModel(model, fmt, name=spec.label, spec=spec.public)  # type: ignore[assignment]
+                model = FramedModel(model, fmt, name=spec.label, spec=spec.public)
             self._models[spec.raw] = model
             return model
 
-    def _load(self, spec: ModelSpec) -> Model:
+    def _load(self, spec: ModelSpec) -> BaseModel:
         backend = self.describe(spec)
         start = time.perf_counter()
         try:
@@ -169,17 +169,15 @@ class Registry:
             raise
         except Exception as exc:
             raise BackendError(f"loading model {spec.public!r} failed: {type(exc).__name__}: {exc}") from exc
-        if not (callable(getattr(model, "loglikelihood", None)) and callable(getattr(model, "generate", None))):
+        if not isinstance(model, Model):  # the two methods, by name (the Protocol's runtime check)
             raise ConfigError(f"--lm-model {spec.public!r}: the backend returned {type(model).__name__}, "
                               "which has no loglikelihood()/generate() methods")
         self.load_seconds[spec.raw] = time.perf_counter() - start
-        return model
+        return declared(model)
 
     def close(self) -> None:
         for model in self._models.values():
-            close = getattr(model, "close", None)
-            if callable(close):
-                close()
+            model.close()
         self._models.clear()
         if self._cache is not None:
             self._cache.close()

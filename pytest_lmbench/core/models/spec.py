@@ -15,16 +15,19 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from pytest_lmbench.core.errors import ConfigError
-from pytest_lmbench.core.models.base import Model
+from pytest_lmbench.core.models.framing import truthy
+
+if TYPE_CHECKING:  # for the factory type only
+    from pytest_lmbench.core.models.base import Model
 
 #: Option names whose values are secrets: never shown in labels, reports or messages.
 SECRET_OPTIONS = frozenset({"api_key", "key", "token", "password", "secret", "authorization"})
 
-BackendFactory = Callable[["ModelSpec"], Model]
+BackendFactory = Callable[["ModelSpec"], "Model"]
 #: SHA-256 of a file, remembered by the answer cache (``ResponseCache.file_digest``)
 FileDigest = Callable[[str], str]
 
@@ -65,11 +68,6 @@ class ModelSpec:
             return head
         opts = "&".join(f"{k}={'***' if k.lower() in SECRET_OPTIONS else v}" for k, v in self.options.items())
         return f"{head}?{opts}"
-
-
-def truthy(value: str) -> bool:
-    """A boolean spec option's value: 1, true or yes (any case)."""
-    return value.lower() in ("1", "true", "yes")
 
 
 def parse_spec(raw: str) -> ModelSpec:
@@ -152,6 +150,14 @@ class Backend:
     chat_template: Callable[[ModelSpec], Any] | None = None
     #: "server": chat=1 through the server's own template (the model has ``chat(conversations, ...)``)
     chat: str | None = None
+    #: capability flags of its models beyond sampling and chat (``models.base.CAPABILITIES``: checks_greedy,
+    #: scores_rolling, batches), known without loading one: the answer cache in front of them offers them too
+    capabilities: frozenset[str] = frozenset()
+
+    def declared(self) -> dict[str, bool]:
+        """Every capability its models declare, known without loading one (what ``CachedModel`` offers)."""
+        return {**{flag: True for flag in self.capabilities}, "supports_sampling": self.sampling,
+                "supports_chat": self.chat == "server"}
 
     @property
     def chats(self) -> bool:

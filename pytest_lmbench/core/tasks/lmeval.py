@@ -25,10 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_lmbench.core.errors import ConfigError, TaskFormatError
-from pytest_lmbench.core.models.base import Answer, metered, progress_kwargs
-from pytest_lmbench.core.models.chat import after_thinking, format_of
+from pytest_lmbench.core.models.base import Answer
+from pytest_lmbench.core.models.chat import after_thinking
+from pytest_lmbench.core.options import EvalOptions
+from pytest_lmbench.core.pipeline import ModelCalls
 from pytest_lmbench.core.results import ExampleResult, TaskResult
 from pytest_lmbench.core.seeds import global_seeds
+from pytest_lmbench.core.usage import Usage, metering
 
 LMEVAL_INSTALL = "pip install 'pytest-lmbench[lmeval]'"
 _TOP_KEY = re.compile(r"^([A-Za-z_][\w]*)\s*:", re.MULTILINE)
@@ -200,20 +203,19 @@ def read_config(path: str, include: Sequence[str] = ()) -> list[LmevalTask]:
 
 
 class _Requests:
-    """lm-eval's model API over a pytest-lmbench model (built lazily: ``lm_eval.api.model.LM`` is its base)."""
+    """lm-eval's model API over a pytest-lmbench model (built lazily: ``lm_eval.api.model.LM`` is its base): lm-eval's
+    request objects turned into our calls, which go through the shared ``pipeline.ModelCalls``."""
 
     def __init__(self, model: Any, progress: Any = None) -> None:
         # progress: the live line (start/advance/finish), restarted for each kind of request lm-eval sends
-        self.model, self.live = model, progress
-        self.kw = progress_kwargs(model, progress.advance if progress is not None else None)
+        self.calls = ModelCalls(model, progress)
+        self.model = self.calls.model
         self.output_type = "multiple_choice"  # the task's (set before the evaluator runs)
         self.task: Any = None  # the lm-eval Task (its doc_to_target / doc_to_choice show dummy:oracle answers)
 
     def _show_answers(self, requests: Sequence[Any]) -> None:
-        """The SeesAnswers capability (``dummy:oracle``): each request's context with the document's answer."""
-        from pytest_lmbench.core.models.base import SeesAnswers
-
-        if not isinstance(self.model, SeesAnswers) or self.task is None:
+        """The ``sees_answers`` capability (``dummy:oracle``): each request's context with the document's answer."""
+        if not self.model.sees_answers or self.task is None:
             return
         answers: list[Answer] = []
         for r in requests:
@@ -228,36 +230,20 @@ class _Requests:
                 answers.append((str(r.args[0]), None, str(text)))
         self.model.set_answer_key(answers)
 
-    def _start(self, requests: Sequence[Any]) -> None:
-        if self.live is not None:
-            self.live.start(len(requests))
-
     def loglikelihood(self, requests: Sequence[Any]) -> list[tuple[float, bool]]:
-        self._start(requests)
+        self.calls.start(len(requests))
         self._show_answers(requests)
         pairs = [(str(r.args[0]), str(r.args[1])) for r in requests]
-        greedy = getattr(self.model, "loglikelihood_greedy", None)
         if self.output_type == "loglikelihood":  # lm-eval's "acc" of such tasks reads is_greedy
-            if not callable(greedy):
-                raise ConfigError("this task's loglikelihood requests need to know whether the continuation is "
-                                  "the greedy one; the model's backend does not say (llama.cpp and dummy do)")
-            with metered(self.model, len(pairs)):
-                return [(float(v), bool(g)) for v, g in greedy(pairs)]
-        with metered(self.model, len(pairs)):
-            values = self.model.loglikelihood(pairs, **self.kw)
+            return self.calls.loglikelihood_greedy(pairs)
         # multiple_choice: lm-eval keeps only the log-likelihoods (the flag is never read)
-        return [(float(v), False) for v in values]
+        return [(v, False) for v in self.calls.loglikelihood(pairs)]
 
     def loglikelihood_rolling(self, requests: Sequence[Any]) -> list[float]:
-        rolling = getattr(self.model, "loglikelihood_rolling", None)
-        if not callable(rolling):
-            raise ConfigError("this task scores whole texts (loglikelihood_rolling); the model's backend cannot "
-                              "(llama.cpp and dummy can)")
-        with metered(self.model, len(requests)):
-            return [float(v) for v in rolling([str(r.args[0]) for r in requests])]
+        return self.calls.loglikelihood_rolling([str(r.args[0]) for r in requests])
 
     def generate_until(self, requests: Sequence[Any]) -> list[str]:
-        self._start(requests)
+        self.calls.start(len(requests))
         self._show_answers(requests)
         out: list[str | None] = [None] * len(requests)
         groups: dict[str, list[int]] = {}
@@ -272,13 +258,12 @@ class _Requests:
             if kwargs.pop("do_sample", False) and temperature == 0.0:
                 temperature = 1.0
             if not temperature:
-                with metered(self.model, len(indices)):
-                    texts = self.model.generate([str(requests[i].args[0]) for i in indices], max_tokens=max_tokens,
-                                                stop=until or None, **self.kw)
+                texts = self.calls.generate([str(requests[i].args[0]) for i in indices], max_tokens=max_tokens,
+                                            stop=until or None)
                 for i, text in zip(indices, texts):
-                    out[i] = str(text)
+                    out[i] = text
                 continue
-            if not getattr(self.model, "supports_sampling", False):
+            if not self.model.supports_sampling:
                 raise ConfigError("this task samples (temperature > 0 or do_sample in generation_kwargs); the "
                                   "model's backend generates greedily only")
             # lm-eval sends a request `repeats` times: the k-th copy of a prompt is drawn with seed + k, so the
@@ -291,26 +276,34 @@ class _Requests:
                 seen[str(requests[i].args[0])] = k + 1
                 rounds.setdefault(k, []).append(i)
             for k, batch in sorted(rounds.items()):
-                with metered(self.model, len(batch)):
-                    texts = self.model.generate([str(requests[i].args[0]) for i in batch], max_tokens=max_tokens,
-                                                stop=until or None, temperature=temperature, seed=seed + k,
-                                                **self.kw)
+                texts = self.calls.generate([str(requests[i].args[0]) for i in batch], max_tokens=max_tokens,
+                                            stop=until or None, temperature=temperature, seed=seed + k)
                 for i, text in zip(batch, texts):
-                    out[i] = str(text)
-        think_end = format_of(self.model).think_end  # a reasoning model's answer: what follows its thinking
+                    out[i] = text
+        think_end = self.model.prompt_format.think_end  # a reasoning model's answer: what follows its thinking
         return [after_thinking(t or "", think_end)[0] for t in out]
 
 
-def evaluate_lmeval(task: LmevalTask, model: Any, *, shots: int | None = None, limit: int | None = None,
-                    model_name: str | None = None, progress: Any = None) -> TaskResult:
+def evaluate_lmeval(task: LmevalTask, model: Any, options: EvalOptions | None = None, *, progress: Any = None,
+                    meter: Usage | None = None, limit: int | None = None, **option_values: Any) -> TaskResult:
     """Run one lm-eval task on ``model`` through lm-eval's own evaluator and return its result with our error
-    bars. ``shots`` overrides the config's ``num_fewshot``; ``limit`` is lm-eval's ``--limit``; ``progress``: the
-    live line (``evaluate``'s protocol), told of each kind of request lm-eval sends."""
+    bars. ``options.shots`` overrides the config's ``num_fewshot``; ``options.max_examples`` (or ``limit``) is
+    lm-eval's ``--limit``; ``progress``: the live line (``evaluate``'s protocol), told of each kind of request
+    lm-eval sends; ``meter``: what the model's work cost is added to it, as ``evaluate`` does."""
+    opts = EvalOptions.of(options, option_values if limit is None else {**option_values, "max_examples": limit})
+    meter = Usage() if meter is None else meter
+    with metering(meter):
+        result = _evaluate_lmeval(task, model, opts, progress)
+    result.usage = dict(meter.to_dict())
+    return result
+
+
+def _evaluate_lmeval(task: LmevalTask, model: Any, opts: EvalOptions, progress: Any) -> TaskResult:
     lm_eval = _lm_eval()
     from lm_eval.api.model import LM
 
     requests = _Requests(model, progress)
-    fmt = format_of(model)
+    model, fmt = requests.model, requests.model.prompt_format
 
     class Adapter(LM):  # type: ignore[misc,valid-type]
         def loglikelihood(self, reqs: Any) -> Any:
@@ -326,17 +319,17 @@ def evaluate_lmeval(task: LmevalTask, model: Any, *, shots: int | None = None, l
             if not add_generation_prompt:  # a task's gen_prefix opens the assistant's turn
                 raise ConfigError(f"{task.name}: its gen_prefix needs a chat template rendered without the "
                                   "generation prompt, which chat=1 models here do not offer")
-            return str(model.render(chat_history))
+            return model.render(chat_history)
 
         @property
         def tokenizer_name(self) -> str:
-            return str(getattr(fmt, "template", "") or "chat")
+            return fmt.template or "chat"
 
     start = time.perf_counter()
     loaded = _load(task.path, task.name, task.include)
     with _quiet():
         lm_task = loaded["tasks"][task.name]
-        n_shots = task.num_fewshot if shots is None else shots
+        n_shots = task.num_fewshot if opts.shots is None else opts.shots
         lm_task.set_config(key="num_fewshot", value=n_shots)
         # seeded as lm-eval's simple_evaluate seeds a run (its defaults): the few-shot sampler, and the global
         # generators that task code may use; the global states are put back afterwards
@@ -344,7 +337,7 @@ def evaluate_lmeval(task: LmevalTask, model: Any, *, shots: int | None = None, l
         requests.output_type, requests.task = lm_task.OUTPUT_TYPE, lm_task
         # chat=1: lm-eval's own --apply_chat_template path (system instruction, few-shot as turns), rendered
         # by the model's template
-        chat = fmt.chat and callable(getattr(model, "template", None) and getattr(model, "render", None))
+        chat = fmt.chat and model.template is not None
         if fmt.chat and not chat:
             raise ConfigError(f"{task.name}: lm-eval tasks on a chat model need its template here (chat=1 on "
                               "smollm2, llamacpp: or hf:); a server's chat API gives no prompt log-probabilities")
@@ -352,15 +345,14 @@ def evaluate_lmeval(task: LmevalTask, model: Any, *, shots: int | None = None, l
             with global_seeds(RANDOM_SEED, OTHER_SEED, torch=OTHER_SEED):
                 results = lm_eval.evaluator.evaluate(
                     lm=Adapter(), task_dict={"tasks": {task.name: lm_task}, "groups": {}, "group_map": {}},
-                    limit=limit, bootstrap_iters=0, log_samples=True, apply_chat_template=chat,
+                    limit=opts.max_examples, bootstrap_iters=0, log_samples=True, apply_chat_template=chat,
                     fewshot_as_multiturn=chat and fmt.fewshot == "multiturn",
                     system_instruction=fmt.system if chat else None)
         finally:
-            if progress is not None:
-                progress.finish()
+            requests.calls.finish()
     if results is None:
         raise ConfigError(f"lm-eval returned no results for {task.name}")
-    result = to_result(task, results, n_shots, str(model_name or getattr(model, "name", "model")), start)
+    result = to_result(task, results, n_shots, str(opts.model_name or model.name), start)
     result.prompt_format = fmt.describe()
     return result
 
@@ -440,9 +432,12 @@ def to_result(task: LmevalTask, results: dict[str, Any], shots: int, model: str,
     if not (0.0 <= value <= 1.0) or any(not 0.0 <= v <= 1.0 for v in dense.get(preferred, {}).values()):
         low, high = (0.0, max(1.0, abs(value)))
         notes.append(f"{preferred} is not a proportion: its normalized score is relative to {high:g}")
-    return finish_result(task=task.name, model=model, shots=shots, examples=examples, scores=scores,
-                         per_example=dense, preferred=preferred, low=low, high=high, path=task.path,
-                         parent=task.group, notes=notes, started=start)
+    result = finish_result(task=task.name, model=model, shots=shots, examples=examples, scores=scores,
+                           per_example=dense, preferred=preferred, low=low, high=high, path=task.path,
+                           parent=task.group, notes=notes, started=start)
+    if task.group:
+        result.parent_kind = "lmeval"  # its group is aggregated by lm-eval's rules (aggregate_group)
+    return result
 
 
 @functools.lru_cache(maxsize=16)

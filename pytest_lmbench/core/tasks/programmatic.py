@@ -37,9 +37,12 @@ from typing import Any, Final
 
 from pytest_lmbench.core import gcpause
 from pytest_lmbench.core.errors import BackendError, LmbenchError, TaskFormatError
-from pytest_lmbench.core.models.base import DEFAULT_MAX_TOKENS, Model, Progress, progress_kwargs
+from pytest_lmbench.core.models.base import DEFAULT_MAX_TOKENS, Model, declared
+from pytest_lmbench.core.options import EvalOptions
+from pytest_lmbench.core.pipeline import LiveProgress, ModelCalls
 from pytest_lmbench.core.results import ExampleResult, TaskResult
 from pytest_lmbench.core.seeds import global_seeds
+from pytest_lmbench.core.usage import Usage, metering
 
 #: What ``random``, numpy's global generator and ``random_seed`` are set to before a task is built and run
 #: (BIG-bench's ``evaluate_task.py`` seeds nothing, so some tasks differ from run to run there).
@@ -246,16 +249,14 @@ class BigbenchModel:
     ``model_utils.postprocess_output``: the stop string is kept, as in BIG-bench, so it is not passed to the
     backend. ``cond_log_prob`` scores each target after its input (context and continuation tokenized apart, as
     for JSON tasks) and, unless ``absolute_normalization``, normalises each input's targets by their log-sum-exp.
-    Every request is recorded (``calls``) for the report; the first backend failure is kept (``failure``), so that
-    a task that catches it cannot hide it."""
+    Every request is recorded (``calls``) for the report; the first backend failure is kept
+    (``requests.failure``), so that a task that catches it cannot hide it."""
 
     def __init__(self, model: Model, name: str, *, max_tokens: int | None = None,
-                 progress: Progress | None = None) -> None:
-        self.model, self.name, self.max_tokens = model, name, max_tokens
+                 progress: LiveProgress | None = None) -> None:
+        self.name, self.max_tokens = name, max_tokens
+        self.requests = ModelCalls(model, progress)  # backend calls, metering, progress, the first failure
         self.calls: list[ExampleResult] = []
-        self.failure: BackendError | None = None
-        self._reporting = progress_kwargs(model, progress)
-        self._progress = progress
         utils = importlib.import_module("bigbench.models.model_utils")
         self._postprocess = utils.postprocess_output
         self._model_data = importlib.import_module("bigbench.api.model").ModelData
@@ -265,8 +266,7 @@ class BigbenchModel:
         single = isinstance(inputs, str)
         prompts = [str(inputs)] if single else [str(p) for p in inputs]
         tokens = self.tokens_for(max_length)
-        raw = self._ask(lambda p: self.model.generate(p, max_tokens=tokens, **self._reporting), prompts,
-                        "generate") if prompts else []
+        raw = self.requests.generate(prompts, max_tokens=tokens)
         out = [self._postprocess(str(r), max_length, stop_string, output_regex) for r in raw]
         for prompt, r, o in zip(prompts, raw, out):
             self._record(ExampleResult(id="", index=0, prompt=prompt, targets=[], response=o, raw_response=str(r)))
@@ -283,8 +283,7 @@ class BigbenchModel:
             raise TypeError(f"cond_log_prob: {len(contexts)} input(s) need as many lists of target strings, got "
                             f"{targets!r:.200}")
         pairs = [(c, t) for c, row in zip(contexts, options) for t in row]
-        flat = self._ask(lambda r: self.model.loglikelihood(r, **self._reporting), pairs,
-                         "loglikelihood") if pairs else []
+        flat = self.requests.loglikelihood(pairs)
         rows: list[list[float]] = []
         pos = 0
         for row in options:
@@ -309,18 +308,6 @@ class BigbenchModel:
                                 non_embedding_params=0, flop_matched_non_embedding_params=0, training_batch_size=0,
                                 training_steps=0, description=f"pytest-lmbench model {self.name}",
                                 decoding_params={"temperature": 0.0, "max_tokens": self.tokens_for(0)})
-
-    def _ask(self, fn: Any, requests: list[Any], what: str) -> list[Any]:
-        from pytest_lmbench.core.pipeline import call_backend
-
-        try:
-            out = call_backend(fn, requests, what, len(requests), self.model)
-        except BackendError as exc:
-            self.failure = self.failure or exc
-            raise
-        if self._progress is not None and not self._reporting:
-            self._progress(len(requests))
-        return out
 
     def _record(self, call: ExampleResult) -> None:
         call.index = len(self.calls)
@@ -359,41 +346,53 @@ def _number(value: Any) -> Any:
     return value
 
 
-def evaluate_programmatic(task: ProgrammaticTask, model: Model, *, model_name: str, max_examples: int | None,
-                          max_tokens: int | None = None, allow_code_execution: bool = False,
-                          progress: Any = None) -> TaskResult:
+def evaluate_programmatic(task: ProgrammaticTask, model: Model, options: EvalOptions | None = None, *,
+                          progress: Any = None, meter: Usage | None = None, **option_values: Any) -> TaskResult:
     """Run the task's own ``evaluate_model`` on ``model`` (seeded, ``random_seed=0``) and return its result.
-    ``max_tokens``: the user's cap on generated tokens (``--lm-max-tokens``), if any.
+    ``options.max_tokens``: the user's cap on generated tokens (``--lm-max-tokens``), if any;
+    ``options.allow_code_execution``: run tasks that execute the model's code. ``meter``: what the model's work
+    cost is added to it, as ``evaluate`` does (also when the task fails: the caller keeps its meter).
 
     Raises :class:`MissingDependency` (skip), :class:`CodeExecutionNotAllowed` (skip), :class:`BackendError` (the
     model failed, even where the task caught it) or :class:`TaskFormatError` (the task raised, or returned what is
     not ScoreData: its message, as BIG-bench gives it). What was done before the failure travels on the error as
     ``partial`` (``{"examples": the model requests, "score_data": ...}``) for the item's report entry."""
-    if task.executes_code and not allow_code_execution:
+    opts = EvalOptions.of(options, option_values)
+    meter = Usage() if meter is None else meter
+    with metering(meter):
+        result = _evaluate_programmatic(task, model, opts, progress)
+    result.usage = dict(meter.to_dict())
+    return result
+
+
+def _evaluate_programmatic(task: ProgrammaticTask, model: Model, opts: EvalOptions, progress: Any) -> TaskResult:
+    model_name = str(opts.model_name or declared(model).name)
+    if task.executes_code and not opts.allow_code_execution:
         raise CodeExecutionNotAllowed(
             f"{task.name} runs code written by the model on this machine (its own sandbox is not a security "
             "boundary); run it with --lm-allow-code-execution, in a disposable environment")
     started = time.perf_counter()
     instance = build_task(task)
     _register_model_api(BigbenchModel)
-    adapter = BigbenchModel(model, model_name, max_tokens=max_tokens,
-                            progress=progress.advance if progress is not None else None)
+    adapter = BigbenchModel(model, model_name, max_tokens=opts.max_tokens, progress=progress)
+    failure = None
     score_data: list[dict[str, Any]] | None = None
     try:
-        if progress is not None:
-            progress.start(0)  # the task decides how many requests it makes
+        adapter.requests.start(0)  # the task decides how many requests it makes
         try:
             with global_seeds(PROGRAMMATIC_SEED, PROGRAMMATIC_SEED), gcpause.resumed():
-                returned = instance.evaluate_model(adapter, max_examples=max_examples, random_seed=PROGRAMMATIC_SEED)
+                returned = instance.evaluate_model(adapter, max_examples=opts.max_examples,
+                                                   random_seed=PROGRAMMATIC_SEED)
         except TASK_FAILURES as exc:
-            if adapter.failure is not None:  # the model's failure, whatever the task made of it
-                raise adapter.failure from None
+            failure = adapter.requests.failure
+            if failure is not None:  # the model's failure, whatever the task made of it
+                raise failure from None
             raise _task_failed(exc, task, "evaluate_model") from None
         finally:
-            if progress is not None:
-                progress.finish()
-        if adapter.failure is not None:
-            raise BackendError(f"{adapter.failure} (the task caught it and went on; its scores are not used)")
+            adapter.requests.finish()
+        failure = adapter.requests.failure
+        if failure is not None:
+            raise BackendError(f"{failure} (the task caught it and went on; its scores are not used)")
         try:
             score_data = [score_data_dict(s) for s in (returned if isinstance(returned, list) else [returned])]
         except Exception as exc:

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 
 from pytest_lmbench.core.models.chat import LETTER_INSTRUCTION, LETTERS, lettered
+from pytest_lmbench.core.seeds import BIGBENCH_SEED
 from pytest_lmbench.core.tasks.model import Example, Task
 
-BIGBENCH_SEED = 42
+__all__ = ["BIGBENCH_SEED", "Query", "bigbench_prompt", "build_queries", "format_example"]
 
 
 @dataclass
