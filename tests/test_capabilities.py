@@ -239,3 +239,39 @@ def test_options_are_one_object_and_keywords_still_work(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="unknown evaluation option.*'shot'"):
         evaluate(task, RandomModel(seed=2), shot=1)
     assert EvalOptions.of(EvalOptions(shots=2), {"max_tokens": 3}) == EvalOptions(shots=2, max_tokens=3)
+
+
+def test_bigbench_model_api_calls_through_the_shared_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BIG-bench's model API over our backends without BIG-bench's code: a stand-in for the two names the adapter
+    takes from the checkout (its post-processing and ModelData), so what is ours is checked everywhere --
+    one backend call per list, the first failure kept even when the task swallows it, the role's meter."""
+    import types
+
+    from pytest_lmbench.core.tasks.programmatic import BigbenchModel
+
+    utils = types.ModuleType("bigbench.models.model_utils")
+    utils.postprocess_output = lambda text, max_length, stop_string, output_regex: text  # type: ignore[attr-defined]
+    api = types.ModuleType("bigbench.api.model")
+    api.ModelData = lambda **kw: types.SimpleNamespace(**kw)  # type: ignore[attr-defined]
+    for name, module in (("bigbench", types.ModuleType("bigbench")), ("bigbench.models", types.ModuleType("x")),
+                         ("bigbench.api", types.ModuleType("y")), ("bigbench.models.model_utils", utils),
+                         ("bigbench.api.model", api)):
+        monkeypatch.setitem(__import__("sys").modules, name, module)
+
+    meter = usage.Usage()
+    adapter = BigbenchModel(TwoMethods(), "m")
+    with usage.metering(meter):
+        assert adapter.cond_log_prob(["A", "B"], [["x", "yy"], ["z"]], absolute_normalization=True) == \
+            [[-1.0, -2.0], [-1.0]]
+        assert adapter.generate_text(["p", "q"]) == ["x", "x"]
+    assert meter.model_calls == 5 and not meter.tokens_counted  # timed by the harness: a two-method model
+    assert len(adapter.calls) == 4 and adapter.model_data().model_name == "m"
+
+    broken = BigbenchModel(Miscounting(), "m")
+    with pytest.raises(BackendError):
+        broken.generate_text("p")
+    try:  # a task that catches the failure and goes on: the failure is still kept
+        broken.cond_log_prob("c", ["a", "b"])
+    except BackendError:
+        pass
+    assert broken.requests.failure is not None and "server gone" in str(broken.requests.failure)

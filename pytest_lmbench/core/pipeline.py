@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from pytest_lmbench.core import gcpause, usage
@@ -35,6 +35,16 @@ def call_backend(fn, requests: Sequence, what: str, expected: int, model: BaseMo
     if len(out) != expected:
         raise BackendError(f"the model's {what}() returned {len(out)} answers for {expected} requests")
     return out
+
+
+def run_metered(meter: usage.Usage | None, run: Callable[[], TaskResult]) -> TaskResult:
+    """``run()`` (one format's evaluation) with the models it calls metered into ``meter`` (a new one if None);
+    the result carries it as ``usage``. The caller that passes its own meter keeps what a failed run cost."""
+    meter = usage.Usage() if meter is None else meter
+    with usage.metering(meter):
+        result = run()
+    result.usage = dict(meter.to_dict())
+    return result
 
 
 class LiveProgress(Protocol):

@@ -28,10 +28,10 @@ from pytest_lmbench.core.errors import ConfigError, TaskFormatError
 from pytest_lmbench.core.models.base import Answer
 from pytest_lmbench.core.models.chat import after_thinking
 from pytest_lmbench.core.options import EvalOptions
-from pytest_lmbench.core.pipeline import ModelCalls
+from pytest_lmbench.core.pipeline import ModelCalls, run_metered
 from pytest_lmbench.core.results import ExampleResult, TaskResult
 from pytest_lmbench.core.seeds import global_seeds
-from pytest_lmbench.core.usage import Usage, metering
+from pytest_lmbench.core.usage import Usage
 
 LMEVAL_INSTALL = "pip install 'pytest-lmbench[lmeval]'"
 _TOP_KEY = re.compile(r"^([A-Za-z_][\w]*)\s*:", re.MULTILINE)
@@ -291,11 +291,7 @@ def evaluate_lmeval(task: LmevalTask, model: Any, options: EvalOptions | None = 
     lm-eval's ``--limit``; ``progress``: the live line (``evaluate``'s protocol), told of each kind of request
     lm-eval sends; ``meter``: what the model's work cost is added to it, as ``evaluate`` does."""
     opts = EvalOptions.of(options, option_values if limit is None else {**option_values, "max_examples": limit})
-    meter = Usage() if meter is None else meter
-    with metering(meter):
-        result = _evaluate_lmeval(task, model, opts, progress)
-    result.usage = dict(meter.to_dict())
-    return result
+    return run_metered(meter, lambda: _evaluate_lmeval(task, model, opts, progress))
 
 
 def _evaluate_lmeval(task: LmevalTask, model: Any, opts: EvalOptions, progress: Any) -> TaskResult:

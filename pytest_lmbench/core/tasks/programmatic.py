@@ -39,10 +39,10 @@ from pytest_lmbench.core import gcpause
 from pytest_lmbench.core.errors import BackendError, LmbenchError, TaskFormatError
 from pytest_lmbench.core.models.base import DEFAULT_MAX_TOKENS, Model, declared
 from pytest_lmbench.core.options import EvalOptions
-from pytest_lmbench.core.pipeline import LiveProgress, ModelCalls
+from pytest_lmbench.core.pipeline import LiveProgress, ModelCalls, run_metered
 from pytest_lmbench.core.results import ExampleResult, TaskResult
 from pytest_lmbench.core.seeds import global_seeds
-from pytest_lmbench.core.usage import Usage, metering
+from pytest_lmbench.core.usage import Usage
 
 #: What ``random``, numpy's global generator and ``random_seed`` are set to before a task is built and run
 #: (BIG-bench's ``evaluate_task.py`` seeds nothing, so some tasks differ from run to run there).
@@ -358,11 +358,7 @@ def evaluate_programmatic(task: ProgrammaticTask, model: Model, options: EvalOpt
     not ScoreData: its message, as BIG-bench gives it). What was done before the failure travels on the error as
     ``partial`` (``{"examples": the model requests, "score_data": ...}``) for the item's report entry."""
     opts = EvalOptions.of(options, option_values)
-    meter = Usage() if meter is None else meter
-    with metering(meter):
-        result = _evaluate_programmatic(task, model, opts, progress)
-    result.usage = dict(meter.to_dict())
-    return result
+    return run_metered(meter, lambda: _evaluate_programmatic(task, model, opts, progress))
 
 
 def _evaluate_programmatic(task: ProgrammaticTask, model: Model, opts: EvalOptions, progress: Any) -> TaskResult:
@@ -375,7 +371,6 @@ def _evaluate_programmatic(task: ProgrammaticTask, model: Model, opts: EvalOptio
     instance = build_task(task)
     _register_model_api(BigbenchModel)
     adapter = BigbenchModel(model, model_name, max_tokens=opts.max_tokens, progress=progress)
-    failure = None
     score_data: list[dict[str, Any]] | None = None
     try:
         adapter.requests.start(0)  # the task decides how many requests it makes
