@@ -25,7 +25,8 @@ def _example() -> ExampleResult:
         target_log_probs=[-0.5, -3.25], scores={"exact_str_match": 1.0, "confidence": 0.75}, score=1.0,
         cluster="q1", confidence_text="75%", picked="4",
         messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "2 + 2?"}],
-        samples=[{"response": "4", "raw_response": " 4", "score": 1.0, "correct": True}])
+        samples=[{"response": "4", "raw_response": " 4", "score": 1.0, "correct": True}],
+        judge={"prompt": "Grade it", "text": "GRADE: 4", "grade": 4, "weighted": 3.7})
 
 
 def _result() -> TaskResult:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pytest_lmbench.core import gcpause
+from pytest_lmbench.core.judging import judge_answers
 from pytest_lmbench.core.models.base import (
     DEFAULT_MAX_TOKENS,
     BaseModel,
@@ -33,6 +34,7 @@ from pytest_lmbench.core.repeats import RIGHT_WRONG, Repeats, mean_of_repeats, o
 from pytest_lmbench.core.results import ExampleResult, TaskResult, is_best
 from pytest_lmbench.core.scoring import metrics as M
 from pytest_lmbench.core.scoring.confidence import confidence_calibration, parse_confidence
+from pytest_lmbench.core.scoring.judge import JudgeSpec, judge_scores
 from pytest_lmbench.core.scoring.postprocess import postprocess
 from pytest_lmbench.core.tasks.model import Task, VerbalizedConfidence
 from pytest_lmbench.core.tasks.prompts import Query, build_queries
@@ -78,7 +80,7 @@ def _request_count(task: Task, queries: list[Query], fmt: PromptFormat, k: int =
     if task.multiple_choice_metrics:
         count = len(queries) * (k if kind == "letters" else 1) if fmt.mc == "letters" \
             else sum(len(q.choices or ()) for q in queries)
-    count += len(queries) * (k if kind == "generated" else 1) if task.generative_metrics else 0
+    count += len(queries) * (k if kind == "generated" else 1) if task.generative_metrics or task.judge else 0
     count += sum(len(q.targets) for q in queries) if task.scoring_metrics else 0
     return count + (len(queries) if task.verbalized_confidence is not None else 0)
 
@@ -146,6 +148,7 @@ class _Evaluation:
         self.notes: list[str] = list(task.notes)
         self.unfinished = 0  # think_end: responses with no end marker
         self.examples: list[ExampleResult] = []
+        self.sparse: dict[str, dict[int, float]] = {}  # per-example values some examples lack (unread verdicts)
 
     def run(self) -> TaskResult:
         start = time.perf_counter()
@@ -160,8 +163,10 @@ class _Evaluation:
                 self.letters()
             else:
                 self.choices()
-        if task.generative_metrics:
+        if task.generative_metrics or task.judge is not None:
             self.generated()
+        if task.judge is not None:
+            self.judged(task.judge)
         if task.scoring_metrics:
             self.log_likelihoods()
         return self.result(start)
@@ -261,6 +266,40 @@ class _Evaluation:
                     ex.samples = (ex.samples or []) + [sample]
         _merge(self.values, per_repeat[0] if self.kind != "generated" else mean_of_repeats(per_repeat, examples))
 
+    def judged(self, spec: JudgeSpec) -> None:
+        """The answers graded by the judge model (``--lm-judge``): judge_score, judge_score_weighted where the judge
+        scores continuations, judge_unparsed; too many unreadable verdicts are an error that names the judge."""
+        judge = self.options.judge
+        if judge is None:
+            raise ValueError("its answers are graded by a judge model (lmbench.judge): name one with --lm-judge "
+                             "SPEC, e.g. --lm-judge 'smollm2?chat=1'")
+        items = [(q.example.input, ex.response or "", q.targets[0] if q.targets else None)
+                 for q, ex in zip(self.queries, self.examples)]
+        verdicts = judge_answers(declared(judge), spec, items)
+        for ex, verdict in zip(self.examples, verdicts):
+            ex.judge = verdict.to_dict()
+        scores, per_example = judge_scores(verdicts, spec)
+        self.values.scores.update(scores)
+        self.sparse.update(per_example)
+        unread = [ex for ex, v in zip(self.examples, verdicts) if v.grade is None]
+        name = declared(judge).name
+        self.notes.append(f"judged by {name} ({spec.verdict} verdicts on a {spec.low}-{spec.high} scale): "
+                          f"{len(verdicts) - len(unread)} of {len(verdicts)} verdicts read")
+        if judge is self.model:
+            self.notes.append(f"the judge {name} is the model under test: judges tend to prefer their own answers "
+                              "(self-preference); use another model as --lm-judge")
+        if verdicts and len(unread) / len(verdicts) > spec.max_unparsed:
+            example = unread[0]
+            said = _short(str((example.judge or {}).get("text") or ""), 80)
+            raise ValueError(f"the judge {name} gave no readable verdict on {len(unread)} of {len(verdicts)} "
+                             f"answers (more than max_unparsed = {spec.max_unparsed:g}), e.g. #{example.index}: "
+                             f"{said!r}; use a judge that follows the format, verdict \"prefill\", or a pattern")
+        if self.task.preferred_score not in self.values.scores:
+            why = "none of its verdicts could be read" if len(unread) == len(verdicts) else \
+                "it gives no log-probabilities after its prompt (a server's chat API): prefer judge_score"
+            raise ValueError(f"its preferred score {self.task.preferred_score} was not computed: the judge {name}: "
+                             f"{why}")
+
     def log_likelihoods(self) -> None:
         """``log_likelihood``: log P(target | prompt) of every target."""
         queries = self.queries
@@ -296,7 +335,7 @@ class _Evaluation:
         result = finish_result(
             task=task.name, model=str(self.options.model_name or self.model.name), shots=self.options.shots or 0,
             examples=examples, scores=values.scores,
-            per_example={m: dict(enumerate(v)) for m, v in values.per_example.items()},
+            per_example={**{m: dict(enumerate(v)) for m, v in values.per_example.items()}, **self.sparse},
             preferred=task.preferred_score, low=task.low_score, high=task.high_score, path=task.path,
             parent=task.parent, keywords=task.keywords, reliability=values.extra.get("reliability", []),
             confidence=confidence, notes=notes, started=start,
@@ -318,6 +357,8 @@ def _check_repeats(task: Task, model: BaseModel, fmt: PromptFormat, repeats: Rep
     if task.verbalized_confidence is not None:
         raise ValueError(f"repeats={repeats.k}: verbalized_confidence asks about one answer per example; run "
                          "this task with --lm-repeats 1, or remove lmbench.verbalized_confidence")
+    if task.judge is not None:
+        raise ValueError(f"repeats={repeats.k} with a judge are not supported yet: run this task with --lm-repeats 1")
     per_example_generative = M.produced_metric_names(task.generative_metrics) - {"bleu"}
     if preferred == "multiple_choice_grade":
         kind = "letters" if fmt.mc == "letters" else "choice"

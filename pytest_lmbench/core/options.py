@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_lmbench.core.seeds import BIGBENCH_SEED
 
 if TYPE_CHECKING:
+    from pytest_lmbench.core.models.base import BaseModel
     from pytest_lmbench.core.repeats import Repeats
     from pytest_lmbench.core.scoring.metrics import Scorer
 
@@ -40,6 +41,8 @@ class EvalOptions:
     repeats: Repeats | None = None
     #: BIG-bench programmatic tasks that run the model's code (``--lm-allow-code-execution``)
     allow_code_execution: bool = False
+    #: the judge model that grades the answers of tasks with a judge (``--lm-judge``)
+    judge: BaseModel | None = None
 
     @classmethod
     def of(cls, options: EvalOptions | None, values: Mapping[str, Any]) -> EvalOptions:

@@ -103,6 +103,11 @@ class ModelCalls:
         return [float(v) for v in self._ask(lambda r: self.model.loglikelihood(r, **self.reporting), pairs,
                                             "loglikelihood")]
 
+    def chat_loglikelihood(self, requests: Sequence[tuple[Conversation, str]]) -> list[float]:
+        """log P(continuation | conversation), the continuation as the start of the assistant's reply."""
+        return [float(v) for v in self._ask(lambda r: self.model.chat_loglikelihood(r, **self.reporting), requests,
+                                            "loglikelihood")]
+
     def loglikelihood_greedy(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[float, bool]]:
         if not self.model.checks_greedy:
             raise ConfigError(f"{self.what_for}'s loglikelihood requests need to know whether the continuation is "

@@ -96,6 +96,9 @@ class ExampleResult:
     #: with repeats (``repeats.py``): each repeat's answer ({"response", "raw_response"} or {"picked"}), its
     #: preferred score ("score") and whether it is right ("correct", where the metric says right or wrong)
     samples: list[dict[str, Any]] | None = None
+    #: graded by a judge model (``scoring/judge.py``): {"prompt", "text", "grade", "weighted"} (grade None: the
+    #: verdict could not be read)
+    judge: dict[str, Any] | None = None
 
     @property
     def chosen(self) -> str | None:

@@ -189,6 +189,13 @@ def attach_errors(result: TaskResult, *, seed: int = 0, memo: dict[str, Any] | N
             if entry is not None:
                 errors[metric] = entry
                 continue
+        if M.is_sparse(metric):  # defined on some examples only (read verdicts): its mean and interval over those
+            kept = [i for i, ex in enumerate(result.examples) if ex.scores.get(metric) is not None]
+            if kept:
+                errors[metric] = _mean_errors(metric, [float(result.examples[i].scores[metric]) for i in kept],
+                                              [clusters[i] for i in kept] if clusters is not None else None,
+                                              (0.0, 1.0))
+            continue
         values = _per_example(result.examples, metric)
         if values is not None and len(values) == result.n_examples:
             # a task author's own metric: bounded by the result's range if it is the preferred one, else by

@@ -222,6 +222,8 @@ class TaskItem(pytest.Item):
     def evaluate(self, model: BaseModel, options: EvalOptions, progress: Any, meter: Usage) -> TaskResult:
         """The task format's evaluation of this item (the core's entry point for it)."""
         task = load_task_cached(self.config, self.leaf_path, self.parent_name)
+        if task.judge is not None:  # the judge is loaded only for the tasks it grades
+            options = dataclasses.replace(options, judge=get_state(self.config).judge(task.judge.model))
         return evaluate(task, model, options, progress=progress, meter=meter)
 
     def failed(self, exc: Exception) -> None:

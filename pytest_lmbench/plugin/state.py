@@ -43,6 +43,11 @@ class LmbenchState:
             self.specs: list[ModelSpec] = [parse_spec(s) for s in raw_specs]
             for spec in self.specs:  # chat=1, system=, fewshot=, mc=, think_end=: bad values fail the run now
                 prompt_format(spec.options, spec.public)
+            judge = config.getoption("lm_judge") or config.getini("lm_judge")
+            #: --lm-judge: the model that grades the answers of judged tasks (loaded on first use)
+            self.judge_spec: ModelSpec | None = parse_spec(judge) if judge else None
+            if self.judge_spec is not None:
+                prompt_format(self.judge_spec.options, self.judge_spec.public)
             self.rules: list[ThresholdRule] = [parse_threshold(t, "lm_thresholds (ini)")
                                                for t in config.getini("lm_thresholds")]
             self.rules += [parse_threshold(t) for t in config.getoption("lm_threshold")]
@@ -202,6 +207,18 @@ class LmbenchState:
     def model(self, spec: ModelSpec) -> Any:
         self._load_plugins()
         return self.registry.get(spec)
+
+    def judge(self, own: str | None = None) -> Any:
+        """The judge model: --lm-judge, else the task's own (``own``, a spec), through the same registry and
+        answer cache as the models under test; None when neither names one."""
+        spec = self.judge_spec
+        if spec is None and own is not None:
+            try:
+                spec = parse_spec(own)
+                prompt_format(spec.options, spec.public)
+            except ConfigError as exc:
+                raise ConfigError(f"lmbench.judge.model: {exc}") from None
+        return None if spec is None else self.model(spec)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Gather results on the process that writes the summary (the xdist controller, or the only one)."""

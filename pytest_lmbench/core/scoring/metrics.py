@@ -59,6 +59,9 @@ class Metric:
     kind: Literal["per-example", "corpus"] = "per-example"
     #: how a parent task aggregates it over subtasks: BIG-bench's unweighted mean (``results.aggregate``)
     aggregation: Literal["mean"] = "mean"
+    #: defined on some examples only (a judge's grade, where its verdict was read): the score and its interval
+    #: are the mean over those examples
+    sparse: bool = False
 
 
 _UNIT, _PERCENT = (0.0, 1.0), (0.0, 100.0)
@@ -97,7 +100,17 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("confidence", bounds=_UNIT),
     Metric("correct", bounds=_UNIT),
     Metric("normalized_aggregate_score", short="norm_aggregate", range=_PERCENT),
+    # model-graded scores (scoring/judge.py): grades normalised to [0, 1]; unread verdicts as a fraction
+    Metric("judge_score", range=_UNIT, bounds=_UNIT, sparse=True),
+    Metric("judge_score_weighted", short="judge_weighted", range=_UNIT, bounds=_UNIT, sparse=True),
+    Metric("judge_unparsed", lower_is_better=True, range=_UNIT, bounds=_UNIT),
 )}
+
+def is_sparse(metric: str) -> bool:
+    """Whether ``metric`` is defined on some examples only (``Metric.sparse``)."""
+    known = METRICS.get(metric)
+    return known is not None and known.sparse
+
 
 #: Views of METRICS, by the names the code has always used.
 SCORE_RANGES: dict[str, tuple[float, float]] = {m.name: m.range for m in METRICS.values() if m.range is not None

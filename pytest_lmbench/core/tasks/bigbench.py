@@ -20,6 +20,7 @@ from typing import Any, cast
 from pytest_lmbench.core import gcpause
 from pytest_lmbench.core.errors import TaskFormatError
 from pytest_lmbench.core.repeats import DEFAULT_TEMPERATURE, Repeats
+from pytest_lmbench.core.scoring.judge import JUDGE_SCORES, JudgeSpec, parse_judge
 from pytest_lmbench.core.scoring.metrics import (
     ALL_METRICS,
     MULTIPLE_CHOICE_METRICS,
@@ -154,6 +155,7 @@ def task_from_dict(data: Any, path: str, *, parent: str | None = None) -> Task:
         declared_range = (float(low), float(high))
     thresholds, marks = _lmbench_block(data, path)
     repeats = _repeats(data, path)
+    judge = _judge(data, path)
 
     if "examples" not in data:
         if data.get("lmbench", {}).get("verbalized_confidence"):
@@ -167,7 +169,7 @@ def task_from_dict(data: Any, path: str, *, parent: str | None = None) -> Task:
 
     task = Task(name=full_name, path=path, description=description, keywords=list(keywords),
                 declared_score_range=declared_range, thresholds=thresholds, marks=marks, parent=parent,
-                notes=notes, repeats=repeats)
+                notes=notes, repeats=repeats, judge=judge)
     _fill_format(task, data, path)
     _fill_metrics(task, data, path)
     _fill_examples(task, data, path)
@@ -206,10 +208,10 @@ def _lmbench_block(data: dict, path: str) -> tuple[dict[str, float], list[str]]:
     block = data.get("lmbench", {})
     if not isinstance(block, dict):
         raise TaskFormatError(path, "lmbench", "must be an object", '{"threshold": {"multiple_choice_grade": 0.5}}')
-    unknown = set(block) - {"threshold", "marks", "verbalized_confidence", *REPEAT_KEYS}
+    unknown = set(block) - {"threshold", "marks", "verbalized_confidence", "judge", *REPEAT_KEYS}
     if unknown:
         raise TaskFormatError(path, "lmbench", f"unknown key(s) {sorted(unknown)}",
-                              "known keys: threshold, marks, verbalized_confidence, " + ", ".join(REPEAT_KEYS))
+                              "known keys: threshold, marks, verbalized_confidence, judge, " + ", ".join(REPEAT_KEYS))
     threshold = block.get("threshold", {})
     if not isinstance(threshold, dict):
         raise TaskFormatError(path, "lmbench.threshold", "must be an object of metric -> number",
@@ -225,6 +227,21 @@ def _lmbench_block(data: dict, path: str) -> tuple[dict[str, float], list[str]]:
 
 
 REPEAT_KEYS = ("repeats", "temperature", "seed", "pass_at")
+
+
+def _judge(data: dict, path: str) -> JudgeSpec | None:
+    """``lmbench.judge``: the rubric and scale a judge model grades the answers by (``scoring/judge.py``)."""
+    block = data.get("lmbench", {})
+    if "judge" not in block:
+        return None
+    if "examples" not in data:
+        raise TaskFormatError(path, "lmbench.judge", "is for tasks with examples, and this is a parent task",
+                              "set it in the task.json of each subtask to be judged")
+    try:
+        return parse_judge(block["judge"], "lmbench.judge")
+    except ValueError as exc:
+        field_name, _, problem = str(exc).partition(": ")
+        raise TaskFormatError(path, field_name, problem) from None
 
 
 def _repeats(data: dict, path: str) -> Repeats | None:
@@ -318,9 +335,10 @@ def _fill_format(task: Task, data: dict, path: str) -> None:
 
 def _fill_metrics(task: Task, data: dict, path: str) -> None:
     metrics = data.get("metrics")
+    judged = task.judge is not None  # a judged task may have no metric of its own: "metrics": []
     if metrics is None:
         raise TaskFormatError(path, "metrics", "is missing", 'add e.g. "metrics": ["exact_str_match"]')
-    if not isinstance(metrics, list) or not metrics or not all(isinstance(m, str) for m in metrics):
+    if not isinstance(metrics, list) or not (metrics or judged) or not all(isinstance(m, str) for m in metrics):
         raise TaskFormatError(path, "metrics", "must be a non-empty list of metric names",
                               f"known metrics: {', '.join(ALL_METRICS)}")
     for metric in metrics:
@@ -328,18 +346,19 @@ def _fill_metrics(task: Task, data: dict, path: str) -> None:
             raise TaskFormatError(path, "metrics", f"unknown metric {metric!r}",
                                   f"known metrics: {', '.join(ALL_METRICS)}")
     task.metrics = list(dict.fromkeys(metrics))
+    produced = produced_metric_names(task.metrics) | (set(JUDGE_SCORES) - {"judge_unparsed"} if judged else set())
     preferred = data.get("preferred_score")
     if preferred is None:
         raise TaskFormatError(path, "preferred_score", "is missing",
-                              f"set it to one of: {', '.join(sorted(produced_metric_names(task.metrics)))}")
+                              f"set it to one of: {', '.join(sorted(produced))}")
     if preferred == "rouge":
         raise TaskFormatError(path, "preferred_score", "'rouge' is not a single score",
                               "use 'rouge1', 'rouge2' or 'rougeLsum'")
-    if not isinstance(preferred, str) or preferred not in produced_metric_names(task.metrics):
+    if not isinstance(preferred, str) or preferred not in produced:
         raise TaskFormatError(path, "preferred_score", f"{_json_repr(preferred)} is not among the task's metrics",
-                              f"use one of: {', '.join(sorted(produced_metric_names(task.metrics)))}")
+                              f"use one of: {', '.join(sorted(produced))}")
     if preferred not in SCORE_RANGES:
-        ranged = sorted(set(SCORE_RANGES) & produced_metric_names(task.metrics))
+        ranged = sorted(set(SCORE_RANGES) & produced)
         raise TaskFormatError(path, "preferred_score", f"{preferred!r} has no score range in BIG-bench",
                               f"use one of: {', '.join(ranged)}")
     task.preferred_score = preferred

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_lmbench.core.repeats import Repeats, reducer_names
+from pytest_lmbench.core.scoring.judge import JUDGE_SCORES, JudgeSpec
 from pytest_lmbench.core.scoring.metrics import LOWER_IS_BETTER
 
 __all__ = ["LOWER_IS_BETTER", "Example", "Task"]
@@ -78,6 +79,8 @@ class Task:
     parent: str | None = None
     #: the task file's ``lmbench.repeats`` (and temperature, seed, pass_at); the command line's win
     repeats: Repeats | None = None
+    #: the task file's ``lmbench.judge``: its answers are also graded by a judge model (``scoring/judge.py``)
+    judge: JudgeSpec | None = None
 
     @property
     def is_parent(self) -> bool:
@@ -114,6 +117,8 @@ class Task:
         from pytest_lmbench.core.scoring.metrics import produced_metric_names
 
         extra = set(CONFIDENCE_METRICS) if self.verbalized_confidence else set()
+        if self.judge is not None:
+            extra |= set(JUDGE_SCORES)
         if self.repeats is not None and self.repeats.on:
             extra |= set(reducer_names(self.repeats.k, self.repeats.ks(), binary=True))
         return produced_metric_names(self.metrics) | extra

@@ -1,0 +1,76 @@
+"""Asking a judge model to grade answers (``scoring/judge.py`` has the prompt, the verdict reading and the
+scores). The judge is called through ``pipeline.ModelCalls`` as the ``judge`` role: its calls go through the same
+answer cache (keyed by the judge's identity and the whole prompt, so its rubric and template), retries and
+errors as the candidate's, and its tokens and cost are metered apart from the candidate's.
+
+A chat judge (``chat=1``) gets the prompt as its one user turn; a raw judge gets it as text followed by a blank
+line. With ``verdict: "prefill"`` the judge's turn is made to start with ``GRADE: `` and the grade is the most
+likely number on the scale (ties: the lower); the weighted grade is the expected number under the judge's
+probabilities, after its own text up to its last ``GRADE:`` for text verdicts, or right after the prefill.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pytest_lmbench.core.models.base import BaseModel
+from pytest_lmbench.core.models.framing import Message
+from pytest_lmbench.core.pipeline import LiveProgress, ModelCalls
+from pytest_lmbench.core.scoring.judge import GRADE_PREFIX, JudgeSpec, Verdict, expected_grade, judge_prompt, read_grade
+
+#: What separates a raw judge's prompt from its answer.
+RAW_SEPARATOR = "\n\n"
+
+
+def scores_continuations(model: BaseModel) -> bool:
+    """Whether ``model`` gives log-probabilities of a continuation after a judge prompt: any raw model, or a chat
+    model rendered by its own template (a server's chat API gives none)."""
+    return not model.prompt_format.chat or model.template is not None
+
+
+def judge_answers(judge: BaseModel, spec: JudgeSpec, items: Sequence[tuple[str, str, str | None]], *,
+                  progress: LiveProgress | None = None) -> list[Verdict]:
+    """One verdict per (question, answer, reference) of ``items``."""
+    calls = ModelCalls(judge, progress, role="judge", what_for=f"the judge {judge.name}")
+    model = calls.model
+    prompts = [judge_prompt(spec, q, a, r) for q, a, r in items]
+    chat = model.prompt_format.chat
+    convs: list[list[Message]] = [[{"role": "user", "content": p}] for p in prompts]
+    shown = [model.render(c) for c in convs] if chat else [p + RAW_SEPARATOR for p in prompts]
+    weighted = spec.weighted if spec.weighted is not None else scores_continuations(model)
+    verdicts = [Verdict(prompt=text) for text in shown]
+
+    def grade_log_probs(prefixes: dict[int, str]) -> dict[int, list[float]]:
+        """log P(prefix + grade) for every grade of the scale, after each item's prompt."""
+        order = sorted(prefixes)
+        grades = [str(g) for g in spec.grades()]
+        if chat:
+            flat = calls.chat_loglikelihood([(convs[i], prefixes[i] + g) for i in order for g in grades])
+        else:
+            flat = calls.loglikelihood([(shown[i], prefixes[i] + g) for i in order for g in grades])
+        k = len(grades)
+        return {i: flat[j * k:(j + 1) * k] for j, i in enumerate(order)}
+
+    if spec.verdict == "prefill":
+        calls.start(len(items) * len(spec.grades()))
+        for i, lps in grade_log_probs(dict.fromkeys(range(len(items)), GRADE_PREFIX)).items():
+            best = max(range(len(lps)), key=lambda j: (lps[j], -j))  # the most likely; ties: the lower grade
+            verdicts[i].grade = spec.grades()[best]
+            verdicts[i].text = GRADE_PREFIX + str(verdicts[i].grade)
+            verdicts[i].weighted = expected_grade(lps, spec) if weighted else None
+        calls.finish()
+        return verdicts
+    calls.start(len(items))
+    texts = calls.chat(convs, max_tokens=spec.max_tokens) if chat else \
+        calls.generate(shown, max_tokens=spec.max_tokens)
+    read: dict[int, str] = {}
+    for i, (verdict, text) in enumerate(zip(verdicts, texts)):
+        verdict.text = text
+        verdict.grade, at = read_grade(text, spec)
+        if verdict.grade is not None and at is not None:
+            read[i] = text[:at]
+    if weighted and read:
+        for i, lps in grade_log_probs(read).items():
+            verdicts[i].weighted = expected_grade(lps, spec)
+    calls.finish()
+    return verdicts
