@@ -201,3 +201,36 @@ def test_the_task_file_names_a_bad_judge_field(pytester: pytest.Pytester) -> Non
     _judged_task(pytester.path, scale=[1, 20], verdict="prefill")
     result = pytester.runpytest("--lm-model=dummy:oracle", "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["*polite/task.json: lmbench.judge.scale: a prefilled or weighted grade*"])
+
+
+def test_a_test_function_grades_answers_with_the_judge(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(judge=JUDGE_FILE)
+    pytester.makepyfile(test_replies='''
+import pytest
+
+@pytest.mark.lmbench(threshold=0.5)
+def test_replies(lm, lmbench):
+    for i in range(4):
+        answer = lm.generate(f"q{i}: reply politely")
+        verdict = lmbench.judge(answer, input=f"q{i}", rubric="Is it polite?", scale=(1, 5))
+        assert verdict.grade in (2, 4)
+''')
+    result = pytester.runpytest("--lm-model=dummy:random", "--lm-judge=py:judge.py:Judge", "--lm-report=r.json",
+                                "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    [r] = json.loads((pytester.path / "r.json").read_text())["results"]
+    assert r["preferred_score"] == "judge_score"
+    assert r["scores"]["judge_score"] == pytest.approx((0.75 * 3 + 0.25) / 4)
+    assert r["scores"]["judge_unparsed"] == 0.0 and "judge_score_weighted" in r["scores"]
+    assert [e["judge"]["grade"] for e in r["examples"]] == [4, 4, 4, 2]
+    assert r["usage"]["roles"]["judge"]["model_calls"] == 4 + 4 * 5
+
+
+def test_a_test_function_without_a_judge_is_told_how_to_name_one(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_replies='''
+def test_replies(lmbench):
+    lmbench.judge("hello", rubric="Is it polite?")
+''')
+    result = pytester.runpytest("--lm-model=dummy:random", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*lmbench.judge(): no judge model: name one with --lm-judge SPEC*"])

@@ -9,7 +9,9 @@ scores everything recorded with BIG-bench's metric definitions:
   task (any BIG-bench metric: exact_str_match, bleu, rouge, ...);
 - records with an explicit ``score`` give their mean under the task's metric name (default ``score``);
 - records with a ``confidence`` (a stated probability of being right) give the calibration of that confidence
-  against the score: ``confidence_brier_score``, ``confidence_ece`` and ``confidence_mad``.
+  against the score: ``confidence_brier_score``, ``confidence_ece`` and ``confidence_mad``;
+- answers graded with ``judge(answer, rubric=...)`` give the judge scores (``judge_score``,
+  ``judge_score_weighted``, ``judge_unparsed``; ``scoring/judge.py``), as for a JSON task with a judge.
 """
 
 from __future__ import annotations
@@ -18,17 +20,20 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_lmbench.core.errors import ConfigError
+from pytest_lmbench.core.judging import judge_answers
 from pytest_lmbench.core.lm import Choice
+from pytest_lmbench.core.models.base import declared
 from pytest_lmbench.core.pipeline import finish_result
 from pytest_lmbench.core.repeats import RIGHT_WRONG, Repeats
 from pytest_lmbench.core.results import ExampleResult, TaskResult, is_best
 from pytest_lmbench.core.scoring import metrics as M
 from pytest_lmbench.core.scoring.confidence import confidence_calibration
+from pytest_lmbench.core.scoring.judge import JudgeSpec, Verdict, judge_scores, parse_judge
 from pytest_lmbench.core.tasks.data import load_examples
 
 MC_METRICS = ("multiple_choice_grade", "calibration_multiple_choice_brier_score", "expected_calibration_error")
@@ -49,6 +54,10 @@ class Record:
     id: str | None = None
     cluster: str | None = None
     repeat: int = 0  # which repeat recorded it (``@pytest.mark.lmbench(repeats=K)`` runs the body K times)
+    #: graded by a judge (``Recorder.judge``): the verdict, and the spec it was read by
+    verdict: Verdict | None = None
+    judge_spec: JudgeSpec | None = None
+    judge_name: str = ""
 
 
 class Recorder:
@@ -66,6 +75,8 @@ class Recorder:
         #: set by the plugin when the body runs K times: each record is of repeat ``repeat``
         self.repeats: Repeats | None = None
         self.repeat = 0
+        #: the judge model for ``judge()`` (set by the plugin: --lm-judge), asked for on first use
+        self.judge_model: Callable[[], Any] | None = None
 
     def __len__(self) -> int:
         return len(self.records)
@@ -112,6 +123,31 @@ class Recorder:
                                    confidence=None if confidence is None else float(confidence), id=id,
                                    cluster=None if cluster is None else str(cluster), repeat=self.repeat))
 
+    def judge(self, answer: str, *, rubric: str, input: str = "", reference: str | None = None,
+              scale: tuple[int, int] = (1, 5), verdict: str = "text", weighted: bool | None = None,
+              pattern: str | None = None, template: str | None = None, max_tokens: int = 256,
+              max_unparsed: float = 0.2, id: str | None = None, cluster: str | None = None) -> Verdict:
+        """Have the judge model (``--lm-judge``) grade ``answer`` to ``input`` by ``rubric`` on ``scale``, and
+        record it; ``reference`` is shown to the judge when given. Returns the verdict (``grade`` None: it could
+        not be read; it is then left out of judge_score and counted in judge_unparsed). The settings mean what
+        the keys of a task file's judge block mean (docs/judges.md)."""
+        try:
+            spec = parse_judge({"rubric": rubric, "scale": list(scale), "reference": reference is not None,
+                                "verdict": verdict, "weighted": weighted, "pattern": pattern, "template": template,
+                                "max_tokens": max_tokens, "max_unparsed": max_unparsed}, "judge()")
+        except ValueError as exc:
+            raise ConfigError(f"lmbench.{exc}") from None
+        model = self.judge_model() if self.judge_model is not None else None
+        if model is None:
+            raise ConfigError("lmbench.judge(): no judge model: name one with --lm-judge SPEC (e.g. --lm-judge "
+                              "'smollm2?chat=1') or the ini option lm_judge")
+        judge = declared(model)
+        [found] = judge_answers(judge, spec, [(str(input), str(answer), reference)])
+        self.records.append(Record(input=str(input), targets=[] if reference is None else [str(reference)],
+                                   response=str(answer), id=id, cluster=None if cluster is None else str(cluster),
+                                   repeat=self.repeat, verdict=found, judge_spec=spec, judge_name=judge.name))
+        return found
+
     def record_choice(self, choice: Choice, target: str | int | dict[str, float], *,
                       confidence: float | None = None, id: str | None = None, cluster: str | None = None) -> None:
         """Record a multiple-choice answer; ``target`` is the right option, its index, or BIG-bench-style
@@ -141,6 +177,8 @@ class Recorder:
             return self.metric
         if any(r.choice is not None for r in self.records):
             return "multiple_choice_grade"
+        if any(r.verdict is not None for r in self.records):
+            return "judge_score"
         if any(r.score is not None for r in self.records):
             return "score"
         return "exact_str_match"
@@ -167,13 +205,15 @@ class Recorder:
             reliability = list(values.extra.get("reliability", []))
             for metric, vals in values.per_example.items():
                 per_example.setdefault(metric, {}).update(dict(zip(mc, vals)))
+        self._judged(examples, scores, per_example)
         explicit = [i for i, r in enumerate(self.records) if r.score is not None and r.choice is None]
         if explicit:
             name = preferred if preferred not in MC_METRICS else "score"
             vals = [float(s) for i in explicit if (s := self.records[i].score) is not None]  # all: the filter
             scores[name] = sum(vals) / len(vals)
             per_example.setdefault(name, {}).update(dict(zip(explicit, vals)))
-        generated = [i for i, r in enumerate(self.records) if r.score is None and r.choice is None]
+        generated = [i for i, r in enumerate(self.records) if r.score is None and r.choice is None
+                     and r.verdict is None]
         if generated:
             metrics = [preferred] if preferred in GENERATIVE else ["exact_str_match"]
             values = M.generative([self.records[i].targets for i in generated],
@@ -198,6 +238,33 @@ class Recorder:
                              keywords=self.keywords, reliability=reliability, confidence=calib,
                              started=self.started)
 
+    def _judged(self, examples: list[ExampleResult], scores: dict[str, float],
+                per_example: dict[str, dict[int, float]]) -> None:
+        """The judge scores of the judged records (each read by its own spec), onto ``scores`` and
+        ``per_example``; too many unreadable verdicts are an error that names the judge."""
+        judged = [i for i, r in enumerate(self.records) if r.verdict is not None]
+        if not judged:
+            return
+        per: dict[str, dict[int, float]] = {}
+        for i in judged:
+            record = self.records[i]
+            assert record.verdict is not None and record.judge_spec is not None  # judged: both set together
+            examples[i].judge = record.verdict.to_dict()
+            _, one = judge_scores([record.verdict], record.judge_spec)
+            for metric, values in one.items():
+                per.setdefault(metric, {})[i] = values[0]  # one verdict: its value is at index 0
+        for metric, values in per.items():
+            scores[metric] = sum(values.values()) / len(values)
+            per_example.setdefault(metric, {}).update(values)
+        unread = [i for i in judged if (v := self.records[i].verdict) is not None and v.grade is None]
+        limit = min(r.judge_spec.max_unparsed for r in self.records if r.judge_spec is not None)
+        if len(unread) / len(judged) > limit:
+            first = self.records[unread[0]]
+            said = str(first.verdict.text if first.verdict is not None else "")[:80]
+            raise ConfigError(f"task {self.task!r}: the judge {first.judge_name} gave no readable verdict on "
+                              f"{len(unread)} of {len(judged)} answers (more than max_unparsed = {limit:g}), e.g. "
+                              f"{said!r}; use a judge that follows the format, verdict='prefill', or a pattern")
+
     def _repeated(self, scorers: Mapping[str, M.Scorer] | None) -> TaskResult:
         """K runs of the body: each repeat's records scored as a task of their own, matched to repeat 0's by
         ``id`` (else by order), each metric the mean over the repeats, and the reducers of the preferred score."""
@@ -210,6 +277,9 @@ class Recorder:
         if any(r.confidence is not None for r in self.records):
             raise ConfigError(f"task {self.task!r}: repeats={repeats.k} with a recorded confidence: stated "
                               "confidence is about one answer; record it without repeats")
+        if any(r.verdict is not None for r in self.records):
+            raise ConfigError(f"task {self.task!r}: repeats={repeats.k} with a judge are not supported yet: run "
+                              "it without repeats")
         keys = [r.id if r.id is not None else j for j, r in enumerate(first)]
         if len(set(keys)) != len(keys):
             raise ConfigError(f"task {self.task!r}: two records of one repeat share an id; with repeats each "
