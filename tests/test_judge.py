@@ -182,6 +182,7 @@ def test_a_judged_task_reports_judge_scores_with_intervals(pytester: pytest.Pyte
     assert r["examples"][3]["judge"]["grade"] == 2 and r["examples"][3]["judge"]["text"] == "GRADE: 2"
     assert "judged by file-judge" in " ".join(r["notes"])
     assert r["usage"]["roles"]["judge"]["model_calls"] == 4 + 4 * 5
+    result.stdout.fnmatch_lines(["lmbench cost: *, 4 calls, *", "lmbench judge cost: 24 calls, *"])
 
 
 def test_a_judged_task_without_a_judge_or_with_unreadable_verdicts_is_a_clear_error(

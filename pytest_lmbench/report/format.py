@@ -92,15 +92,23 @@ def reducer_cells(result: TaskResult) -> list[tuple[str, str]]:
     return out
 
 
-def cost_text(results: Sequence[TaskResult]) -> str:
+def cost_text(results: Sequence[TaskResult], role: str | None = None) -> str:
     """What the items of ``results`` cost together, as ``usage.short`` says it ("1,234 tokens (1,000 in, 234 out),
-    12 calls, 3.4 s, 363 tok/s, 5 cached, $0.0012"); "" when none carries usage."""
+    12 calls, 3.4 s, 363 tok/s, 5 cached, $0.0012"): the models under test's, or with ``role`` ("judge") what the
+    items' models of that role cost; "" when none carries usage."""
     from pytest_lmbench.core.usage import Usage, short
 
     found = [r.usage for r in results if r.usage and not r.aggregate]
+    if role is not None:
+        found = [u["roles"][role] for u in found if role in (u.get("roles") or {})]
     if not found:
         return ""
     total = Usage()
     for u in found:
         total.merge(u)
     return short(total.to_dict())
+
+
+def cost_roles(results: Sequence[TaskResult]) -> list[str]:
+    """The roles of the other models the items called (a judge), in name order."""
+    return sorted({role for r in results if r.usage and not r.aggregate for role in r.usage.get("roles") or {}})

@@ -20,6 +20,7 @@ from pytest_lmbench.core.results import ComparisonDict, TaskResult
 from pytest_lmbench.report.format import (
     SHORT_METRIC,
     baseline_comparison,
+    cost_roles,
     cost_text,
     fmt,
     group_plus_minus,
@@ -94,6 +95,8 @@ def summary_lines(results: list[TaskResult], *, cache_path: str | None, budget: 
     spent = cost_text(results)
     if spent:
         lines.append((f"lmbench cost: {spent}", {}))
+    for role in cost_roles(results):  # other models' work, apart from the models under test's
+        lines.append((f"lmbench {role} cost: {cost_text(results, role)}", {}))
     if stopped:
         lines.append((stopped, {"red": True, "bold": True}))
     uncounted = sorted({r.model for r in results if r.usage and not r.usage.get("tokens_counted", True)})
