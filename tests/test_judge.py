@@ -12,19 +12,22 @@ from pathlib import Path
 import pytest
 
 from pytest_lmbench.core import usage
-from pytest_lmbench.core.judging import judge_answers
+from pytest_lmbench.core.judging import compare_answers, judge_answers
 from pytest_lmbench.core.models.base import BaseModel
 from pytest_lmbench.core.models.chat import PromptFormat, TemplateChat
 from pytest_lmbench.core.scoring.judge import (
     GRADE_PREFIX,
+    Comparison,
     JudgeSpec,
     Verdict,
     expected_grade,
     judge_prompt,
     judge_scores,
     neutralise,
+    pairwise_scores,
     parse_judge,
     read_grade,
+    read_verdict,
 )
 
 SPEC = JudgeSpec(rubric="Is it right?", scale=(1, 5))
@@ -180,7 +183,7 @@ def test_a_judged_task_reports_judge_scores_with_intervals(pytester: pytest.Pyte
     assert r["scores"]["judge_unparsed"] == 0.0 and r["scores"]["exact_str_match"] == 1.0
     assert r["errors"]["judge_score"]["ci95"][0] < r["scores"]["judge_score"] < r["errors"]["judge_score"]["ci95"][1]
     assert r["examples"][3]["judge"]["grade"] == 2 and r["examples"][3]["judge"]["text"] == "GRADE: 2"
-    assert "judged by file-judge" in " ".join(r["notes"])
+    assert "judged by py:judge.py:Judge" in " ".join(r["notes"])
     assert r["usage"]["roles"]["judge"]["model_calls"] == 4 + 4 * 5
     result.stdout.fnmatch_lines(["lmbench cost: *, 4 calls, *", "lmbench judge cost: 24 calls, *"])
 
@@ -194,7 +197,7 @@ def test_a_judged_task_without_a_judge_or_with_unreadable_verdicts_is_a_clear_er
     pytester.makepyfile(judge=JUDGE_FILE.replace('"fine\\nGRADE: 4"', '"I like it"'))
     result = pytester.runpytest("--lm-model=dummy:oracle", "--lm-judge=py:judge.py:Judge", "-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*the judge file-judge gave no readable verdict on 3 of 4 answers*'I like it'*"])
+    result.stdout.fnmatch_lines(["*the judge py:judge.py:Judge gave no readable verdict on 3 of 4 answers*'I like it'*"])
     assert "Traceback" not in result.stdout.str()
 
 
@@ -235,3 +238,87 @@ def test_replies(lmbench):
     result = pytester.runpytest("--lm-model=dummy:random", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*lmbench.judge(): no judge model: name one with --lm-judge SPEC*"])
+
+
+def _pair(first: str | None, second: str | None, answer: str = "ab", other: str = "a") -> Comparison:
+    return Comparison(first=Verdict("p1", first), second=Verdict("p2", second), first_verdict=first,
+                      second_verdict=second, answer=answer, other=other)
+
+
+def test_pairwise_scores_by_hand() -> None:
+    pairs = [_pair("A", "B"),  # the candidate's answer (longer) wins in both orders
+             _pair("A", "A"),  # the judge picks whatever comes first: a tie, and inconsistent
+             _pair("TIE", "TIE"),
+             _pair("B", "A", answer="a", other="ab"),  # the other (longer) answer wins in both orders
+             _pair(None, "B")]  # unread
+    scores, per = pairwise_scores(pairs)
+    assert scores["judge_win_rate"] == (1 + 0.5 + 0.5 + 0) / 4
+    assert scores["judge_swap_inconsistency"] == 1 / 4
+    assert scores["judge_unparsed"] == 1 / 5
+    assert scores["judge_prefers_longer"] == 1.0  # of the two decided pairs, the longer answer won both
+    assert 4 not in per["judge_win_rate"] and per["judge_swap_inconsistency"] == {0: 0.0, 1: 1.0, 2: 0.0, 3: 0.0}
+    assert read_verdict("A seems better.\nVERDICT: B") == "B" and read_verdict("**Verdict:** tie") == "TIE"
+    assert read_verdict("I prefer A") is None
+
+
+class PairJudge(BaseModel):
+    """Prefers the answer equal to the reference it is shown; else the first (a position bias)."""
+
+    name = "pair-judge"
+
+    def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None) -> list[str]:
+        out = []
+        for p in prompts:
+            ref = re.search(r"<<<REFERENCE\n(.*)\nREFERENCE>>>", p)
+            a = re.search(r"<<<ANSWER A\n(.*)\nANSWER A>>>", p, re.S)
+            b = re.search(r"<<<ANSWER B\n(.*)\nANSWER B>>>", p, re.S)
+            assert a and b
+            if ref and a.group(1) == ref.group(1) != b.group(1):
+                out.append("VERDICT: A")
+            elif ref and b.group(1) == ref.group(1) != a.group(1):
+                out.append("VERDICT: B")
+            else:
+                out.append("Both fine.\nVERDICT: A")
+        return out
+
+    def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[float]:
+        return [0.0 for _ in requests]
+
+
+def test_compare_answers_asks_both_orders_and_ties_position_bias() -> None:
+    spec = JudgeSpec(rubric="r", mode="pairwise", reference=True)
+    [right, biased] = compare_answers(PairJudge(), spec, [("q", "Paris", "Lyon", "Paris"), ("q", "x", "y", "Paris")])
+    assert (right.first_verdict, right.second_verdict, right.outcome, right.consistent) == ("A", "B", 1.0, True)
+    assert "<<<ANSWER A\nParis\nANSWER A>>>" in right.first.prompt and \
+        "<<<ANSWER A\nLyon\nANSWER A>>>" in right.second.prompt
+    assert (biased.outcome, biased.consistent) == (0.5, False)
+
+
+def test_a_pairwise_task_compares_with_the_compare_models_answers(pytester: pytest.Pytester) -> None:
+    _judged_task(pytester.path, mode="pairwise", reference=True)
+    task = json.loads((pytester.path / "polite" / "task.json").read_text())
+    task["preferred_score"] = "judge_win_rate"
+    (pytester.path / "polite" / "task.json").write_text(json.dumps(task))
+    pytester.makepyfile(judges=f"import re\nfrom collections.abc import Sequence\n"
+                               f"from pytest_lmbench.core.models.base import BaseModel\n"
+                               f"{_source(PairJudge)}")
+    result = pytester.runpytest("--lm-model=dummy:oracle", "--lm-model=dummy:random?seed=3",
+                                "--lm-compare=dummy:oracle", "--lm-judge=py:judges.py:PairJudge",
+                                "--lm-report=r.json", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    rows = {r["model"]: r for r in json.loads((pytester.path / "r.json").read_text())["results"]
+            if r["task"] == "polite"}
+    oracle, rand = rows["dummy:oracle"], rows["dummy:random"]
+    # the random model's answers lose to the oracle's (the reference) in both orders: win rate 0, consistent
+    assert rand["scores"]["judge_win_rate"] == 0.0 and rand["scores"]["judge_swap_inconsistency"] == 0.0
+    assert "dummy:oracle's answers" in " ".join(rand["notes"])
+    assert rand["usage"]["roles"]["compare"]["model_calls"] == 4 and rand["usage"]["roles"]["judge"]["model_calls"] == 8
+    # the oracle's own item compares with the targets: equal answers, the judge's position bias, all ties
+    assert oracle["scores"]["judge_win_rate"] == 0.5 and oracle["scores"]["judge_swap_inconsistency"] == 1.0
+    assert oracle["examples"][0]["judge"]["verdicts"] == ["A", "A"]
+
+
+def _source(cls: type) -> str:
+    import inspect
+
+    return inspect.getsource(cls)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pytest_lmbench.core import gcpause
-from pytest_lmbench.core.judging import judge_answers
+from pytest_lmbench.core.judging import compare_answers, judge_answers
 from pytest_lmbench.core.models.base import (
     DEFAULT_MAX_TOKENS,
     BaseModel,
@@ -34,12 +34,12 @@ from pytest_lmbench.core.repeats import RIGHT_WRONG, Repeats, mean_of_repeats, o
 from pytest_lmbench.core.results import ExampleResult, TaskResult, is_best
 from pytest_lmbench.core.scoring import metrics as M
 from pytest_lmbench.core.scoring.confidence import confidence_calibration, parse_confidence
-from pytest_lmbench.core.scoring.judge import JudgeSpec, judge_scores
+from pytest_lmbench.core.scoring.judge import JudgeSpec, judge_scores, pairwise_scores
 from pytest_lmbench.core.scoring.postprocess import postprocess
 from pytest_lmbench.core.tasks.model import Task, VerbalizedConfidence
 from pytest_lmbench.core.tasks.prompts import Query, build_queries
 from pytest_lmbench.core.uncertainty import aggregate_errors
-from pytest_lmbench.core.usage import Usage, metering
+from pytest_lmbench.core.usage import Usage, acting_as, metering
 
 
 def evaluate(task: Task, model: Model, options: EvalOptions | None = None, *, progress: LiveProgress | None = None,
@@ -273,6 +273,9 @@ class _Evaluation:
         if judge is None:
             raise ValueError("its answers are graded by a judge model (lmbench.judge): name one with --lm-judge "
                              "SPEC, e.g. --lm-judge 'smollm2?chat=1'")
+        if spec.mode == "pairwise":
+            self.compared(spec, declared(judge))
+            return
         items = [(q.example.input, ex.response or "", q.targets[0] if q.targets else None)
                  for q, ex in zip(self.queries, self.examples)]
         verdicts = judge_answers(declared(judge), spec, items)
@@ -299,6 +302,52 @@ class _Evaluation:
                 "it gives no log-probabilities after its prompt (a server's chat API): prefer judge_score"
             raise ValueError(f"its preferred score {self.task.preferred_score} was not computed: the judge {name}: "
                              f"{why}")
+
+    def compared(self, spec: JudgeSpec, judge: BaseModel) -> None:
+        """Pairwise: each answer compared with the --lm-compare model's answer to the same prompt (or, without one,
+        or on that model's own item, with the example's target), in both orders; judge_win_rate,
+        judge_swap_inconsistency, judge_prefers_longer, judge_unparsed."""
+        other = self.options.compare
+        if other is not None and other is not self.model:
+            other = declared(other)
+            if other.sees_answers:
+                _show_answers(other, self.queries)
+            asker = _Asker(other, other.prompt_format, self.task, self.queries, {})
+            with acting_as("compare"):  # its work is metered apart, as the compared model's
+                raw = asker.generate(max_tokens=self.max_tokens)
+            theirs = [postprocess(after_thinking(str(t), other.prompt_format.think_end)[0],
+                                  stop_string=self.task.stop_string, output_regex=self.task.output_regex) for t in raw]
+            against = f"{other.name}'s answers"
+        else:
+            missing = [q.example.index for q in self.queries if not q.targets]
+            if missing:
+                raise ValueError(f"a pairwise judge compares each answer with the --lm-compare model's or with the "
+                                 f"example's target, and example #{missing[0]} has no target: run with --lm-compare")
+            theirs = [q.targets[0] for q in self.queries]
+            against = "the examples' targets"
+        items = [(q.example.input, ex.response or "", t, q.targets[0] if q.targets else None)
+                 for q, ex, t in zip(self.queries, self.examples, theirs)]
+        comparisons = compare_answers(judge, spec, items)
+        for ex, c in zip(self.examples, comparisons):
+            ex.judge = c.to_dict()
+        scores, per_example = pairwise_scores(comparisons)
+        self.values.scores.update(scores)
+        self.sparse.update(per_example)
+        unread = [ex for ex, c in zip(self.examples, comparisons) if not c.read]
+        read = len(comparisons) - len(unread)
+        self.notes.append(f"compared by {judge.name} with {against}, each pair in both orders ({spec.verdict} "
+                          f"verdicts): {read} of {len(comparisons)} pairs read; two verdicts that disagree count as "
+                          "a tie")
+        if comparisons and len(unread) / len(comparisons) > spec.max_unparsed:
+            c = comparisons[self.examples.index(unread[0])]
+            said = _short(str(c.first.text if c.first_verdict is None else c.second.text), 80)
+            raise ValueError(f"the judge {judge.name} gave no readable verdict on {len(unread)} of "
+                             f"{len(comparisons)} pairs (more than max_unparsed = {spec.max_unparsed:g}), e.g. "
+                             f"#{unread[0].index}: {said!r}; use a judge that follows the format, or verdict "
+                             "\"prefill\"")
+        if self.task.preferred_score not in self.values.scores:
+            raise ValueError(f"its preferred score {self.task.preferred_score} was not computed: the judge "
+                             f"{judge.name}: none of its verdicts could be read")
 
     def log_likelihoods(self) -> None:
         """``log_likelihood``: log P(target | prompt) of every target."""

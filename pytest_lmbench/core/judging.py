@@ -16,7 +16,19 @@ from collections.abc import Sequence
 from pytest_lmbench.core.models.base import BaseModel
 from pytest_lmbench.core.models.framing import Message
 from pytest_lmbench.core.pipeline import LiveProgress, ModelCalls
-from pytest_lmbench.core.scoring.judge import GRADE_PREFIX, JudgeSpec, Verdict, expected_grade, judge_prompt, read_grade
+from pytest_lmbench.core.scoring.judge import (
+    GRADE_PREFIX,
+    VERDICT_PREFIX,
+    VERDICTS,
+    Comparison,
+    JudgeSpec,
+    Verdict,
+    expected_grade,
+    judge_prompt,
+    pairwise_prompt,
+    read_grade,
+    read_verdict,
+)
 
 #: What separates a raw judge's prompt from its answer.
 RAW_SEPARATOR = "\n\n"
@@ -74,3 +86,39 @@ def judge_answers(judge: BaseModel, spec: JudgeSpec, items: Sequence[tuple[str, 
             verdicts[i].weighted = expected_grade(lps, spec)
     calls.finish()
     return verdicts
+
+
+def compare_answers(judge: BaseModel, spec: JudgeSpec, items: Sequence[tuple[str, str, str, str | None]], *,
+                    progress: LiveProgress | None = None) -> list[Comparison]:
+    """One comparison per (question, answer, other answer, reference) of ``items``: the judge asked with the
+    answer as A and the other as B, then the other way round (the judge's position bias measured, not kept)."""
+    calls = ModelCalls(judge, progress, role="judge", what_for=f"the judge {judge.name}")
+    model = calls.model
+    chat = model.prompt_format.chat
+    prompts = [pairwise_prompt(spec, q, a, o, r) for q, a, o, r in items] + \
+        [pairwise_prompt(spec, q, o, a, r) for q, a, o, r in items]
+    convs: list[list[Message]] = [[{"role": "user", "content": p}] for p in prompts]
+    shown = [model.render(c) for c in convs] if chat else [p + RAW_SEPARATOR for p in prompts]
+    verdicts = [Verdict(prompt=text) for text in shown]
+    read: list[str | None] = []
+    if spec.verdict == "prefill":  # the most likely of A, B, TIE after "VERDICT: "
+        requests = [(i, VERDICT_PREFIX + v) for i in range(len(prompts)) for v in VERDICTS]
+        calls.start(len(requests))
+        flat = calls.chat_loglikelihood([(convs[i], c) for i, c in requests]) if chat else \
+            calls.loglikelihood([(shown[i], c) for i, c in requests])
+        for i, verdict in enumerate(verdicts):
+            lps = flat[i * len(VERDICTS):(i + 1) * len(VERDICTS)]
+            best = VERDICTS[max(range(len(VERDICTS)), key=lambda j: (lps[j], -j))]
+            verdict.text = VERDICT_PREFIX + best
+            read.append(best)
+    else:
+        calls.start(len(prompts))
+        texts = calls.chat(convs, max_tokens=spec.max_tokens) if chat else \
+            calls.generate(shown, max_tokens=spec.max_tokens)
+        for verdict, text in zip(verdicts, texts):
+            verdict.text = text
+            read.append(read_verdict(text))
+    calls.finish()
+    n = len(items)
+    return [Comparison(first=verdicts[i], second=verdicts[n + i], first_verdict=read[i], second_verdict=read[n + i],
+                       answer=items[i][1], other=items[i][2]) for i in range(n)]

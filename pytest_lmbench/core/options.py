@@ -43,6 +43,8 @@ class EvalOptions:
     allow_code_execution: bool = False
     #: the judge model that grades the answers of tasks with a judge (``--lm-judge``)
     judge: BaseModel | None = None
+    #: the model whose answers a pairwise judge compares with (``--lm-compare``); None: the examples' targets
+    compare: BaseModel | None = None
 
     @classmethod
     def of(cls, options: EvalOptions | None, values: Mapping[str, Any]) -> EvalOptions:

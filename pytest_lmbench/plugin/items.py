@@ -223,7 +223,11 @@ class TaskItem(pytest.Item):
         """The task format's evaluation of this item (the core's entry point for it)."""
         task = load_task_cached(self.config, self.leaf_path, self.parent_name)
         if task.judge is not None:  # the judge is loaded only for the tasks it grades
-            options = dataclasses.replace(options, judge=get_state(self.config).judge(task.judge.model))
+            state = get_state(self.config)
+            compare = None
+            if task.judge.mode == "pairwise" and state.compare_to is not None:
+                compare = state.model(state.specs[state.labels.index(state.compare_to)])
+            options = dataclasses.replace(options, judge=state.judge(task.judge.model), compare=compare)
         return evaluate(task, model, options, progress=progress, meter=meter)
 
     def failed(self, exc: Exception) -> None:

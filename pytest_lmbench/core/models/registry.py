@@ -153,6 +153,7 @@ class Registry:
                                     capabilities=backend.declared())
             else:
                 model = self._load(for_backend)
+                model.name = spec.label  # the label, in messages (a cached model gets it from the cache)
             if template is not None:
                 model = TemplateChat(model, template, fmt, name=spec.label, spec=spec.public)
             elif not fmt.raw:

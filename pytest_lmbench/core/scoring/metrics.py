@@ -104,6 +104,10 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("judge_score", range=_UNIT, bounds=_UNIT, sparse=True),
     Metric("judge_score_weighted", short="judge_weighted", range=_UNIT, bounds=_UNIT, sparse=True),
     Metric("judge_unparsed", lower_is_better=True, range=_UNIT, bounds=_UNIT),
+    Metric("judge_win_rate", short="win_rate", range=_UNIT, bounds=_UNIT, sparse=True),
+    Metric("judge_swap_inconsistency", short="swap_incons", lower_is_better=True, range=_UNIT, bounds=_UNIT,
+           sparse=True),
+    Metric("judge_prefers_longer", short="prefers_longer", range=_UNIT, bounds=_UNIT, sparse=True),
 )}
 
 def is_sparse(metric: str) -> bool:

@@ -20,7 +20,7 @@ from typing import Any, cast
 from pytest_lmbench.core import gcpause
 from pytest_lmbench.core.errors import TaskFormatError
 from pytest_lmbench.core.repeats import DEFAULT_TEMPERATURE, Repeats
-from pytest_lmbench.core.scoring.judge import JUDGE_SCORES, JudgeSpec, parse_judge
+from pytest_lmbench.core.scoring.judge import JUDGE_SCORES, PAIRWISE_SCORES, JudgeSpec, parse_judge
 from pytest_lmbench.core.scoring.metrics import (
     ALL_METRICS,
     MULTIPLE_CHOICE_METRICS,
@@ -346,7 +346,8 @@ def _fill_metrics(task: Task, data: dict, path: str) -> None:
             raise TaskFormatError(path, "metrics", f"unknown metric {metric!r}",
                                   f"known metrics: {', '.join(ALL_METRICS)}")
     task.metrics = list(dict.fromkeys(metrics))
-    produced = produced_metric_names(task.metrics) | (set(JUDGE_SCORES) - {"judge_unparsed"} if judged else set())
+    judge_scores = set(PAIRWISE_SCORES if task.judge is not None and task.judge.mode == "pairwise" else JUDGE_SCORES)
+    produced = produced_metric_names(task.metrics) | (judge_scores - {"judge_unparsed"} if judged else set())
     preferred = data.get("preferred_score")
     if preferred is None:
         raise TaskFormatError(path, "preferred_score", "is missing",

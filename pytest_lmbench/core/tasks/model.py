@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_lmbench.core.repeats import Repeats, reducer_names
-from pytest_lmbench.core.scoring.judge import JUDGE_SCORES, JudgeSpec
+from pytest_lmbench.core.scoring.judge import JUDGE_SCORES, PAIRWISE_SCORES, JudgeSpec
 from pytest_lmbench.core.scoring.metrics import LOWER_IS_BETTER
 
 __all__ = ["LOWER_IS_BETTER", "Example", "Task"]
@@ -118,7 +118,7 @@ class Task:
 
         extra = set(CONFIDENCE_METRICS) if self.verbalized_confidence else set()
         if self.judge is not None:
-            extra |= set(JUDGE_SCORES)
+            extra |= set(PAIRWISE_SCORES if self.judge.mode == "pairwise" else JUDGE_SCORES)
         if self.repeats is not None and self.repeats.on:
             extra |= set(reducer_names(self.repeats.k, self.repeats.ks(), binary=True))
         return produced_metric_names(self.metrics) | extra
