@@ -197,7 +197,8 @@ def test_a_judged_task_without_a_judge_or_with_unreadable_verdicts_is_a_clear_er
     pytester.makepyfile(judge=JUDGE_FILE.replace('"fine\\nGRADE: 4"', '"I like it"'))
     result = pytester.runpytest("--lm-model=dummy:oracle", "--lm-judge=py:judge.py:Judge", "-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*the judge py:judge.py:Judge gave no readable verdict on 3 of 4 answers*'I like it'*"])
+    result.stdout.fnmatch_lines(["*the judge py:judge.py:Judge gave no readable verdict on 3 of 4 answers*"
+                                 "'I like it'*"])
     assert "Traceback" not in result.stdout.str()
 
 
@@ -322,3 +323,71 @@ def _source(cls: type) -> str:
     import inspect
 
     return inspect.getsource(cls)
+
+
+HUMAN_GRADES = [("q0", "great reply", 5), ("q1", "good reply", 4), ("q2", "so-so reply", 3), ("q3", "poor reply", 2),
+                ("q4", "rude reply", 1), ("q5", "fine reply", 4), ("q6", "odd reply", 2)]
+GRADER_FILE = '''
+import re
+GRADES = {"great": 5, "good": 4, "so-so": 2, "poor": 2, "rude": 1, "fine": 5}
+class Grader:
+    name = "grader"
+    def loglikelihood(self, requests):
+        return [0.0 for _ in requests]
+    def generate(self, prompts, *, max_tokens, stop=None):
+        out = []
+        for p in prompts:
+            word = re.search(r"<<<ANSWER\\n(\\S+) reply", p).group(1)
+            out.append(f"GRADE: {GRADES[word]}" if word in GRADES else "hmm")
+        return out
+'''
+
+
+def test_the_judge_is_validated_against_people(pytester: pytest.Pytester) -> None:
+    sklearn = pytest.importorskip("sklearn.metrics")
+    path = _judged_task(pytester.path, scale=[1, 5], validation="human.jsonl", max_unparsed=0.5)
+    task = json.loads(path.read_text())
+    task["lmbench"]["threshold"] = {"judge_human_kappa": 0.95}
+    path.write_text(json.dumps(task))
+    (path.parent / "human.jsonl").write_text("".join(json.dumps({"input": q, "answer": a, "human_score": h}) + "\n"
+                                                     for q, a, h in HUMAN_GRADES))
+    pytester.makepyfile(grader=GRADER_FILE)
+    result = pytester.runpytest("--lm-model=dummy:oracle", "--lm-judge=py:grader.py:Grader", "--lm-report=r.json",
+                                "-p", "no:cacheprovider", "-k", "Grader")
+    result.assert_outcomes(failed=1)  # kappa below the task's 0.95: the judge disagrees with people too much
+    result.stdout.fnmatch_lines(["*polite:judge*judge_human_kappa*0.95*"])
+    [r] = [r for r in json.loads((pytester.path / "r.json").read_text())["results"] if r["task"] == "polite:judge"]
+    humans, judged = [5, 4, 3, 2, 1, 4], [5, 4, 2, 2, 1, 5]  # "odd" is unread: left out
+    expected = sklearn.cohen_kappa_score(humans, judged, weights="quadratic", labels=[1, 2, 3, 4, 5])
+    assert r["scores"]["judge_human_kappa"] == pytest.approx(expected)
+    assert r["scores"]["judge_human_agreement"] == pytest.approx(4 / 6)
+    assert r["scores"]["judge_unparsed"] == pytest.approx(1 / 7)
+    lo, hi = r["errors"]["judge_human_kappa"]["ci95"]
+    assert -1.0 <= lo <= r["scores"]["judge_human_kappa"] <= hi <= 1.0
+    assert r["examples"][6]["judge"]["grade"] is None and r["model"] == "py:grader.py:Grader"
+
+
+def test_validation_rows_are_checked_and_a_missing_judge_is_named(pytester: pytest.Pytester) -> None:
+    path = _judged_task(pytester.path, validation="human.jsonl")
+    (path.parent / "human.jsonl").write_text(json.dumps({"input": "q", "answer": "a", "human_score": 9}) + "\n")
+    pytester.makepyfile(grader=GRADER_FILE)
+    result = pytester.runpytest("--lm-model=dummy:oracle", "--lm-judge=py:grader.py:Grader", "-k", "Grader",
+                                "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["polite/human.jsonl: row 0: human_score: 9 is off the judge's scale*"])
+    result = pytester.runpytest("--lm-model=dummy:oracle", "-k", "no and judge", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*validating the judge of polite needs a judge model*"])
+
+
+def test_quadratic_kappa_matches_scikit_learn() -> None:
+    sklearn = pytest.importorskip("sklearn.metrics")
+    from pytest_lmbench.core.scoring.judge import quadratic_kappa
+
+    rng = __import__("random").Random(0)
+    for _ in range(20):
+        a = [rng.randint(0, 4) for _ in range(15)]
+        b = [min(4, max(0, x + rng.choice((-1, 0, 0, 1)))) for x in a]
+        assert quadratic_kappa(a, b, range(5)) == pytest.approx(
+            sklearn.cohen_kappa_score(a, b, weights="quadratic", labels=list(range(5))))
+    assert math.isnan(quadratic_kappa([3, 3], [3, 3], [1, 2, 3]))

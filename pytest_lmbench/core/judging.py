@@ -11,11 +11,18 @@ probabilities, after its own text up to its last ``GRADE:`` for text verdicts, o
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Sequence
 
+import numpy as np
+
+from pytest_lmbench.core import stats as S
+from pytest_lmbench.core.errors import TaskFormatError
 from pytest_lmbench.core.models.base import BaseModel
 from pytest_lmbench.core.models.framing import Message
-from pytest_lmbench.core.pipeline import LiveProgress, ModelCalls
+from pytest_lmbench.core.pipeline import LiveProgress, ModelCalls, finish_result
+from pytest_lmbench.core.results import ExampleResult, TaskResult
 from pytest_lmbench.core.scoring.judge import (
     GRADE_PREFIX,
     VERDICT_PREFIX,
@@ -26,9 +33,11 @@ from pytest_lmbench.core.scoring.judge import (
     expected_grade,
     judge_prompt,
     pairwise_prompt,
+    quadratic_kappa,
     read_grade,
     read_verdict,
 )
+from pytest_lmbench.core.tasks.data import load_examples
 
 #: What separates a raw judge's prompt from its answer.
 RAW_SEPARATOR = "\n\n"
@@ -122,3 +131,70 @@ def compare_answers(judge: BaseModel, spec: JudgeSpec, items: Sequence[tuple[str
     n = len(items)
     return [Comparison(first=verdicts[i], second=verdicts[n + i], first_verdict=read[i], second_verdict=read[n + i],
                        answer=items[i][1], other=items[i][2]) for i in range(n)]
+
+
+def validation_rows(path: str, spec: JudgeSpec) -> list[tuple[str, str, int]]:
+    """(input, answer, human_score) of a judge's validation file (``spec.validation``, resolved to ``path``),
+    checked: a TaskFormatError naming the file, the row and the field."""
+    rows = load_examples(path, required=("answer", "human_score"))
+    out = []
+    for i, row in enumerate(rows):
+        score = row["human_score"]
+        try:
+            grade = int(score)
+            if grade != float(score):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise TaskFormatError(path, f"row {i}: human_score", f"must be a whole number, not {score!r}") from None
+        if not spec.low <= grade <= spec.high:
+            raise TaskFormatError(path, f"row {i}: human_score", f"{grade} is off the judge's scale "
+                                  f"[{spec.low}, {spec.high}]", "grade on the task's judge.scale")
+        out.append((str(row.get("input", "")), str(row["answer"]), grade))
+    if not out:
+        raise TaskFormatError(path, None, "has no rows", "add graded answers: {\"input\", \"answer\", \"human_score\"}")
+    return out
+
+
+def validate_judge(judge: BaseModel, spec: JudgeSpec, rows: Sequence[tuple[str, str, int]], *, task: str,
+                   model: str, path: str | None = None) -> TaskResult:
+    """The judge grades answers people graded (``rows``: input, answer, human score): ``judge_human_kappa``
+    (quadratic-weighted Cohen's kappa over the scale, unread verdicts left out, with a bootstrap interval),
+    ``judge_human_agreement`` (the fraction of exact matches) and ``judge_unparsed``. ``task`` is the item's name
+    (``TASK:judge``), ``model`` the judge's label."""
+    started = time.perf_counter()
+    verdicts = judge_answers(judge, spec, [(q, a, None) for q, a, _ in rows])
+    examples = []
+    read: list[int] = []
+    for i, ((question, answer, human), verdict) in enumerate(zip(rows, verdicts)):
+        ex = ExampleResult(id=f"{i}", index=i, prompt=question, targets=[str(human)], response=answer,
+                           judge=verdict.to_dict())
+        examples.append(ex)
+        if verdict.grade is not None:
+            read.append(i)
+    humans = [rows[i][2] for i in read]
+    grades = [int(verdicts[i].grade or 0) for i in read]
+    per_example: dict[str, dict[int, float]] = {
+        "judge_unparsed": {i: float(verdicts[i].grade is None) for i in range(len(rows))},
+        "judge_human_agreement": {i: float(h == g) for i, h, g in zip(read, humans, grades)}}
+    scores = {"judge_unparsed": sum(per_example["judge_unparsed"].values()) / len(rows)}
+    notes = [f"the judge {model} graded {len(rows)} answers people graded; {len(read)} verdicts read"]
+    if len(rows) - len(read) > spec.max_unparsed * len(rows):
+        raise ValueError(f"the judge {model} gave no readable verdict on {len(rows) - len(read)} of {len(rows)} "
+                         f"graded answers (more than max_unparsed = {spec.max_unparsed:g})")
+    if read:
+        scores["judge_human_kappa"] = quadratic_kappa(humans, grades, spec.grades())
+        scores["judge_human_agreement"] = sum(per_example["judge_human_agreement"].values()) / len(read)
+    else:
+        raise ValueError(f"the judge {model} gave no readable verdict on any of the {len(rows)} graded answers")
+    if math.isnan(scores["judge_human_kappa"]):
+        notes.append("kappa is undefined: the judge and the people each used one and the same grade")
+    result = finish_result(task=task, model=model, shots=0, examples=examples, scores=scores,
+                           per_example=per_example, preferred="judge_human_kappa", low=0.0, high=1.0, path=path,
+                           notes=notes, started=started)
+    if len(read) >= 2 and not math.isnan(scores["judge_human_kappa"]):
+        h, g = np.asarray(humans), np.asarray(grades)
+        boot = S.bootstrap(lambda idx: quadratic_kappa(list(h[idx]), list(g[idx]), spec.grades()), len(read))
+        if boot is not None and all(math.isfinite(x) for x in boot):
+            result.errors["judge_human_kappa"] = {"stderr": boot[0], "ci95": [boot[1], boot[2]],
+                                                  "method": "bootstrap", "bounds": [-1.0, 1.0]}
+    return result

@@ -26,6 +26,7 @@ from pytest_lmbench.core.models.registry import ModelSpec
 from pytest_lmbench.core.options import EvalOptions
 from pytest_lmbench.core.repeats import Repeats, reducer_names
 from pytest_lmbench.core.results import Outcome, TaskResult
+from pytest_lmbench.core.scoring.judge import VALIDATION_SCORES
 from pytest_lmbench.core.scoring.metrics import MetricUnavailable
 from pytest_lmbench.core.tasks.bigbench import is_parent_task_file, load_task, load_task_name, subtask_files
 from pytest_lmbench.core.tasks.model import Task
@@ -73,7 +74,7 @@ class ThresholdFailure(Exception):
     """The score missed its threshold; the message says by how much and shows failing examples."""
 
 
-SUMMARY_VERSION = 2
+SUMMARY_VERSION = 3
 
 
 def task_summary(task: Task) -> dict[str, Any]:
@@ -82,7 +83,10 @@ def task_summary(task: Task) -> dict[str, Any]:
             "leaves": [{"name": leaf.name, "path": leaf.path, "parent": leaf.parent,
                         "produced": sorted(leaf.produced_metrics), "thresholds": {**task.thresholds, **leaf.thresholds},
                         "marks": list(dict.fromkeys(task.marks + leaf.marks)), "keywords": list(leaf.keywords),
-                        "repeats": None if leaf.repeats is None else dataclasses.asdict(leaf.repeats)}
+                        "repeats": None if leaf.repeats is None else dataclasses.asdict(leaf.repeats),
+                        # a judge validated against people's grades: one more item, TASK:judge
+                        "judge_validation": leaf.judge.validation if leaf.judge is not None else None,
+                        "judge_model": leaf.judge.model if leaf.judge is not None else None}
                        for leaf in task.leaves()]}
 
 
@@ -154,7 +158,8 @@ class TaskFile(pytest.File):
             repeats = state.repeats_for(leaf.get("repeats"))
             produced = set(leaf["produced"]) | {"normalized_aggregate_score"} | set(
                 reducer_names(repeats.k, repeats.ks(), binary=True) if repeats.on else ())
-            thresholds = resolve_thresholds(leaf["name"], produced, dict(leaf["thresholds"]), state.rules)
+            own = {m: v for m, v in leaf["thresholds"].items() if m not in VALIDATION_SCORES or m in produced}
+            thresholds = resolve_thresholds(leaf["name"], produced, own, state.rules)
             marks = leaf["marks"]
             for mark in marks:
                 self.config.addinivalue_line("markers", f"{mark}: set in a task file's lmbench.marks")
@@ -170,6 +175,26 @@ class TaskFile(pytest.File):
                         item.add_marker(mark)
                     item.extra_keyword_matches.update(k for k in keywords if k)
                     yield item
+            if leaf.get("judge_validation"):
+                yield self._validation_item(state, leaf, keywords)
+
+    def _validation_item(self, state: Any, leaf: dict[str, Any], keywords: list[str]) -> JudgeValidationItem:
+        """``TASK:judge``: the task's judge against people's grades, once per run (it does not depend on the
+        models under test). Named by the judge that will run: --lm-judge, else the task's own."""
+        from pytest_lmbench.core.models.registry import parse_spec
+
+        judge = state.judge_spec or (parse_spec(leaf["judge_model"]) if leaf.get("judge_model") else None)
+        name = f"{leaf['name']}:judge"
+        produced = set(VALIDATION_SCORES) | {"normalized_aggregate_score"}
+        own = {m: v for m, v in leaf["thresholds"].items() if m in VALIDATION_SCORES}
+        item = JudgeValidationItem.from_parent(
+            self, name=f"{name}[{judge.label if judge else 'no judge'}]", leaf_path=leaf["path"], task_name=name,
+            parent_name=None, spec=judge or state.specs[0], label=judge.label if judge else "no judge", shots=0,
+            max_examples=None, thresholds=resolve_thresholds(name, produced, own, state.rules), family=[],
+            repeats=None, judged_task=leaf["name"], has_judge=judge is not None)
+        item.add_marker("lmbench")
+        item.extra_keyword_matches.update(k for k in keywords if k)
+        return item
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> Any:
         if isinstance(excinfo.value, LmbenchError):
@@ -318,6 +343,42 @@ class TaskItem(pytest.Item):
                                       parent=self.parent_name, parent_subtasks=list(self.family),
                                       threshold=dict(self.thresholds), model_info=self._model_info_or_none(),
                                       usage=usage)
+
+
+class JudgeValidationItem(TaskItem):
+    """A task's judge graded against people's grades (``lmbench.judge.validation``): kappa and agreement, thresholds
+    allowed, so a run fails when its judge disagrees with people too much."""
+
+    def __init__(self, *, judged_task: str, has_judge: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.judged_task, self.has_judge = judged_task, has_judge
+
+    def check_model(self, model: BaseModel) -> None:
+        if not self.has_judge:
+            raise LmbenchError(f"{self.task_name}: validating the judge of {self.judged_task} needs a judge model: "
+                               "name one with --lm-judge SPEC or the judge block's \"model\"")
+
+    def evaluate(self, model: BaseModel, options: EvalOptions, progress: Any, meter: Usage) -> TaskResult:
+        from pytest_lmbench.core.judging import validate_judge, validation_rows
+        from pytest_lmbench.core.pipeline import run_metered
+
+        task = load_task_cached(self.config, self.leaf_path, self.parent_name)
+        spec = task.judge
+        assert spec is not None and spec.validation is not None  # collected only for such tasks
+        path = os.path.join(os.path.dirname(os.path.abspath(self.leaf_path)), spec.validation)
+        rows = validation_rows(path, spec)
+        # the judge is the model under test here: its work is this item's candidate usage
+        return run_metered(meter, lambda: validate_judge(model, spec, rows, task=self.task_name, model=self.label,
+                                                         path=self.leaf_path))
+
+    def failed(self, exc: Exception) -> None:
+        if isinstance(exc, TaskFormatError):  # a bad row of the graded answers: its file as the user wrote it
+            exc.path = _display_path(exc.path, str(self.config.invocation_params.dir))
+            raise exc from None
+        super().failed(exc)
+
+    def reportinfo(self):
+        return self.path, None, f"lmbench judge validation {self.task_name} [{self.label}]"
 
 
 class InvalidTaskFile(pytest.Item):

@@ -27,6 +27,8 @@ from typing import Any, Literal
 #: The scores a judge adds to an item: grading one answer, and comparing two (``mode: "pairwise"``).
 JUDGE_SCORES = ("judge_score", "judge_score_weighted", "judge_unparsed")
 PAIRWISE_SCORES = ("judge_win_rate", "judge_swap_inconsistency", "judge_prefers_longer", "judge_unparsed")
+#: The scores of a judge's validation item (``TASK:judge``): its grades against people's on given answers.
+VALIDATION_SCORES = ("judge_human_kappa", "judge_human_agreement", "judge_unparsed")
 
 #: Our default judge prompt (``template`` replaces it; the same fields are available there).
 DEFAULT_TEMPLATE = """You are grading one answer. Read the rubric, the question and the answer, then decide how well
@@ -122,6 +124,9 @@ class JudgeSpec:
     #: "single": each answer graded on the scale; "pairwise": each answer compared with another model's (the
     #: ``--lm-compare`` model's) or with the example's target, in both orders
     mode: Literal["single", "pairwise"] = "single"
+    #: a JSON/JSONL/CSV file of answers graded by people ({"input", "answer", "human_score"}), next to the task
+    #: file: the judge grades them too, and an item ``TASK:judge`` reports how well it agrees
+    validation: str | None = None
 
     @property
     def low(self) -> int:
@@ -140,7 +145,7 @@ class JudgeSpec:
 
 
 KEYS = ("rubric", "scale", "reference", "template", "pattern", "verdict", "weighted", "max_tokens", "max_unparsed",
-        "model", "mode")
+        "model", "mode", "validation")
 
 
 def parse_judge(value: Any, where: str = "judge") -> JudgeSpec:
@@ -203,12 +208,18 @@ def parse_judge(value: Any, where: str = "judge") -> JudgeSpec:
         raise ValueError(f"{where}.model: must be a model spec, e.g. \"smollm2?chat=1\"")
     if mode not in ("single", "pairwise"):
         raise ValueError(f"{where}.mode: must be \"single\" or \"pairwise\", not {mode!r}")
+    validation = value.get("validation")
+    if validation is not None and (not isinstance(validation, str) or not validation.strip()):
+        raise ValueError(f"{where}.validation: must be the path of a file of graded answers, e.g. "
+                         "\"human_grades.jsonl\"")
+    if validation is not None and mode == "pairwise":
+        raise ValueError(f"{where}.validation: validates grades on a scale; it is for mode \"single\"")
     if mode == "pairwise" and (pattern is not None or weighted):
         raise ValueError(f"{where}: pattern and weighted are for grades; a pairwise verdict is A, B or TIE")
     return JudgeSpec(rubric=rubric, scale=(int(scale[0]), int(scale[1])), reference=bool(value.get("reference")),
                      template=template, pattern=None if pattern is None else str(pattern), verdict=verdict,
                      weighted=weighted, max_tokens=int(numbers["max_tokens"]),
-                     max_unparsed=float(numbers["max_unparsed"]), model=model, mode=mode)
+                     max_unparsed=float(numbers["max_unparsed"]), model=model, mode=mode, validation=validation)
 
 
 def neutralise(text: str) -> str:
@@ -376,3 +387,24 @@ def pairwise_scores(comparisons: Sequence[Comparison]) -> tuple[dict[str, float]
         if values:
             scores[metric] = sum(values.values()) / len(values)
     return scores, per
+
+
+# ----------------------------------------------------------------------------------------- validity
+
+def quadratic_kappa(first: Sequence[int], second: Sequence[int], labels: Sequence[int]) -> float:
+    """Cohen's kappa with quadratic weights between two raters' grades on the categories ``labels`` (what
+    scikit-learn's ``cohen_kappa_score(weights="quadratic", labels=labels)`` computes): 1 - sum(W * O) / sum(W * E),
+    W_ij = (i - j)^2 / (K - 1)^2, O the confusion matrix, E its expectation from the two marginals. NaN when the
+    expected disagreement is 0 (both raters used one and the same category)."""
+    k = len(labels)
+    index = {label: i for i, label in enumerate(labels)}
+    n = len(first)
+    observed = [[0.0] * k for _ in range(k)]
+    for a, b in zip(first, second):
+        observed[index[a]][index[b]] += 1
+    rows = [sum(r) for r in observed]
+    cols = [sum(observed[i][j] for i in range(k)) for j in range(k)]
+    weight = [[(i - j) ** 2 / (k - 1) ** 2 for j in range(k)] for i in range(k)]
+    seen = sum(weight[i][j] * observed[i][j] for i in range(k) for j in range(k))
+    expected = sum(weight[i][j] * rows[i] * cols[j] / n for i in range(k) for j in range(k)) if n else 0.0
+    return 1.0 - seen / expected if expected else float("nan")

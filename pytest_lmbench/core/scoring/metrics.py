@@ -108,6 +108,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("judge_swap_inconsistency", short="swap_incons", lower_is_better=True, range=_UNIT, bounds=_UNIT,
            sparse=True),
     Metric("judge_prefers_longer", short="prefers_longer", range=_UNIT, bounds=_UNIT, sparse=True),
+    # a judge against people (0 = chance agreement for kappa, so its normalisation range is [0, 1])
+    Metric("judge_human_kappa", short="human_kappa", range=_UNIT, bounds=(-1.0, 1.0), kind="corpus"),
+    Metric("judge_human_agreement", short="human_agree", range=_UNIT, bounds=_UNIT, sparse=True),
 )}
 
 def is_sparse(metric: str) -> bool:

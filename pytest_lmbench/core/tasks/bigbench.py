@@ -20,7 +20,13 @@ from typing import Any, cast
 from pytest_lmbench.core import gcpause
 from pytest_lmbench.core.errors import TaskFormatError
 from pytest_lmbench.core.repeats import DEFAULT_TEMPERATURE, Repeats
-from pytest_lmbench.core.scoring.judge import JUDGE_SCORES, PAIRWISE_SCORES, JudgeSpec, parse_judge
+from pytest_lmbench.core.scoring.judge import (
+    JUDGE_SCORES,
+    PAIRWISE_SCORES,
+    VALIDATION_SCORES,
+    JudgeSpec,
+    parse_judge,
+)
 from pytest_lmbench.core.scoring.metrics import (
     ALL_METRICS,
     MULTIPLE_CHOICE_METRICS,
@@ -175,8 +181,9 @@ def task_from_dict(data: Any, path: str, *, parent: str | None = None) -> Task:
     _fill_examples(task, data, path)
     _fill_score_range(task, path)
     task.verbalized_confidence = _verbalized_confidence(data, path, task.preferred_score)
+    validated = set(VALIDATION_SCORES) if task.judge is not None and task.judge.validation else set()
     for metric in thresholds:
-        if metric not in task.produced_metrics:
+        if metric not in task.produced_metrics | validated:
             raise TaskFormatError(path, f"lmbench.threshold.{metric}",
                                   f"the task does not compute {metric!r}",
                                   f"use one of: {', '.join(sorted(task.produced_metrics))}")
