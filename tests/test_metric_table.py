@@ -17,7 +17,7 @@ def test_every_produced_score_is_in_the_table() -> None:
 def test_the_old_names_are_views_of_the_table() -> None:
     assert LOWER_IS_BETTER is M.LOWER_IS_BETTER and SHORT_METRIC is M.SHORT_METRIC
     assert LOWER_IS_BETTER == {"calibration_multiple_choice_brier_score", "expected_calibration_error",
-                               "judge_unparsed", *CONFIDENCE_METRICS}
+                               "judge_unparsed", "judge_swap_inconsistency", *CONFIDENCE_METRICS}
     # BIG-bench's normalisation ranges, as its task_metrics define them
     assert M.SCORE_RANGES["multiple_choice_grade"] == (0.0, 1.0) and M.SCORE_RANGES["bleu"] == (0.0, 100.0)
     assert M.SCORE_RANGES["log_likelihood"] == (-10.0, 0.0) and M.SCORE_RANGES["bleurt"] == (-0.1, 1.1)

@@ -363,7 +363,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.write(render_summary(results, width=tw.fullwidth, color=tw.hasmarkup,
                                           verbose=config.get_verbosity(), models=state.labels))
     budget = state.max_tokens_total is not None or state.max_cost is not None
-    for line, markup in summary_lines(results, cache_path=state.cache_path, budget=budget, stopped=state.stopped):
+    for line, markup in summary_lines(results, cache_path=state.cache_path, budget=budget, stopped=state.stopped,
+                                      width=tw.fullwidth):
         terminalreporter.write_line(line, **markup)
     for label, option in (("report", "lm_report"), ("html", "lm_html")):
         if config.getoption(option):

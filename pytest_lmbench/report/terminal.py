@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import textwrap
 
 from rich import box
 from rich.console import Console, JustifyMethod
@@ -79,11 +80,12 @@ def render_summary(results: list[TaskResult], *, width: int = 100, color: bool =
 
 
 def summary_lines(results: list[TaskResult], *, cache_path: str | None, budget: bool,
-                  stopped: str | None) -> list[tuple[str, dict[str, bool]]]:
+                  stopped: str | None, width: int = 0) -> list[tuple[str, dict[str, bool]]]:
     """The lines under the summary's tables, each with its markup (the terminal writer's keywords: ``red``,
     ``bold``, ``yellow``): the answer cache's hits and misses (``cache_path``: where it is), what the run cost,
     why a budget stopped it (``stopped``), a warning when a budget was set (``budget``) but a model's tokens are
-    not counted, and how models ran off their backend's default path."""
+    not counted, and how models ran off their backend's default path. ``width``: other models' cost lines are
+    wrapped to it (0: not wrapped)."""
     lines: list[tuple[str, dict[str, bool]]] = []
     counted = [r.cache for r in results if r.cache is not None]
     if counted:
@@ -96,7 +98,9 @@ def summary_lines(results: list[TaskResult], *, cache_path: str | None, budget: 
     if spent:
         lines.append((f"lmbench cost: {spent}", {}))
     for role in cost_roles(results):  # other models' work, apart from the models under test's
-        lines.append((f"lmbench {role} cost: {cost_text(results, role)}", {}))
+        text = f"lmbench {role} cost: {cost_text(results, role)}"
+        wrapped = textwrap.wrap(text, width, subsequent_indent="  ") if width and len(text) > width else [text]
+        lines += [(line, {}) for line in wrapped]
     if stopped:
         lines.append((stopped, {"red": True, "bold": True}))
     uncounted = sorted({r.model for r in results if r.usage and not r.usage.get("tokens_counted", True)})
