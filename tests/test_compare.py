@@ -229,3 +229,16 @@ def test_compare_models_in_one_run_is_informative(pytester: pytest.Pytester) -> 
     bad = pytester.runpytest(*RUN, _model(0, "big"), "--lm-compare=huge")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["*--lm-compare huge: not one of the models of this run (big)*"])
+
+
+def test_a_judge_score_pairs_the_examples_read_in_both_runs() -> None:
+    """judge_score is defined only where the judge's verdict was read: unread examples on either side are left
+    out of the pairing (never counted as 0)."""
+    base = _result([0.5, 0.75, 0.25, 0.5, 1.0, 0.5], metric="judge_score")
+    cand = _result([0.75, 1.0, 0.5, 0.75, 1.0, 0.75], metric="judge_score")
+    del cand.examples[2].scores["judge_score"]  # unread in this run
+    del base.examples[4].scores["judge_score"]  # unread in the baseline
+    comp = compare(cand, base, against="b")
+    assert comp.n_matched == 6 and comp.method == "paired-t"
+    assert comp.delta == pytest.approx((0.25 + 0.25 + 0.25 + 0.25) / 4)  # examples 0, 1, 3, 5
+    assert comp.message == "compared on the 4 of 6 shared examples with judge_score in both runs"

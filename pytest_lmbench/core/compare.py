@@ -119,6 +119,11 @@ def compare(candidate: TaskResult, baseline: TaskResult, *, against: str, max_re
     if out.mismatched:
         out.message = (f"example sets differ: {len(shared)} shared, {out.only_candidate} only in this run, "
                        f"{out.only_baseline} only in the baseline; compared on the shared ones")
+    if M.is_sparse(metric):  # a judge's score: paired on the examples whose verdicts were read in both runs
+        read = [k for k in shared if cand[k].scores.get(metric) is not None and base[k].scores.get(metric) is not None]
+        if len(read) < len(shared):
+            out.message = f"compared on the {len(read)} of {len(shared)} shared examples with {metric} in both runs"
+        shared = read
     if len(shared) < 2:
         out.message = (f"not compared: {len(shared)} shared example(s) "
                        f"({out.only_candidate} only in this run, {out.only_baseline} only in the baseline)")
