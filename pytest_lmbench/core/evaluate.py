@@ -34,7 +34,7 @@ from pytest_lmbench.core.repeats import RIGHT_WRONG, Repeats, mean_of_repeats, o
 from pytest_lmbench.core.results import ExampleResult, TaskResult, is_best
 from pytest_lmbench.core.scoring import metrics as M
 from pytest_lmbench.core.scoring.confidence import confidence_calibration, parse_confidence
-from pytest_lmbench.core.scoring.judge import JudgeSpec, judge_scores, pairwise_scores
+from pytest_lmbench.core.scoring.judge import JudgeSpec, judge_scores, pairwise_scores, unread_problem
 from pytest_lmbench.core.scoring.postprocess import postprocess
 from pytest_lmbench.core.tasks.model import Task, VerbalizedConfidence
 from pytest_lmbench.core.tasks.prompts import Query, build_queries
@@ -269,34 +269,34 @@ class _Evaluation:
     def judged(self, spec: JudgeSpec) -> None:
         """The answers graded by the judge model (``--lm-judge``): judge_score, judge_score_weighted where the judge
         scores continuations, judge_unparsed; too many unreadable verdicts are an error that names the judge."""
-        judge = self.options.judge
-        if judge is None:
+        if self.options.judge is None:
             raise ValueError("its answers are graded by a judge model (lmbench.judge): name one with --lm-judge "
                              "SPEC, e.g. --lm-judge 'smollm2?chat=1'")
+        judge = declared(self.options.judge)
+        name = judge.name
+        if judge is self.model:
+            self.notes.append(f"the judge {name} is the model under test: judges tend to prefer their own answers "
+                              "(self-preference); use another model as --lm-judge")
         if spec.mode == "pairwise":
-            self.compared(spec, declared(judge))
+            self.compared(spec, judge)
             return
         items = [(q.example.input, ex.response or "", q.targets[0] if q.targets else None)
                  for q, ex in zip(self.queries, self.examples)]
-        verdicts = judge_answers(declared(judge), spec, items)
+        verdicts = judge_answers(judge, spec, items)
         for ex, verdict in zip(self.examples, verdicts):
             ex.judge = verdict.to_dict()
         scores, per_example = judge_scores(verdicts, spec)
         self.values.scores.update(scores)
         self.sparse.update(per_example)
         unread = [ex for ex, v in zip(self.examples, verdicts) if v.grade is None]
-        name = declared(judge).name
         self.notes.append(f"judged by {name} ({spec.verdict} verdicts on a {spec.low}-{spec.high} scale): "
                           f"{len(verdicts) - len(unread)} of {len(verdicts)} verdicts read")
-        if judge is self.model:
-            self.notes.append(f"the judge {name} is the model under test: judges tend to prefer their own answers "
-                              "(self-preference); use another model as --lm-judge")
-        if verdicts and len(unread) / len(verdicts) > spec.max_unparsed:
+        problem = unread_problem(name, len(unread), len(verdicts), spec)
+        if problem is not None:
             example = unread[0]
             said = _short(str((example.judge or {}).get("text") or ""), 80)
-            raise ValueError(f"the judge {name} gave no readable verdict on {len(unread)} of {len(verdicts)} "
-                             f"answers (more than max_unparsed = {spec.max_unparsed:g}), e.g. #{example.index}: "
-                             f"{said!r}; use a judge that follows the format, verdict \"prefill\", or a pattern")
+            raise ValueError(f"{problem}, e.g. #{example.index}: {said!r}; use a judge that follows the format, "
+                             "verdict \"prefill\", or a pattern")
         if self.task.preferred_score not in self.values.scores:
             why = "none of its verdicts could be read" if len(unread) == len(verdicts) else \
                 "it gives no log-probabilities after its prompt (a server's chat API): prefer judge_score"
@@ -338,13 +338,12 @@ class _Evaluation:
         self.notes.append(f"compared by {judge.name} with {against}, each pair in both orders ({spec.verdict} "
                           f"verdicts): {read} of {len(comparisons)} pairs read; two verdicts that disagree count as "
                           "a tie")
-        if comparisons and len(unread) / len(comparisons) > spec.max_unparsed:
+        problem = unread_problem(judge.name, len(unread), len(comparisons), spec, "pairs")
+        if problem is not None:
             c = comparisons[self.examples.index(unread[0])]
             said = _short(str(c.first.text if c.first_verdict is None else c.second.text), 80)
-            raise ValueError(f"the judge {judge.name} gave no readable verdict on {len(unread)} of "
-                             f"{len(comparisons)} pairs (more than max_unparsed = {spec.max_unparsed:g}), e.g. "
-                             f"#{unread[0].index}: {said!r}; use a judge that follows the format, or verdict "
-                             "\"prefill\"")
+            raise ValueError(f"{problem}, e.g. #{unread[0].index}: {said!r}; use a judge that follows the format, "
+                             "or verdict \"prefill\"")
         if self.task.preferred_score not in self.values.scores:
             raise ValueError(f"its preferred score {self.task.preferred_score} was not computed: the judge "
                              f"{judge.name}: none of its verdicts could be read")

@@ -36,6 +36,7 @@ from pytest_lmbench.core.scoring.judge import (
     quadratic_kappa,
     read_grade,
     read_verdict,
+    unread_problem,
 )
 from pytest_lmbench.core.tasks.data import load_examples
 
@@ -178,9 +179,9 @@ def validate_judge(judge: BaseModel, spec: JudgeSpec, rows: Sequence[tuple[str, 
         "judge_human_agreement": {i: float(h == g) for i, h, g in zip(read, humans, grades)}}
     scores = {"judge_unparsed": sum(per_example["judge_unparsed"].values()) / len(rows)}
     notes = [f"the judge {model} graded {len(rows)} answers people graded; {len(read)} verdicts read"]
-    if len(rows) - len(read) > spec.max_unparsed * len(rows):
-        raise ValueError(f"the judge {model} gave no readable verdict on {len(rows) - len(read)} of {len(rows)} "
-                         f"graded answers (more than max_unparsed = {spec.max_unparsed:g})")
+    problem = unread_problem(model, len(rows) - len(read), len(rows), spec, "graded answers")
+    if problem is not None:
+        raise ValueError(problem)
     if read:
         scores["judge_human_kappa"] = quadratic_kappa(humans, grades, spec.grades())
         scores["judge_human_agreement"] = sum(per_example["judge_human_agreement"].values()) / len(read)

@@ -33,7 +33,7 @@ from pytest_lmbench.core.repeats import RIGHT_WRONG, Repeats
 from pytest_lmbench.core.results import ExampleResult, TaskResult, is_best
 from pytest_lmbench.core.scoring import metrics as M
 from pytest_lmbench.core.scoring.confidence import confidence_calibration
-from pytest_lmbench.core.scoring.judge import JudgeSpec, Verdict, judge_scores, parse_judge
+from pytest_lmbench.core.scoring.judge import JudgeSpec, Verdict, judge_scores, parse_judge, unread_problem
 from pytest_lmbench.core.tasks.data import load_examples
 
 MC_METRICS = ("multiple_choice_grade", "calibration_multiple_choice_brier_score", "expected_calibration_error")
@@ -257,13 +257,14 @@ class Recorder:
             scores[metric] = sum(values.values()) / len(values)
             per_example.setdefault(metric, {}).update(values)
         unread = [i for i in judged if (v := self.records[i].verdict) is not None and v.grade is None]
-        limit = min(r.judge_spec.max_unparsed for r in self.records if r.judge_spec is not None)
-        if len(unread) / len(judged) > limit:
-            first = self.records[unread[0]]
+        strictest = min((r.judge_spec for r in self.records if r.judge_spec is not None),
+                        key=lambda spec: spec.max_unparsed)
+        first = self.records[unread[0]] if unread else self.records[judged[0]]
+        problem = unread_problem(first.judge_name, len(unread), len(judged), strictest)
+        if problem is not None:
             said = str(first.verdict.text if first.verdict is not None else "")[:80]
-            raise ConfigError(f"task {self.task!r}: the judge {first.judge_name} gave no readable verdict on "
-                              f"{len(unread)} of {len(judged)} answers (more than max_unparsed = {limit:g}), e.g. "
-                              f"{said!r}; use a judge that follows the format, verdict='prefill', or a pattern")
+            raise ConfigError(f"task {self.task!r}: {problem}, e.g. {said!r}; use a judge that follows the format, "
+                              "verdict='prefill', or a pattern")
 
     def _repeated(self, scorers: Mapping[str, M.Scorer] | None) -> TaskResult:
         """K runs of the body: each repeat's records scored as a task of their own, matched to repeat 0's by

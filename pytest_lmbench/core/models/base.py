@@ -182,15 +182,14 @@ class Declared(BaseModel):
              progress: Progress | None = None, **sampling: Any) -> list[str]:
         if not self.supports_chat:
             return super().chat(conversations, max_tokens=max_tokens, stop=stop)
-        kw = {"progress": progress} if progress is not None and self.reports_progress else {}
-        return list(self.model.chat(conversations, max_tokens=max_tokens, stop=stop, **sampling, **kw))
+        return list(self.model.chat(conversations, max_tokens=max_tokens, stop=stop, **sampling,
+                                    **progress_kwargs(self, progress)))
 
     def chat_loglikelihood(self, requests: Sequence[tuple[Conversation, str]], *,
                            progress: Progress | None = None) -> list[float]:
         if not callable(getattr(self.model, "chat_loglikelihood", None)):
             return super().chat_loglikelihood(requests)
-        kw = {"progress": progress} if progress is not None and self.reports_progress else {}
-        return list(self.model.chat_loglikelihood(requests, **kw))
+        return list(self.model.chat_loglikelihood(requests, **progress_kwargs(self, progress)))
 
     def render(self, messages: Conversation) -> str:
         return str(self.model.render(messages)) if self.template is not None else readable(messages)

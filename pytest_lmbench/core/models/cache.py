@@ -136,12 +136,12 @@ class CachedModel(BaseModel):
         known without loading one; the cache answers those requests too."""
         self.identity, self._load, self.cache = identity, load, cache
         self.name = name
-        declared = dict(capabilities or {})
-        self.supports_sampling = supports_sampling or declared.get("supports_sampling", False)
-        self.supports_chat = declared.get("supports_chat", False)
-        self.checks_greedy = declared.get("checks_greedy", False)
-        self.scores_rolling = declared.get("scores_rolling", False)
-        self.batches = declared.get("batches", False)
+        given = dict(capabilities or {})
+        self.supports_sampling = supports_sampling or given.get("supports_sampling", False)
+        self.supports_chat = given.get("supports_chat", False)
+        self.checks_greedy = given.get("checks_greedy", False)
+        self.scores_rolling = given.get("scores_rolling", False)
+        self.batches = given.get("batches", False)
         self._model: BaseModel | None = None
         self._lock = threading.Lock()
 

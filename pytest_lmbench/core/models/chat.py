@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from pytest_lmbench.core.errors import BackendError, ConfigError
-from pytest_lmbench.core.models.base import Answer, BaseModel, Progress
+from pytest_lmbench.core.models.base import Answer, BaseModel, Progress, progress_kwargs
 from pytest_lmbench.core.models.framing import (
     FEWSHOT_MODES,
     HARNESS_OPTIONS,
@@ -90,7 +90,7 @@ class FramedModel(BaseModel):
         self.supports_chat = fmt.chat and model.supports_chat
 
     def _kw(self, progress: Progress | None) -> dict[str, Any]:
-        return {"progress": progress} if progress is not None and self.model.reports_progress else {}
+        return progress_kwargs(self.model, progress)
 
     def chat(self, conversations: Sequence[Conversation], *, max_tokens: int, stop: Sequence[str] | None = None,
              progress: Progress | None = None, **sampling: Any) -> list[str]:

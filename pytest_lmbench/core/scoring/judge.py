@@ -222,6 +222,15 @@ def parse_judge(value: Any, where: str = "judge") -> JudgeSpec:
                      max_unparsed=float(numbers["max_unparsed"]), model=model, mode=mode, validation=validation)
 
 
+def unread_problem(judge: str, unread: int, total: int, spec: JudgeSpec, what: str = "answers") -> str | None:
+    """Why an item fails on its unreadable verdicts: more than ``spec.max_unparsed`` of ``total`` (None: it does
+    not). One rule for judged tasks, pairwise tasks, test functions and a judge's validation."""
+    if not total or unread / total <= spec.max_unparsed:
+        return None
+    return (f"the judge {judge} gave no readable verdict on {unread} of {total} {what} (more than max_unparsed = "
+            f"{spec.max_unparsed:g})")
+
+
 def neutralise(text: str) -> str:
     """Text under judgment (a question, an answer, a reference) made harmless: delimiter runs broken up, so it
     cannot close its block, and verdict words spaced, so a ``GRADE: 5`` in it is not a verdict line."""
