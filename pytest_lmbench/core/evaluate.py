@@ -7,12 +7,13 @@ and ``log_likelihood`` sees log P(target | prompt).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from pytest_lmbench.core import gcpause
-from pytest_lmbench.core.judging import compare_answers, judge_answers
+from pytest_lmbench.core.judging import compare_answers, judge_answers, panel_agreement
 from pytest_lmbench.core.models.base import (
     DEFAULT_MAX_TOKENS,
     BaseModel,
@@ -31,10 +32,19 @@ from pytest_lmbench.core.models.chat import (
 from pytest_lmbench.core.options import EvalOptions
 from pytest_lmbench.core.pipeline import LiveProgress, call_backend, finish_result
 from pytest_lmbench.core.repeats import RIGHT_WRONG, Repeats, mean_of_repeats, option_sample, reduce_repeats
-from pytest_lmbench.core.results import ExampleResult, TaskResult, is_best
+from pytest_lmbench.core.results import ErrorBar, ExampleResult, TaskResult, is_best
 from pytest_lmbench.core.scoring import metrics as M
 from pytest_lmbench.core.scoring.confidence import confidence_calibration, parse_confidence
-from pytest_lmbench.core.scoring.judge import JudgeSpec, judge_scores, pairwise_scores, unread_problem
+from pytest_lmbench.core.scoring.judge import (
+    AGREEMENT,
+    Comparison,
+    JudgeSpec,
+    Verdict,
+    judge_scores,
+    pairwise_scores,
+    panel_scores,
+    unread_problem,
+)
 from pytest_lmbench.core.scoring.postprocess import postprocess
 from pytest_lmbench.core.tasks.model import Task, VerbalizedConfidence
 from pytest_lmbench.core.tasks.prompts import Query, build_queries
@@ -149,6 +159,7 @@ class _Evaluation:
         self.unfinished = 0  # think_end: responses with no end marker
         self.examples: list[ExampleResult] = []
         self.sparse: dict[str, dict[int, float]] = {}  # per-example values some examples lack (unread verdicts)
+        self.errors: dict[str, ErrorBar] = {}  # intervals of whole-set statistics (a judge panel's alpha)
 
     def run(self) -> TaskResult:
         start = time.perf_counter()
@@ -267,46 +278,75 @@ class _Evaluation:
         _merge(self.values, per_repeat[0] if self.kind != "generated" else mean_of_repeats(per_repeat, examples))
 
     def judged(self, spec: JudgeSpec) -> None:
-        """The answers graded by the judge model (``--lm-judge``): judge_score, judge_score_weighted where the judge
-        scores continuations, judge_unparsed; too many unreadable verdicts are an error that names the judge."""
-        if self.options.judge is None:
+        """The answers graded by the judge model (``--lm-judge``), or by each judge of a panel: judge_score,
+        judge_score_weighted where the judge scores continuations, judge_unparsed (a panel's: each judge's as
+        METRIC@J, their mean per example, and judge_alpha, how well they agree); too many unreadable verdicts
+        are an error that names the judge."""
+        if not self.options.judges:
             raise ValueError("its answers are graded by a judge model (lmbench.judge): name one with --lm-judge "
                              "SPEC, e.g. --lm-judge 'smollm2?chat=1'")
-        judge = declared(self.options.judge)
-        name = judge.name
-        if judge is self.model:
-            self.notes.append(f"the judge {name} is the model under test: judges tend to prefer their own answers "
-                              "(self-preference); use another model as --lm-judge")
+        judges = [declared(j) for j in self.options.judges]
+        for judge in judges:
+            if judge is self.model:
+                self.notes.append(f"the judge {judge.name} is the model under test: judges tend to prefer their own "
+                                  "answers (self-preference); use another model as --lm-judge")
+        if len(judges) > 1:
+            self.notes.append("judged by a panel of " + ", ".join(f"{j}: {judge.name}" for j, judge in
+                                                                  enumerate(judges, 1)) +
+                              "; each judge's scores are METRIC@J, the panel's the mean of theirs per example")
         if spec.mode == "pairwise":
-            self.compared(spec, judge)
+            self.compared(spec, judges)
             return
         items = [(q.example.input, ex.response or "", q.targets[0] if q.targets else None)
                  for q, ex in zip(self.queries, self.examples)]
-        verdicts = judge_answers(judge, spec, items)
-        for ex, verdict in zip(self.examples, verdicts):
-            ex.judge = verdict.to_dict()
-        scores, per_example = judge_scores(verdicts, spec)
+        per_judge = []
+        for judge in judges:
+            verdicts = judge_answers(judge, spec, items)
+            unread = [ex for ex, v in zip(self.examples, verdicts) if v.grade is None]
+            self.notes.append(f"judged by {judge.name} ({spec.verdict} verdicts on a {spec.low}-{spec.high} "
+                              f"scale): {len(verdicts) - len(unread)} of {len(verdicts)} verdicts read")
+            problem = unread_problem(judge.name, len(unread), len(verdicts), spec)
+            if problem is not None:
+                said = _short(str(verdicts[self.examples.index(unread[0])].text or ""), 80)
+                raise ValueError(f"{problem}, e.g. #{unread[0].index}: {said!r}; use a judge that follows the "
+                                 "format, verdict \"prefill\", or a pattern")
+            per_judge.append((judge.name, verdicts, judge_scores(verdicts, spec)))
+        self.panel(per_judge, [[v.grade for v in verdicts] for _, verdicts, _ in per_judge], spec.grades())
+        if self.task.preferred_score not in self.values.scores:
+            why = "none of its verdicts could be read" if not any(
+                v.grade is not None for _, verdicts, _ in per_judge for v in verdicts) else \
+                "it gives no log-probabilities after its prompt (a server's chat API): prefer judge_score"
+            raise ValueError(f"its preferred score {self.task.preferred_score} was not computed: the judge "
+                             f"{judges[0].name}: {why}")
+
+    def panel(self, per_judge: Sequence[tuple[str, Sequence[Verdict] | Sequence[Comparison],
+                                              tuple[dict[str, float], dict[str, dict[int, float]]]]],
+              ratings: list[list[float | None]], domain: Sequence[float]) -> None:
+        """Each judge's verdicts onto the examples and their scores into the item's (``scoring.judge.panel_scores``);
+        with two judges or more, their agreement (``judge_alpha`` over ``ratings[judge][example]`` on the ordered
+        values ``domain``)."""
+        one = len(per_judge) == 1
+        for i, ex in enumerate(self.examples):
+            ex.judge = per_judge[0][1][i].to_dict() if one else \
+                {"panel": [{"judge": name, **verdicts[i].to_dict()} for name, verdicts, _ in per_judge]}
+        scores, per_example = panel_scores([s for _, _, s in per_judge], len(self.examples))
         self.values.scores.update(scores)
         self.sparse.update(per_example)
-        unread = [ex for ex, v in zip(self.examples, verdicts) if v.grade is None]
-        self.notes.append(f"judged by {name} ({spec.verdict} verdicts on a {spec.low}-{spec.high} scale): "
-                          f"{len(verdicts) - len(unread)} of {len(verdicts)} verdicts read")
-        problem = unread_problem(name, len(unread), len(verdicts), spec)
-        if problem is not None:
-            example = unread[0]
-            said = _short(str((example.judge or {}).get("text") or ""), 80)
-            raise ValueError(f"{problem}, e.g. #{example.index}: {said!r}; use a judge that follows the format, "
-                             "verdict \"prefill\", or a pattern")
-        if self.task.preferred_score not in self.values.scores:
-            why = "none of its verdicts could be read" if len(unread) == len(verdicts) else \
-                "it gives no log-probabilities after its prompt (a server's chat API): prefer judge_score"
-            raise ValueError(f"its preferred score {self.task.preferred_score} was not computed: the judge {name}: "
-                             f"{why}")
+        if not one:
+            alpha, error = panel_agreement(ratings, domain)
+            if math.isnan(alpha):
+                self.notes.append("judge_alpha is undefined: the judges never graded one example both, or all gave "
+                                  "one and the same verdict")
+            else:
+                self.values.scores[AGREEMENT] = alpha
+                if error is not None:
+                    self.errors[AGREEMENT] = error
 
-    def compared(self, spec: JudgeSpec, judge: BaseModel) -> None:
+    def compared(self, spec: JudgeSpec, judges: Sequence[BaseModel]) -> None:
         """Pairwise: each answer compared with the --lm-compare model's answer to the same prompt (or, without one,
-        or on that model's own item, with the example's target), in both orders; judge_win_rate,
-        judge_swap_inconsistency, judge_prefers_longer, judge_unparsed."""
+        or on that model's own item, with the example's target), in both orders, by each judge; judge_win_rate,
+        judge_swap_inconsistency, judge_prefers_longer, judge_unparsed (a panel's as for grades, its agreement
+        over the outcomes lost, tie, won)."""
         other = self.options.compare
         if other is not None and other is not self.model:
             other = declared(other)
@@ -327,26 +367,24 @@ class _Evaluation:
             against = "the examples' targets"
         items = [(q.example.input, ex.response or "", t, q.targets[0] if q.targets else None)
                  for q, ex, t in zip(self.queries, self.examples, theirs)]
-        comparisons = compare_answers(judge, spec, items)
-        for ex, c in zip(self.examples, comparisons):
-            ex.judge = c.to_dict()
-        scores, per_example = pairwise_scores(comparisons)
-        self.values.scores.update(scores)
-        self.sparse.update(per_example)
-        unread = [ex for ex, c in zip(self.examples, comparisons) if not c.read]
-        read = len(comparisons) - len(unread)
-        self.notes.append(f"compared by {judge.name} with {against}, each pair in both orders ({spec.verdict} "
-                          f"verdicts): {read} of {len(comparisons)} pairs read; two verdicts that disagree count as "
-                          "a tie")
-        problem = unread_problem(judge.name, len(unread), len(comparisons), spec, "pairs")
-        if problem is not None:
-            c = comparisons[self.examples.index(unread[0])]
-            said = _short(str(c.first.text if c.first_verdict is None else c.second.text), 80)
-            raise ValueError(f"{problem}, e.g. #{unread[0].index}: {said!r}; use a judge that follows the format, "
-                             "or verdict \"prefill\"")
+        per_judge = []
+        for judge in judges:
+            comparisons = compare_answers(judge, spec, items)
+            unread = [i for i, c in enumerate(comparisons) if not c.read]
+            self.notes.append(f"compared by {judge.name} with {against}, each pair in both orders ({spec.verdict} "
+                              f"verdicts): {len(comparisons) - len(unread)} of {len(comparisons)} pairs read; two "
+                              "verdicts that disagree count as a tie")
+            problem = unread_problem(judge.name, len(unread), len(comparisons), spec, "pairs")
+            if problem is not None:
+                c = comparisons[unread[0]]
+                said = _short(str(c.first.text if c.first_verdict is None else c.second.text), 80)
+                raise ValueError(f"{problem}, e.g. #{self.examples[unread[0]].index}: {said!r}; use a judge that "
+                                 "follows the format, or verdict \"prefill\"")
+            per_judge.append((judge.name, comparisons, pairwise_scores(comparisons)))
+        self.panel(per_judge, [[c.outcome for c in comparisons] for _, comparisons, _ in per_judge], (0.0, 0.5, 1.0))
         if self.task.preferred_score not in self.values.scores:
             raise ValueError(f"its preferred score {self.task.preferred_score} was not computed: the judge "
-                             f"{judge.name}: none of its verdicts could be read")
+                             f"{judges[0].name}: none of its verdicts could be read")
 
     def log_likelihoods(self) -> None:
         """``log_likelihood``: log P(target | prompt) of every target."""
@@ -389,7 +427,7 @@ class _Evaluation:
             confidence=confidence, notes=notes, started=start,
             # the calibration parts of the log-probs the examples carry, computed once for the scores and errors
             memo={"mc_parts": values.extra["mc_parts"]} if "mc_parts" in values.extra else None,
-            repeats=repeat_info)
+            repeats=repeat_info, errors=self.errors)
         result.prompt_format = fmt.describe()
         return result
 

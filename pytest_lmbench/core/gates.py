@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pytest_lmbench.core.errors import ConfigError
 
@@ -124,7 +124,8 @@ def judge(result: TaskResult, thresholds: dict[str, float], gate: str = "point")
     failing = [e for e in result.examples if example_failed(e, result)]
     if failing:
         k = len(failing[0].samples or [])
-        wrong = f"wrong in some of their {k} samples" if k else "wrong"
+        wrong = f"wrong in some of their {k} samples" if k else \
+            "judged below the best" if failing[0].judge is not None else "wrong"
         lines.append(f"{len(failing)} of {len(result.examples)} examples {wrong}; the first "
                      f"{min(len(failing), MAX_FAILING_EXAMPLES)}:")
         for ex in failing[:MAX_FAILING_EXAMPLES]:
@@ -167,4 +168,19 @@ def describe_example(ex: ExampleResult) -> str:
         shown = ", ".join(repr(_tail(str(a), 20)) for a in answers[:MAX_SAMPLES_SHOWN])
         more = ", ..." if len(answers) > MAX_SAMPLES_SHOWN else ""
         text += f" (the majority answer)\n      samples:  {shown}{more} (right in {right} of {len(answers)})"
+    if ex.judge is not None:
+        text += "\n      judged:   " + judged_line(ex.judge)
     return text
+
+
+def judged_line(judge: dict[str, Any]) -> str:
+    """What the judge (each judge of a panel) said of an example, in one line: its grade or pairwise verdicts,
+    and the end of its text."""
+    if "panel" in judge:
+        return "; ".join(f"{v.get('judge')}: {judged_line(v)}" for v in judge["panel"])
+    if judge.get("mode") == "pairwise":
+        verdicts = " then ".join(str(v) for v in judge.get("verdicts") or [])
+        return f"verdicts {verdicts} (the answer as A, then as B), outcome {judge.get('outcome')}"
+    grade = judge.get("grade")
+    said = _tail(" ".join(str(judge.get("text") or "").split()), 40)
+    return f"{'unread' if grade is None else f'grade {grade}'} ({said!r})"

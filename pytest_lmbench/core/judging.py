@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from pytest_lmbench.core.errors import TaskFormatError
 from pytest_lmbench.core.models.base import BaseModel
 from pytest_lmbench.core.models.framing import Message
 from pytest_lmbench.core.pipeline import LiveProgress, ModelCalls, finish_result
-from pytest_lmbench.core.results import ExampleResult, TaskResult
+from pytest_lmbench.core.results import ErrorBar, ExampleResult, TaskResult
 from pytest_lmbench.core.scoring.judge import (
     GRADE_PREFIX,
     VERDICT_PREFIX,
@@ -30,6 +30,8 @@ from pytest_lmbench.core.scoring.judge import (
     Comparison,
     JudgeSpec,
     Verdict,
+    alpha_from_coincidences,
+    coincidences,
     expected_grade,
     judge_prompt,
     pairwise_prompt,
@@ -189,13 +191,32 @@ def validate_judge(judge: BaseModel, spec: JudgeSpec, rows: Sequence[tuple[str, 
         raise ValueError(f"the judge {model} gave no readable verdict on any of the {len(rows)} graded answers")
     if math.isnan(scores["judge_human_kappa"]):
         notes.append("kappa is undefined: the judge and the people each used one and the same grade")
-    result = finish_result(task=task, model=model, shots=0, examples=examples, scores=scores,
-                           per_example=per_example, preferred="judge_human_kappa", low=0.0, high=1.0, path=path,
-                           notes=notes, started=started)
+    errors: dict[str, ErrorBar] = {}
     if len(read) >= 2 and not math.isnan(scores["judge_human_kappa"]):
         h, g = np.asarray(humans), np.asarray(grades)
-        boot = S.bootstrap(lambda idx: quadratic_kappa(list(h[idx]), list(g[idx]), spec.grades()), len(read))
-        if boot is not None and all(math.isfinite(x) for x in boot):
-            result.errors["judge_human_kappa"] = {"stderr": boot[0], "ci95": [boot[1], boot[2]],
-                                                  "method": "bootstrap", "bounds": [-1.0, 1.0]}
-    return result
+        entry = _bootstrapped(lambda idx: quadratic_kappa(list(h[idx]), list(g[idx]), spec.grades()), len(read))
+        if entry is not None:
+            errors["judge_human_kappa"] = entry
+    return finish_result(task=task, model=model, shots=0, examples=examples, scores=scores, per_example=per_example,
+                         preferred="judge_human_kappa", low=0.0, high=1.0, path=path, notes=notes, started=started,
+                         errors=errors)
+
+
+def _bootstrapped(statistic: Callable[[np.ndarray], float], n: int) -> ErrorBar | None:
+    """The bootstrap interval entry of an agreement statistic (bounded by [-1, 1]) over ``n`` units, resamples
+    where it is undefined left out; None when it cannot be had (fewer than two units, mostly undefined)."""
+    boot = S.bootstrap(statistic, n, drop_undefined=True)
+    if boot is None or not all(math.isfinite(x) for x in boot):
+        return None
+    return {"stderr": boot[0], "ci95": [boot[1], boot[2]], "method": "bootstrap", "bounds": [-1.0, 1.0]}
+
+
+def panel_agreement(ratings: Sequence[Sequence[float | None]],
+                    domain: Sequence[float]) -> tuple[float, ErrorBar | None]:
+    """How well a panel's judges agree: Krippendorff's alpha (ordinal) of ``ratings[judge][example]`` (None:
+    unread) over the ordered values ``domain``, with a bootstrap interval over the examples (the units)."""
+    units = np.asarray(coincidences(ratings, domain), dtype=np.float64)
+    alpha = alpha_from_coincidences(units)
+    if math.isnan(alpha):
+        return alpha, None
+    return alpha, _bootstrapped(lambda idx: alpha_from_coincidences(units[idx]), len(units))

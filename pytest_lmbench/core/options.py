@@ -41,8 +41,8 @@ class EvalOptions:
     repeats: Repeats | None = None
     #: BIG-bench programmatic tasks that run the model's code (``--lm-allow-code-execution``)
     allow_code_execution: bool = False
-    #: the judge model that grades the answers of tasks with a judge (``--lm-judge``)
-    judge: BaseModel | None = None
+    #: the judge models that grade the answers of tasks with a judge (``--lm-judge``, repeated: a panel)
+    judges: tuple[BaseModel, ...] = ()
     #: the model whose answers a pairwise judge compares with (``--lm-compare``); None: the examples' targets
     compare: BaseModel | None = None
 

@@ -16,7 +16,7 @@ from pytest_lmbench.core import gcpause, usage
 from pytest_lmbench.core.errors import BackendError, ConfigError
 from pytest_lmbench.core.models.base import BaseModel, Progress, declared, metered, progress_kwargs
 from pytest_lmbench.core.models.framing import Conversation
-from pytest_lmbench.core.results import ExampleResult, TaskResult
+from pytest_lmbench.core.results import ErrorBar, ExampleResult, TaskResult
 from pytest_lmbench.core.scoring import metrics as M
 from pytest_lmbench.core.uncertainty import attach_errors
 
@@ -149,12 +149,14 @@ def finish_result(*, task: str, model: str, shots: int, examples: list[ExampleRe
                   path: str | None, parent: str | None = None, keywords: Sequence[str] = (),
                   reliability: Sequence[dict[str, Any]] = (), confidence: Mapping[str, Any] | None = None,
                   notes: Sequence[str] = (), started: float, memo: dict[str, Any] | None = None,
-                  repeats: dict[str, Any] | None = None) -> TaskResult:
+                  repeats: dict[str, Any] | None = None,
+                  errors: Mapping[str, ErrorBar] | None = None) -> TaskResult:
     """The end of the one scoring pipeline, shared by JSON tasks (above) and recorded test-function tasks
     (``recorder.py``): per-example scores (``per_example``: metric -> {example index: value}, sparse where a
     function task mixed kinds of records) and the preferred score onto the examples, BIG-bench's
     ``normalized_aggregate_score``, the stated-confidence calibration, then every score's error bars (the
-    reducers of ``repeats`` with the samples of an example as one cluster)."""
+    reducers of ``repeats`` with the samples of an example as one cluster). ``errors``: intervals the caller
+    computed, of statistics of the whole set this pipeline cannot resample (a judge's kappa, a panel's alpha)."""
     scores = dict(scores)
     if confidence is not None:
         scores.update(confidence["scores"])
@@ -168,5 +170,6 @@ def finish_result(*, task: str, model: str, shots: int, examples: list[ExampleRe
                         confidence_reliability=list(confidence["reliability"]) if confidence is not None else [],
                         notes=list(notes), repeats=repeats)
     attach_errors(result, memo=memo)
+    result.errors.update(errors or {})
     result.eval_seconds = time.perf_counter() - started
     return result

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,15 +26,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_lmbench.core.errors import ConfigError
-from pytest_lmbench.core.judging import judge_answers
+from pytest_lmbench.core.judging import judge_answers, panel_agreement
 from pytest_lmbench.core.lm import Choice
 from pytest_lmbench.core.models.base import declared
 from pytest_lmbench.core.pipeline import finish_result
 from pytest_lmbench.core.repeats import RIGHT_WRONG, Repeats
-from pytest_lmbench.core.results import ExampleResult, TaskResult, is_best
+from pytest_lmbench.core.results import ErrorBar, ExampleResult, TaskResult, is_best
 from pytest_lmbench.core.scoring import metrics as M
 from pytest_lmbench.core.scoring.confidence import confidence_calibration
-from pytest_lmbench.core.scoring.judge import JudgeSpec, Verdict, judge_scores, parse_judge, unread_problem
+from pytest_lmbench.core.scoring.judge import (
+    AGREEMENT,
+    JudgeSpec,
+    Verdict,
+    judge_scores,
+    panel_scores,
+    parse_judge,
+    unread_problem,
+)
 from pytest_lmbench.core.tasks.data import load_examples
 
 MC_METRICS = ("multiple_choice_grade", "calibration_multiple_choice_brier_score", "expected_calibration_error")
@@ -54,10 +63,12 @@ class Record:
     id: str | None = None
     cluster: str | None = None
     repeat: int = 0  # which repeat recorded it (``@pytest.mark.lmbench(repeats=K)`` runs the body K times)
-    #: graded by a judge (``Recorder.judge``): the verdict, and the spec it was read by
+    #: graded by a judge (``Recorder.judge``): the verdict (the first judge's of a panel), and the spec it was
+    #: read by; with a panel, every judge's verdict and name
     verdict: Verdict | None = None
     judge_spec: JudgeSpec | None = None
     judge_name: str = ""
+    panel: list[tuple[str, Verdict]] = field(default_factory=list)
 
 
 class Recorder:
@@ -75,8 +86,9 @@ class Recorder:
         #: set by the plugin when the body runs K times: each record is of repeat ``repeat``
         self.repeats: Repeats | None = None
         self.repeat = 0
-        #: the judge model for ``judge()`` (set by the plugin: --lm-judge), asked for on first use
-        self.judge_model: Callable[[], Any] | None = None
+        #: the judge models for ``judge()`` (set by the plugin: --lm-judge; several: a panel), asked for on
+        #: first use
+        self.judge_models: Callable[[], Sequence[Any]] | None = None
 
     def __len__(self) -> int:
         return len(self.records)
@@ -129,24 +141,29 @@ class Recorder:
               max_unparsed: float = 0.2, id: str | None = None, cluster: str | None = None) -> Verdict:
         """Have the judge model (``--lm-judge``) grade ``answer`` to ``input`` by ``rubric`` on ``scale``, and
         record it; ``reference`` is shown to the judge when given. Returns the verdict (``grade`` None: it could
-        not be read; it is then left out of judge_score and counted in judge_unparsed). The settings mean what
-        the keys of a task file's judge block mean (docs/judges.md)."""
+        not be read; it is then left out of judge_score and counted in judge_unparsed); with a panel of judges,
+        the first judge's (all are recorded and scored). The settings mean what the keys of a task file's judge
+        block mean (docs/judges.md)."""
         try:
             spec = parse_judge({"rubric": rubric, "scale": list(scale), "reference": reference is not None,
                                 "verdict": verdict, "weighted": weighted, "pattern": pattern, "template": template,
                                 "max_tokens": max_tokens, "max_unparsed": max_unparsed}, "judge()")
         except ValueError as exc:
             raise ConfigError(f"lmbench.{exc}") from None
-        model = self.judge_model() if self.judge_model is not None else None
-        if model is None:
+        models = self.judge_models() if self.judge_models is not None else ()
+        if not models:
             raise ConfigError("lmbench.judge(): no judge model: name one with --lm-judge SPEC (e.g. --lm-judge "
                               "'smollm2?chat=1') or the ini option lm_judge")
-        judge = declared(model)
-        [found] = judge_answers(judge, spec, [(str(input), str(answer), reference)])
+        panel = []
+        for model in models:
+            judge = declared(model)
+            [found] = judge_answers(judge, spec, [(str(input), str(answer), reference)])
+            panel.append((judge.name, found))
         self.records.append(Record(input=str(input), targets=[] if reference is None else [str(reference)],
                                    response=str(answer), id=id, cluster=None if cluster is None else str(cluster),
-                                   repeat=self.repeat, verdict=found, judge_spec=spec, judge_name=judge.name))
-        return found
+                                   repeat=self.repeat, verdict=panel[0][1], judge_spec=spec, judge_name=panel[0][0],
+                                   panel=panel))
+        return panel[0][1]
 
     def record_choice(self, choice: Choice, target: str | int | dict[str, float], *,
                       confidence: float | None = None, id: str | None = None, cluster: str | None = None) -> None:
@@ -205,7 +222,7 @@ class Recorder:
             reliability = list(values.extra.get("reliability", []))
             for metric, vals in values.per_example.items():
                 per_example.setdefault(metric, {}).update(dict(zip(mc, vals)))
-        self._judged(examples, scores, per_example)
+        errors = self._judged(examples, scores, per_example)
         explicit = [i for i, r in enumerate(self.records) if r.score is not None and r.choice is None]
         if explicit:
             name = preferred if preferred not in MC_METRICS else "score"
@@ -236,35 +253,56 @@ class Recorder:
         return finish_result(task=self.task, model=self.model, shots=0, examples=examples, scores=scores,
                              per_example=per_example, preferred=preferred, low=low, high=high, path=self.path,
                              keywords=self.keywords, reliability=reliability, confidence=calib,
-                             started=self.started)
+                             started=self.started, errors=errors)
 
     def _judged(self, examples: list[ExampleResult], scores: dict[str, float],
-                per_example: dict[str, dict[int, float]]) -> None:
+                per_example: dict[str, dict[int, float]]) -> dict[str, ErrorBar]:
         """The judge scores of the judged records (each read by its own spec), onto ``scores`` and
-        ``per_example``; too many unreadable verdicts are an error that names the judge."""
+        ``per_example`` (a panel's: each judge's as METRIC@J, their mean per example, and their agreement, whose
+        interval it returns); too many unreadable verdicts are an error that names the judge."""
         judged = [i for i, r in enumerate(self.records) if r.verdict is not None]
         if not judged:
-            return
-        per: dict[str, dict[int, float]] = {}
-        for i in judged:
-            record = self.records[i]
-            assert record.verdict is not None and record.judge_spec is not None  # judged: both set together
-            examples[i].judge = record.verdict.to_dict()
-            _, one = judge_scores([record.verdict], record.judge_spec)
-            for metric, values in one.items():
-                per.setdefault(metric, {})[i] = values[0]  # one verdict: its value is at index 0
-        for metric, values in per.items():
-            scores[metric] = sum(values.values()) / len(values)
-            per_example.setdefault(metric, {}).update(values)
-        unread = [i for i in judged if (v := self.records[i].verdict) is not None and v.grade is None]
+            return {}
+        judges = max(len(self.records[i].panel) for i in judged)
         strictest = min((r.judge_spec for r in self.records if r.judge_spec is not None),
                         key=lambda spec: spec.max_unparsed)
-        first = self.records[unread[0]] if unread else self.records[judged[0]]
-        problem = unread_problem(first.judge_name, len(unread), len(judged), strictest)
-        if problem is not None:
-            said = str(first.verdict.text if first.verdict is not None else "")[:80]
-            raise ConfigError(f"task {self.task!r}: {problem}, e.g. {said!r}; use a judge that follows the format, "
-                              "verdict='prefill', or a pattern")
+        per_judge = []
+        for j in range(judges):
+            per: dict[str, dict[int, float]] = {}
+            unread = []
+            for i in judged:
+                record = self.records[i]
+                assert record.judge_spec is not None  # judged: set with the verdict
+                name, verdict = record.panel[j]
+                _, one = judge_scores([verdict], record.judge_spec)
+                for metric, values in one.items():
+                    if 0 in values:  # one verdict: its value is at index 0 (none where it was unread)
+                        per.setdefault(metric, {})[i] = values[0]
+                if verdict.grade is None:
+                    unread.append((name, verdict))
+            problem = unread_problem((unread or [record.panel[j]])[0][0], len(unread), len(judged), strictest)
+            if problem is not None:
+                said = str(unread[0][1].text or "")[:80]
+                raise ConfigError(f"task {self.task!r}: {problem}, e.g. {said!r}; use a judge that follows the "
+                                  "format, verdict='prefill', or a pattern")
+            per_judge.append(({m: sum(v.values()) / len(v) for m, v in per.items()}, per))
+        for i in judged:
+            record = self.records[i]
+            examples[i].judge = record.panel[0][1].to_dict() if judges == 1 else \
+                {"panel": [{"judge": name, **verdict.to_dict()} for name, verdict in record.panel]}
+        panel, panel_per = panel_scores(per_judge, len(self.records))
+        scores.update(panel)
+        for metric, values in panel_per.items():
+            per_example.setdefault(metric, {}).update(values)
+        if judges < 2:
+            return {}
+        spec = strictest
+        alpha, error = panel_agreement([[self.records[i].panel[j][1].grade for i in judged] for j in range(judges)],
+                                       spec.grades())
+        if math.isnan(alpha):
+            return {}
+        scores[AGREEMENT] = alpha
+        return {AGREEMENT: error} if error is not None else {}
 
     def _repeated(self, scorers: Mapping[str, M.Scorer] | None) -> TaskResult:
         """K runs of the body: each repeat's records scored as a task of their own, matched to repeat 0's by

@@ -102,9 +102,12 @@ def mean_interval(mean: float, se: float, bounds: Sequence[float] | None, z: flo
 
 
 def bootstrap(statistic: Callable[[np.ndarray], float], n: int, *, clusters: Sequence[Hashable] | None = None,
-              resamples: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float, float] | None:
+              resamples: int = 1000, seed: int = 0, alpha: float = 0.05,
+              drop_undefined: bool = False) -> tuple[float, float, float] | None:
     """(stderr, lower, upper) of ``statistic(indices)`` by the percentile bootstrap over examples (or over
-    clusters of examples). Seeded: the same data give the same interval."""
+    clusters of examples). Seeded: the same data give the same interval. ``drop_undefined``: resamples whose
+    statistic is NaN (an agreement of units that all share one value) are left out, and there is no interval
+    when more than half of them are."""
     if n < 2:
         return None
     rng = np.random.default_rng(seed)
@@ -122,6 +125,10 @@ def bootstrap(statistic: Callable[[np.ndarray], float], n: int, *, clusters: Seq
     else:
         draws = [statistic(rng.integers(0, n, size=n)) for _ in range(resamples)]
     arr = np.asarray(draws, dtype=np.float64)
+    if drop_undefined:
+        arr = arr[~np.isnan(arr)]
+        if len(arr) * 2 < resamples:
+            return None
     lo, hi = np.quantile(arr, [alpha / 2, 1 - alpha / 2])
     return float(np.std(arr, ddof=1)), float(lo), float(hi)
 

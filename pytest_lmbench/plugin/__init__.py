@@ -72,9 +72,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(0.02 = 2 points of a 0-1 grade, 2 BLEU points; default 0)")
     group.addoption("--lm-alpha", type=float, default=0.05, metavar="ALPHA",
                     help="significance level of the baseline gate, over all compared items (default 0.05)")
-    group.addoption("--lm-judge", default=None, metavar="SPEC",
+    group.addoption("--lm-judge", action="append", default=[], metavar="SPEC",
                     help="the model that grades the answers of tasks with a judge (lmbench.judge), any model spec, "
-                         "e.g. 'smollm2?chat=1' or 'openai:gpt-4o-mini?chat=1' (ini: lm_judge)")
+                         "e.g. 'smollm2?chat=1' or 'openai:gpt-4o-mini?chat=1'; repeat it for a panel of judges "
+                         "(ini: lm_judge)")
+    group.addoption("--lm-judge-mode", default=None, choices=("single", "pairwise"),
+                    help="judge every judged task this way, whatever its file says: 'single' grades each answer on "
+                         "the task's scale, 'pairwise' compares it with the --lm-compare model's (or the target)")
     group.addoption("--lm-compare", default=None, metavar="MODEL",
                     help="with several --lm-model: every other model's paired difference against this one")
     group.addoption("--lm-cache-dir", default=None, metavar="DIR",
@@ -117,7 +121,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("lm_task_files", type="args", default=DEFAULT_TASK_FILES,
                   help="glob patterns of task files to collect (default: task.json)")
     parser.addini("lm_models", type="linelist", default=[], help="models to evaluate (one spec per line)")
-    parser.addini("lm_judge", default=None, help="the judge model's spec (see --lm-judge)")
+    parser.addini("lm_judge", type="linelist", default=[],
+                  help="the judge model's spec, one per line for a panel (see --lm-judge)")
     parser.addini("lm_thresholds", type="linelist", default=[],
                   help="thresholds, one [TASK_GLOB:]METRIC=VALUE per line")
 

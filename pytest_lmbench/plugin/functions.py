@@ -182,7 +182,7 @@ def lmbench(request: pytest.FixtureRequest) -> TaskRecorder:
         keywords = [keywords]
     recorder = TaskRecorder(task_name(item), label, metric=options.get("metric"), keywords=list(keywords),
                             path=str(item.path), base_dir=os.path.dirname(str(item.path)))
-    recorder.judge_model = _state(item.config).judge  # --lm-judge, loaded when the body first asks for a verdict
+    recorder.judge_models = _state(item.config).judges  # --lm-judge, loaded when the body first asks for a verdict
     item.stash[RECORDER_KEY] = recorder
     return recorder
 

@@ -13,6 +13,7 @@ import os
 import re
 import sys
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,7 +27,7 @@ from pytest_lmbench.core.models.registry import ModelSpec
 from pytest_lmbench.core.options import EvalOptions
 from pytest_lmbench.core.repeats import Repeats, reducer_names
 from pytest_lmbench.core.results import Outcome, TaskResult
-from pytest_lmbench.core.scoring.judge import VALIDATION_SCORES
+from pytest_lmbench.core.scoring.judge import VALIDATION_SCORES, panel_metric_names
 from pytest_lmbench.core.scoring.metrics import MetricUnavailable
 from pytest_lmbench.core.tasks.bigbench import is_parent_task_file, load_task, load_task_name, subtask_files
 from pytest_lmbench.core.tasks.model import Task
@@ -48,6 +49,9 @@ def load_task_cached(config: pytest.Config, path: str, parent: str | None) -> Ta
     task = cache.get(key)
     if task is None:
         task = load_task(path, parent=parent)
+        mode = config.getoption("lm_judge_mode", None)
+        if mode is not None:  # --lm-judge-mode: every judged task judged this way
+            task = task.with_judge_mode(mode)
         cache[key] = task
         while len(cache) > _TASK_CACHE_SIZE:
             cache.popitem(last=False)
@@ -74,7 +78,7 @@ class ThresholdFailure(Exception):
     """The score missed its threshold; the message says by how much and shows failing examples."""
 
 
-SUMMARY_VERSION = 3
+SUMMARY_VERSION = 4
 
 
 def task_summary(task: Task) -> dict[str, Any]:
@@ -86,17 +90,19 @@ def task_summary(task: Task) -> dict[str, Any]:
                         "repeats": None if leaf.repeats is None else dataclasses.asdict(leaf.repeats),
                         # a judge validated against people's grades: one more item, TASK:judge
                         "judge_validation": leaf.judge.validation if leaf.judge is not None else None,
-                        "judge_model": leaf.judge.model if leaf.judge is not None else None}
+                        "judge_model": leaf.judge.model if leaf.judge is not None else None,
+                        "judge_mode": leaf.judge.mode if leaf.judge is not None else None}
                        for leaf in task.leaves()]}
 
 
-def _summary_key(path: str, parent_name: str | None) -> str:
-    """Changes whenever the file, or for a parent any subtask file, changes (size or modification time)."""
+def _summary_key(path: str, parent_name: str | None, judge_mode: str | None = None) -> str:
+    """Changes whenever the file, or for a parent any subtask file, changes (size or modification time), and
+    with --lm-judge-mode (which changes the scores a judged task produces)."""
     files = [path]
     if "examples" not in _head(path):  # maybe a parent: its subtasks are part of it
         files += subtask_files(os.path.dirname(os.path.abspath(path)), os.path.basename(path))
     stats = [(os.path.abspath(f), st.st_size, st.st_mtime_ns) for f, st in ((f, os.stat(f)) for f in files)]
-    digest = hashlib.sha256(repr((SUMMARY_VERSION, parent_name, stats)).encode()).hexdigest()[:32]
+    digest = hashlib.sha256(repr((SUMMARY_VERSION, parent_name, stats, judge_mode)).encode()).hexdigest()[:32]
     return f"lmbench/tasks/{digest}"
 
 
@@ -117,7 +123,7 @@ class TaskFile(pytest.File):
         key = None
         if cache is not None:
             try:
-                key = _summary_key(str(self.path), parent_name)
+                key = _summary_key(str(self.path), parent_name, self.config.getoption("lm_judge_mode", None))
             except OSError:
                 key = None
             cached = cache.get(key, None) if key else None
@@ -158,6 +164,8 @@ class TaskFile(pytest.File):
             repeats = state.repeats_for(leaf.get("repeats"))
             produced = set(leaf["produced"]) | {"normalized_aggregate_score"} | set(
                 reducer_names(repeats.k, repeats.ks(), binary=True) if repeats.on else ())
+            if leaf.get("judge_mode"):  # a panel of judges: each one's scores, and their agreement
+                produced |= panel_metric_names(leaf["judge_mode"], len(state.judge_specs))
             own = {m: v for m, v in leaf["thresholds"].items() if m not in VALIDATION_SCORES or m in produced}
             thresholds = resolve_thresholds(leaf["name"], produced, own, state.rules)
             marks = leaf["marks"]
@@ -176,25 +184,29 @@ class TaskFile(pytest.File):
                     item.extra_keyword_matches.update(k for k in keywords if k)
                     yield item
             if leaf.get("judge_validation"):
-                yield self._validation_item(state, leaf, keywords)
+                yield from self._validation_items(state, leaf, keywords)
 
-    def _validation_item(self, state: Any, leaf: dict[str, Any], keywords: list[str]) -> JudgeValidationItem:
+    def _validation_items(self, state: Any, leaf: dict[str, Any],
+                          keywords: list[str]) -> Iterator[JudgeValidationItem]:
         """``TASK:judge``: the task's judge against people's grades, once per run (it does not depend on the
-        models under test). Named by the judge that will run: --lm-judge, else the task's own."""
+        models under test). Named by the judge that will run: --lm-judge (each of a panel), else the task's
+        own."""
         from pytest_lmbench.core.models.registry import parse_spec
 
-        judge = state.judge_spec or (parse_spec(leaf["judge_model"]) if leaf.get("judge_model") else None)
         name = f"{leaf['name']}:judge"
         produced = set(VALIDATION_SCORES) | {"normalized_aggregate_score"}
         own = {m: v for m, v in leaf["thresholds"].items() if m in VALIDATION_SCORES}
-        item = JudgeValidationItem.from_parent(
-            self, name=f"{name}[{judge.label if judge else 'no judge'}]", leaf_path=leaf["path"], task_name=name,
-            parent_name=None, spec=judge or state.specs[0], label=judge.label if judge else "no judge", shots=0,
-            max_examples=None, thresholds=resolve_thresholds(name, produced, own, state.rules), family=[],
-            repeats=None, judged_task=leaf["name"], has_judge=judge is not None)
-        item.add_marker("lmbench")
-        item.extra_keyword_matches.update(k for k in keywords if k)
-        return item
+        judges = state.judge_specs or ([parse_spec(leaf["judge_model"])] if leaf.get("judge_model") else [None])
+        for one in judges:  # a panel: each judge validated on its own
+            item = JudgeValidationItem.from_parent(
+                self, name=f"{name}[{one.label if one else 'no judge'}]", leaf_path=leaf["path"],
+                task_name=name, parent_name=None, spec=one or state.specs[0],
+                label=one.label if one else "no judge", shots=0, max_examples=None,
+                thresholds=resolve_thresholds(name, produced, own, state.rules), family=[], repeats=None,
+                judged_task=leaf["name"], has_judge=one is not None)
+            item.add_marker("lmbench")
+            item.extra_keyword_matches.update(k for k in keywords if k)
+            yield item
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style=None) -> Any:
         if isinstance(excinfo.value, LmbenchError):
@@ -252,7 +264,7 @@ class TaskItem(pytest.Item):
             compare = None
             if task.judge.mode == "pairwise" and state.compare_to is not None:
                 compare = state.model(state.specs[state.labels.index(state.compare_to)])
-            options = dataclasses.replace(options, judge=state.judge(task.judge.model), compare=compare)
+            options = dataclasses.replace(options, judges=state.judges(task.judge.model), compare=compare)
         return evaluate(task, model, options, progress=progress, meter=meter)
 
     def failed(self, exc: Exception) -> None:

@@ -43,11 +43,13 @@ class LmbenchState:
             self.specs: list[ModelSpec] = [parse_spec(s) for s in raw_specs]
             for spec in self.specs:  # chat=1, system=, fewshot=, mc=, think_end=: bad values fail the run now
                 prompt_format(spec.options, spec.public)
-            judge = config.getoption("lm_judge") or config.getini("lm_judge")
-            #: --lm-judge: the model that grades the answers of judged tasks (loaded on first use)
-            self.judge_spec: ModelSpec | None = parse_spec(judge) if judge else None
-            if self.judge_spec is not None:
-                prompt_format(self.judge_spec.options, self.judge_spec.public)
+            judges = config.getoption("lm_judge") or config.getini("lm_judge")
+            #: --lm-judge: the models that grade the answers of judged tasks (loaded on first use); several: a panel
+            self.judge_specs: list[ModelSpec] = [parse_spec(j) for j in judges]
+            for spec in self.judge_specs:
+                prompt_format(spec.options, spec.public)
+            #: --lm-judge-mode: every judged task judged this way (None: as its file says)
+            self.judge_mode: str | None = config.getoption("lm_judge_mode")
             self.rules: list[ThresholdRule] = [parse_threshold(t, "lm_thresholds (ini)")
                                                for t in config.getini("lm_thresholds")]
             self.rules += [parse_threshold(t) for t in config.getoption("lm_threshold")]
@@ -208,17 +210,22 @@ class LmbenchState:
         self._load_plugins()
         return self.registry.get(spec)
 
-    def judge(self, own: str | None = None) -> Any:
-        """The judge model: --lm-judge, else the task's own (``own``, a spec), through the same registry and
-        answer cache as the models under test; None when neither names one."""
-        spec = self.judge_spec
-        if spec is None and own is not None:
-            try:
-                spec = parse_spec(own)
-                prompt_format(spec.options, spec.public)
-            except ConfigError as exc:
-                raise ConfigError(f"lmbench.judge.model: {exc}") from None
-        return None if spec is None else self.model(spec)
+    def judge_specs_for(self, own: str | None = None) -> list[ModelSpec]:
+        """The judges' specs: --lm-judge (a panel when repeated), else the task's own (``own``, a spec); empty
+        when neither names one."""
+        if self.judge_specs or own is None:
+            return list(self.judge_specs)
+        try:
+            spec = parse_spec(own)
+            prompt_format(spec.options, spec.public)
+        except ConfigError as exc:
+            raise ConfigError(f"lmbench.judge.model: {exc}") from None
+        return [spec]
+
+    def judges(self, own: str | None = None) -> tuple[Any, ...]:
+        """The judge models (``judge_specs_for``), through the same registry and answer cache as the models
+        under test."""
+        return tuple(self.model(spec) for spec in self.judge_specs_for(own))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Gather results on the process that writes the summary (the xdist controller, or the only one)."""

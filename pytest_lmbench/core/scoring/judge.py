@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 #: The scores a judge adds to an item: grading one answer, and comparing two (``mode: "pairwise"``).
@@ -417,3 +417,120 @@ def quadratic_kappa(first: Sequence[int], second: Sequence[int], labels: Sequenc
     seen = sum(weight[i][j] * observed[i][j] for i in range(k) for j in range(k))
     expected = sum(weight[i][j] * rows[i] * cols[j] / n for i in range(k) for j in range(k)) if n else 0.0
     return 1.0 - seen / expected if expected else float("nan")
+
+
+# ----------------------------------------------------------------------------------------- panels
+
+#: A panel's agreement between its judges (Krippendorff's alpha, ordinal), reported next to its scores.
+AGREEMENT = "judge_alpha"
+
+
+def mode_scores(mode: str) -> tuple[str, ...]:
+    """The scores a judge in ``mode`` adds to an item."""
+    return PAIRWISE_SCORES if mode == "pairwise" else JUDGE_SCORES
+
+
+def with_mode(spec: JudgeSpec, mode: str, where: str = "judge") -> JudgeSpec:
+    """``spec`` in another mode (``--lm-judge-mode``): a ValueError naming ``where.template`` when its own
+    template is written for the other mode, and ``where.validation`` when a pairwise judge would validate
+    grades."""
+    if mode == spec.mode:
+        return spec
+    needed = ["{answer_a}", "{answer_b}"] if mode == "pairwise" else ["{answer}"]
+    if spec.template is not None and any(f not in spec.template for f in needed):
+        raise ValueError(f"{where}.template: is written for {spec.mode} judging, and {mode} judging needs "
+                         f"{' and '.join(needed)} in it: drop --lm-judge-mode, or give the task a {mode} template")
+    if mode == "pairwise" and (spec.pattern is not None or spec.weighted):
+        raise ValueError(f"{where}: pattern and weighted are for grades; drop them to judge pairwise")
+    return replace(spec, mode=mode)  # type: ignore[arg-type]  # checked by the caller: single or pairwise
+
+
+def panel_metric_names(mode: str, judges: int) -> set[str]:
+    """The names a panel of ``judges`` adds next to its scores (none for one judge)."""
+    if judges < 2:
+        return set()
+    return {judge_metric(m, j) for m in mode_scores(mode) for j in range(1, judges + 1)} | {AGREEMENT}
+
+
+def judge_metric(metric: str, judge: int) -> str:
+    """The name of one panel judge's score: ``METRIC@J``, J its place in the panel from 1 (the metric table
+    knows it by the part before the ``@``)."""
+    return f"{metric}@{judge}"
+
+
+def panel_scores(per_judge: Sequence[tuple[dict[str, float], dict[str, dict[int, float]]]],
+                 n: int) -> tuple[dict[str, float], dict[str, dict[int, float]]]:
+    """A panel's scores from each judge's (``judge_scores`` or ``pairwise_scores``): each judge's own as
+    ``METRIC@J``, and the panel's under the plain names: per example, the mean of the judges' values there (an
+    example no judge read has none), and the score the mean over the examples. With every verdict read, the
+    panel's score is the mean of its judges' scores; ``judge_unparsed`` is always the mean of theirs. One judge:
+    its scores as they are."""
+    if len(per_judge) == 1:
+        return per_judge[0]
+    scores: dict[str, float] = {}
+    per: dict[str, dict[int, float]] = {}
+    for j, (own_scores, own_per) in enumerate(per_judge, 1):
+        scores.update({judge_metric(m, j): v for m, v in own_scores.items()})
+        per.update({judge_metric(m, j): v for m, v in own_per.items()})
+    for metric in dict.fromkeys(m for _, own in per_judge for m in own):
+        combined: dict[int, float] = {}
+        for i in range(n):
+            values = [own[metric][i] for _, own in per_judge if i in own.get(metric, {})]
+            if values:
+                combined[i] = sum(values) / len(values)
+        if combined:
+            per[metric] = combined
+            scores[metric] = sum(combined.values()) / len(combined)
+    return scores, per
+
+
+def coincidences(ratings: Sequence[Sequence[float | None]], domain: Sequence[float]) -> list[list[list[float]]]:
+    """Krippendorff's coincidence matrix of each unit (``ratings[judge][unit]``, None: no value): o_ck counts the
+    ordered pairs of values (c, k) from different judges, divided by the unit's values less one; a unit with
+    fewer than two values adds nothing."""
+    index = {v: k for k, v in enumerate(domain)}
+    size = len(domain)
+    out = []
+    for unit in range(len(ratings[0]) if ratings else 0):
+        counts = [0.0] * size
+        for judge in ratings:
+            value = judge[unit]
+            if value is not None:
+                counts[index[value]] += 1
+        m = sum(counts)
+        matrix = [[0.0] * size for _ in range(size)]
+        if m >= 2:
+            for c in range(size):
+                for k in range(size):
+                    matrix[c][k] = counts[c] * (counts[k] - (c == k)) / (m - 1)
+        out.append(matrix)
+    return out
+
+
+def alpha_from_coincidences(units: Sequence[Sequence[Sequence[float]]] | Any) -> float:
+    """Krippendorff's alpha with the ordinal metric from units' coincidence matrices (summed): 1 - D_o / D_e,
+    D_o = sum o_ck d_ck / n, D_e = sum n_c n_k d_ck / (n (n - 1)), d_ck = (sum of n_g for g from c to k
+    - (n_c + n_k) / 2)^2. NaN when no pair of values exists or every value is the same (no disagreement to
+    expect)."""
+    import numpy as np
+
+    o = np.asarray(units, dtype=np.float64).sum(axis=0) if len(units) else np.zeros((0, 0))
+    n_c = o.sum(axis=1) if o.size else np.zeros(0)
+    n = float(n_c.sum())
+    if n <= 1:
+        return float("nan")
+    cum = np.concatenate([[0.0], np.cumsum(n_c)])
+    size = len(n_c)
+    lo = np.minimum.outer(np.arange(size), np.arange(size))
+    hi = np.maximum.outer(np.arange(size), np.arange(size))
+    delta = (cum[hi + 1] - cum[lo] - (n_c[:, None] + n_c[None, :]) / 2) ** 2
+    expected = float((np.outer(n_c, n_c) * delta).sum()) / (n * (n - 1))
+    if expected <= 0:
+        return float("nan")
+    return 1.0 - float((o * delta).sum()) / n / expected
+
+
+def krippendorff_alpha(ratings: Sequence[Sequence[float | None]], domain: Sequence[float]) -> float:
+    """Krippendorff's alpha, ordinal, of ``ratings[judge][unit]`` (None: missing) over the ordered values
+    ``domain`` (what the ``krippendorff`` package's ``alpha(..., level_of_measurement="ordinal")`` computes)."""
+    return alpha_from_coincidences(coincidences(ratings, domain))

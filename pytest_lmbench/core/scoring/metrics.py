@@ -15,7 +15,7 @@ import sys
 import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -111,20 +111,63 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     # a judge against people (0 = chance agreement for kappa, so its normalisation range is [0, 1])
     Metric("judge_human_kappa", short="human_kappa", range=_UNIT, bounds=(-1.0, 1.0), kind="corpus"),
     Metric("judge_human_agreement", short="human_agree", range=_UNIT, bounds=_UNIT, sparse=True),
+    # a panel of judges: how well they agree with one another (Krippendorff's alpha, ordinal)
+    Metric("judge_alpha", range=_UNIT, bounds=(-1.0, 1.0), kind="corpus"),
 )}
+
+
+def base_metric(metric: str) -> str:
+    """The table's name for ``metric``: one panel judge's ``judge_score@2`` is a ``judge_score``
+    (``scoring/judge.judge_metric``); any other name is itself."""
+    base, at, judge = metric.rpartition("@")
+    return base if at and judge.isdigit() and base in METRICS else metric
+
 
 def is_sparse(metric: str) -> bool:
     """Whether ``metric`` is defined on some examples only (``Metric.sparse``)."""
-    known = METRICS.get(metric)
+    known = METRICS.get(base_metric(metric))
     return known is not None and known.sparse
 
 
+_V = TypeVar("_V")
+
+
+class _ByBase(dict[str, _V]):
+    """A view of METRICS that finds a panel judge's score (``judge_score@2``) under its metric's name."""
+
+    def __contains__(self, metric: object) -> bool:
+        return isinstance(metric, str) and dict.__contains__(self, base_metric(metric))
+
+    def __getitem__(self, metric: str) -> _V:
+        return dict.__getitem__(self, base_metric(metric))
+
+    def get(self, metric: str, default: Any = None) -> Any:  # type: ignore[override]
+        return dict.get(self, base_metric(metric), default)
+
+
+class _ShortNames(_ByBase[str]):
+    """The summary's short names; a panel judge's keeps its ``@J`` (``judge_weighted@2``)."""
+
+    def get(self, metric: str, default: Any = None) -> Any:  # type: ignore[override]
+        base = base_metric(metric)
+        short = dict.get(self, base)
+        return default if short is None else short + metric[len(base):]
+
+
+class _NameSet(frozenset[str]):
+    """A set of metric names that holds a panel judge's score when it holds its metric."""
+
+    def __contains__(self, metric: object) -> bool:
+        return isinstance(metric, str) and frozenset.__contains__(self, base_metric(metric))
+
+
 #: Views of METRICS, by the names the code has always used.
-SCORE_RANGES: dict[str, tuple[float, float]] = {m.name: m.range for m in METRICS.values() if m.range is not None
-                                                and m.name != "normalized_aggregate_score"}
-METRIC_BOUNDS: dict[str, tuple[float, float]] = {m.name: m.bounds for m in METRICS.values() if m.bounds is not None}
-LOWER_IS_BETTER: frozenset[str] = frozenset(m.name for m in METRICS.values() if m.lower_is_better)
-SHORT_METRIC: dict[str, str] = {m.name: m.short for m in METRICS.values() if m.short is not None}
+SCORE_RANGES: dict[str, tuple[float, float]] = _ByBase(
+    {m.name: m.range for m in METRICS.values() if m.range is not None and m.name != "normalized_aggregate_score"})
+METRIC_BOUNDS: dict[str, tuple[float, float]] = _ByBase(
+    {m.name: m.bounds for m in METRICS.values() if m.bounds is not None})
+LOWER_IS_BETTER: frozenset[str] = _NameSet(m.name for m in METRICS.values() if m.lower_is_better)
+SHORT_METRIC: dict[str, str] = _ShortNames({m.name: m.short for m in METRICS.values() if m.short is not None})
 
 #: BIG-bench's own score names that are unbounded (or bounded on one side only): no default range for them.
 _UNBOUNDED_KNOWN = frozenset(m.name for m in METRICS.values() if m.bounds is None)

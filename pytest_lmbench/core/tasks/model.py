@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_lmbench.core.errors import TaskFormatError
 from pytest_lmbench.core.repeats import Repeats, reducer_names
-from pytest_lmbench.core.scoring.judge import JUDGE_SCORES, PAIRWISE_SCORES, JudgeSpec
+from pytest_lmbench.core.scoring.judge import JUDGE_SCORES, PAIRWISE_SCORES, JudgeSpec, mode_scores, with_mode
 from pytest_lmbench.core.scoring.metrics import LOWER_IS_BETTER
 
 __all__ = ["LOWER_IS_BETTER", "Example", "Task"]
@@ -125,6 +127,24 @@ class Task:
 
     def leaves(self) -> list[Task]:
         return list(self.subtasks) if self.subtasks else [self]
+
+    def with_judge_mode(self, mode: str) -> Task:
+        """This task with its judge (and its subtasks' judges) in ``mode`` (``--lm-judge-mode``): a preferred
+        judge score becomes the other mode's (judge_score <-> judge_win_rate). A TaskFormatError names the file
+        and the judge field that does not fit the mode."""
+        if self.subtasks:
+            return dataclasses.replace(self, subtasks=[t.with_judge_mode(mode) for t in self.subtasks])
+        if self.judge is None or self.judge.mode == mode:
+            return self
+        try:
+            judge = with_mode(self.judge, mode, "lmbench.judge")
+        except ValueError as exc:
+            field_name, _, problem = str(exc).partition(": ")
+            raise TaskFormatError(self.path or self.name, field_name, problem) from None
+        preferred = self.preferred_score
+        if preferred in mode_scores(self.judge.mode):
+            preferred = mode_scores(mode)[0]
+        return dataclasses.replace(self, judge=judge, preferred_score=preferred)
 
 
 # one encoder (json.dumps with options builds a new one per call); the same text as
