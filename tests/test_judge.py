@@ -90,7 +90,7 @@ def test_text_under_judgment_cannot_give_the_verdict_or_leave_its_block() -> Non
     assert ">>>" not in neutralise(answer) and "VERDICT:" not in neutralise(answer)
     # a judge that only echoes the data gives no verdict: the answer's "GRADE: 5" is not read as one
     echo = ScriptedJudge({"Capital of France?": prompt.split("<<<ANSWER\n")[1].split("\nANSWER>>>")[0]})
-    [verdict] = judge_answers(echo, SPEC, [("Capital of France?", answer, None)])
+    [[verdict]] = judge_answers(echo, SPEC, [("Capital of France?", answer, None)])
     assert verdict.grade is None
 
 
@@ -117,7 +117,7 @@ def test_a_raw_judge_grades_in_text_and_is_metered_as_the_judge() -> None:
     judge = ScriptedJudge({"q1": "Correct.\nGRADE: 5", "q2": "Wrong.\nGRADE: 1", "q3": "no idea"})
     meter = usage.Usage()
     with usage.metering(meter):
-        verdicts = judge_answers(judge, SPEC, [("q1", "a", None), ("q2", "b", None), ("q3", "c", None)])
+        [verdicts] = judge_answers(judge, SPEC, [("q1", "a", None), ("q2", "b", None), ("q3", "c", None)])
     assert [v.grade for v in verdicts] == [5, 1, None]
     assert [v.weighted for v in verdicts] == [pytest.approx(3.0), pytest.approx(3.0), None]
     assert verdicts[0].prompt == judge.seen[0] and judge.seen[0].endswith("(best).\n\n")
@@ -129,12 +129,12 @@ def test_prefilled_verdicts_take_the_most_likely_grade_lower_on_ties() -> None:
         TABLE = {1: -2.0, 2: -1.0, 3: -1.0, 4: -3.0, 5: -5.0}
 
     spec = JudgeSpec(rubric="r", scale=(1, 5), verdict="prefill")
-    [verdict] = judge_answers(Tied({}), spec, [("q", "a", None)])
+    [[verdict]] = judge_answers(Tied({}), spec, [("q", "a", None)])
     assert verdict.grade == 2 and verdict.text == GRADE_PREFIX + "2"
     weights = [math.exp(Tied.TABLE[k]) for k in range(1, 6)]
     assert verdict.weighted == pytest.approx(sum(w * k for w, k in zip(weights, range(1, 6))) / sum(weights))
     unweighted = JudgeSpec(rubric="r", verdict="prefill", weighted=False)
-    assert judge_answers(Tied({}), unweighted, [("q", "a", None)])[0].weighted is None
+    assert judge_answers(Tied({}), unweighted, [("q", "a", None)])[0][0].weighted is None
 
 
 def test_a_chat_judge_gets_the_prompt_as_its_user_turn() -> None:
@@ -146,7 +146,7 @@ def test_a_chat_judge_gets_the_prompt_as_its_user_turn() -> None:
 
     inner = ScriptedJudge({"q": "GRADE: 4"})
     judge = TemplateChat(inner, Template(), PromptFormat(chat=True), name="chat-judge")
-    [verdict] = judge_answers(judge, SPEC, [("q", "a", None)])
+    [[verdict]] = judge_answers(judge, SPEC, [("q", "a", None)])
     assert verdict.grade == 4 and verdict.prompt.startswith("<user>You are grading") and \
         verdict.prompt.endswith("</user><assistant>")
     assert verdict.weighted == pytest.approx(3.0)  # scored after its own "GRADE: " in its turn
@@ -288,7 +288,7 @@ class PairJudge(BaseModel):
 
 def test_compare_answers_asks_both_orders_and_ties_position_bias() -> None:
     spec = JudgeSpec(rubric="r", mode="pairwise", reference=True)
-    [right, biased] = compare_answers(PairJudge(), spec, [("q", "Paris", "Lyon", "Paris"), ("q", "x", "y", "Paris")])
+    [[right, biased]] = compare_answers(PairJudge(), spec, [("q", "Paris", "Lyon", "Paris"), ("q", "x", "y", "Paris")])
     assert (right.first_verdict, right.second_verdict, right.outcome, right.consistent) == ("A", "B", 1.0, True)
     assert "<<<ANSWER A\nParis\nANSWER A>>>" in right.first.prompt and \
         "<<<ANSWER A\nLyon\nANSWER A>>>" in right.second.prompt

@@ -176,3 +176,163 @@ def test_judge_mode_pairwise_overrides_the_task_file(pytester: pytest.Pytester) 
                                 "--lm-judge-mode=pairwise", "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(["*polite/task.json: lmbench.judge.template: is written for single judging*"])
     assert "Traceback" not in result.stdout.str()
+
+
+SAMPLING_JUDGES = '''
+import re
+from pytest_lmbench.core.models.base import BaseModel
+
+def _answer(prompt):
+    return re.search(r"<<<ANSWER(?: A)?\\n(.*?)\\nANSWER", prompt, re.S).group(1)
+
+def _verdict(prompt, grade):
+    """A pairwise prompt gets a verdict that moves with the grade it would give."""
+    return "VERDICT: " + "ABT"[grade % 3].replace("T", "TIE") if "VERDICT" in prompt else f"GRADE: {grade}"
+
+def _score(continuation, best):
+    last = continuation[-1]
+    return -abs(int(last) - best) if last.isdigit() else -0.5 * "ABE".index(last)
+
+class ByLength(BaseModel):
+    """Grades an answer by its length: 1 + len % 5 (greedy only)."""
+    name = "by-length"
+    def loglikelihood(self, requests):
+        return [_score(c, 3) for _, c in requests]
+    def generate(self, prompts, *, max_tokens, stop=None):
+        return [_verdict(p, 1 + len(_answer(p)) % 5) for p in prompts]
+
+class Noisy(BaseModel):
+    """Samples its verdicts: the grade moves with the seed."""
+    name = "noisy"
+    supports_sampling = True
+    def loglikelihood(self, requests):
+        return [[-3.0, -2.0, -0.5, -1.0, -3.0][int(c[-1]) - 1] if c[-1].isdigit() else _score(c, 0)
+                for _, c in requests]
+    def generate(self, prompts, *, max_tokens, stop=None, temperature=0.0, seed=0):
+        return [_verdict(p, 1 + (len(_answer(p)) + (seed if temperature else 0)) % 5) for p in prompts]
+'''
+
+
+def _report(pytester: pytest.Pytester, *args: str) -> dict:
+    result = pytester.runpytest("--lm-report=r.json", "-p", "no:cacheprovider", *args)
+    result.assert_outcomes(passed=1)
+    [r] = json.loads((pytester.path / "r.json").read_text())["results"]
+    return r
+
+
+def test_repeats_judge_every_sampled_answer_and_cluster_by_example(pytester: pytest.Pytester) -> None:
+    _judged_task(pytester.path)
+    pytester.makepyfile(judges=SAMPLING_JUDGES)
+    r = _report(pytester, "--lm-model=dummy:random", "--lm-judge=py:judges.py:ByLength", "--lm-repeats=3")
+    means = []
+    for ex in r["examples"]:
+        answers = [s["response"] for s in ex["samples"]]
+        grades = [v["grade"] for v in ex["judge"]["samples"]]
+        assert len(answers) == 3 and grades == [1 + len(a) % 5 for a in answers]  # each sample judged
+        means.append(sum((g - 1) / 4 for g in grades) / 3)
+        assert ex["scores"]["judge_score"] == pytest.approx(means[-1])
+    assert r["scores"]["judge_score"] == pytest.approx(sum(means) / 4)
+    assert r["usage"]["roles"]["judge"]["model_calls"] == 12 + 12 * 5
+    assert r["repeats"]["k"] == 3 and "mean over each example's 3 judged samples" in " ".join(r["notes"])
+    # the interval is over the 4 examples' means (clustered by example), not over 12 verdicts
+    from pytest_lmbench.core.uncertainty import _mean_errors
+
+    expected = _mean_errors("judge_score", means, None, (0.0, 1.0))
+    assert r["errors"]["judge_score"]["ci95"] == pytest.approx(expected["ci95"])
+
+
+def test_judge_samples_average_the_judges_own_noise(pytester: pytest.Pytester) -> None:
+    _judged_task(pytester.path, judge_samples=3, verdict="prefill")
+    pytester.makepyfile(judges=SAMPLING_JUDGES)
+    r = _report(pytester, "--lm-model=dummy:oracle", "--lm-judge=py:judges.py:Noisy")
+    for ex in r["examples"]:
+        grades = [v["grade"] for v in ex["judge"]["samples"]]
+        assert len(grades) == 3 and ex["scores"]["judge_score"] == pytest.approx(sum((g - 1) / 4 for g in grades) / 3)
+    drawn = [v["grade"] for ex in r["examples"] for v in ex["judge"]["samples"]]
+    assert len(set(drawn)) > 1  # drawn from the judge's probabilities, not its most likely grade
+    assert r["usage"]["roles"]["judge"]["model_calls"] == 4 * 5  # the draws share one scoring of the grades
+    again = _report(pytester, "--lm-model=dummy:oracle", "--lm-judge=py:judges.py:Noisy")
+    assert [ex["judge"] for ex in again["examples"]] == [ex["judge"] for ex in r["examples"]]  # seeded draws
+    # text verdicts are sampled from the judge; one that cannot sample is told so
+    path = pytester.path / "polite" / "task.json"
+    task = json.loads(path.read_text())
+    task["lmbench"]["judge"]["verdict"] = "text"
+    path.write_text(json.dumps(task))
+    r = _report(pytester, "--lm-model=dummy:oracle", "--lm-judge=py:judges.py:Noisy")
+    for ex in r["examples"]:
+        assert [v["grade"] for v in ex["judge"]["samples"]] == [1 + (len(ex["response"]) + s) % 5 for s in
+                                                                 (42, 43, 44)]
+    result = pytester.runpytest("--lm-model=dummy:oracle", "--lm-judge=py:judges.py:ByLength", "-p",
+                                "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*the judge py:judges.py:ByLength samples (temperature > 0)*"])
+
+
+def _strip(path: Path) -> dict:
+    data = json.loads(path.read_text())
+    for r in data["results"]:
+        r.pop("eval_seconds"), r.pop("model_load_seconds")
+        r.pop("cache", None)
+    return data
+
+
+CACHED_BACKENDS = """
+from pytest_lmbench.core.models.dummy import RandomModel
+from pytest_lmbench.core.models.spec import Backend
+import judges
+
+def pytest_lmbench_backends():
+    # the dummy model and the scripted judges as real backends are: behind the answer cache
+    return {"rand": Backend(name="rand", factory=lambda spec: RandomModel(seed=len(spec.target)), cached=True,
+                            sampling=True),
+            "noisy": Backend(name="noisy", factory=lambda spec: judges.Noisy(), cached=True, sampling=True),
+            "bylength": Backend(name="bylength", factory=lambda spec: judges.ByLength(), cached=True)}
+"""
+
+
+@pytest.mark.slow
+def test_judged_runs_give_the_same_report_under_xdist_and_from_the_cache(pytester: pytest.Pytester) -> None:
+    """Single and pairwise judging, a panel, judge samples, repeats, the validation items and a test function:
+    ``-n 2`` writes the report ``-n 0`` does, and a rerun from the answer cache asks neither the models nor the
+    judges anything and writes it again."""
+    single = _judged_task(pytester.path, judge_samples=2, verdict="prefill", validation="human.jsonl")
+    (single.parent / "human.jsonl").write_text("".join(json.dumps({"input": f"q{i}", "answer": "so" * i,
+                                                                   "human_score": g}) + "\n"
+                                                       for i, g in enumerate([4, 4, 3, 2])))
+    pairwise = pytester.path / "pairs"
+    pairwise.mkdir()
+    _judged_task(pairwise, mode="pairwise")
+    task = json.loads((pairwise / "polite" / "task.json").read_text())
+    task.update(name="pairs", preferred_score="judge_win_rate")
+    (pairwise / "polite" / "task.json").write_text(json.dumps(task))
+    pytester.makepyfile(judges=SAMPLING_JUDGES)
+    pytester.makeconftest(CACHED_BACKENDS)
+    pytester.makepyfile(test_replies='''
+def test_replies(lm, lmbench):
+    for i in range(3):
+        lmbench.judge(lm.generate(f"q{i}", max_tokens=4), input=f"q{i}", rubric="Polite?", max_unparsed=0.5)
+''')
+    args = ("--lm-model=rand:a", "--lm-model=rand:bb", "--lm-judge=noisy:j", "--lm-judge=bylength:j",
+            "--lm-compare=rand:a", "--lm-repeats=2", "-p", "no:randomly", "--lm-cache-dir=cache")
+    pytester.runpytest(*args, "--lm-report=serial.json", "-n", "0").assert_outcomes(passed=8)
+    pytester.runpytest_subprocess(*args, "--lm-report=parallel.json", "-n", "2", "--lm-no-cache").assert_outcomes(
+        passed=8)
+    serial, parallel = _strip(pytester.path / "serial.json"), _strip(pytester.path / "parallel.json")
+    for data in (serial, parallel):
+        for r in data["results"]:
+            r.pop("usage")  # cache hits and misses aside
+    assert serial == parallel
+    names = {f"{r['task']}[{r['model']}]" for r in serial["results"]}
+    assert {"polite:judge[bylength:j]", "polite:judge[noisy:j]", "pairs[rand:bb]", "replies[rand:a]"} <= names
+    scores = {f"{r['task']}[{r['model']}]": r["scores"] for r in serial["results"]}
+    assert "judge_alpha" in scores["polite[rand:bb]"] and "judge_win_rate@2" in scores["pairs[rand:bb]"]
+    assert "judge_score@2" in scores["replies[rand:a]"] and scores["replies[rand:a]"]["judge_unparsed"] == 0.0
+    replies = next(r for r in serial["results"] if r["task"] == "replies")
+    assert [len(s["judge"]["panel"]) for s in replies["examples"][0]["samples"]] == [2, 2]  # each repeat judged
+    pytester.runpytest(*args, "--lm-report=again.json", "-n", "0").assert_outcomes(passed=8)
+    again = _strip(pytester.path / "again.json")
+    for r in again["results"]:
+        assert r["usage"].get("model_calls", 0) == 0, r["task"]
+        assert all(role.get("model_calls", 0) == 0 for role in r["usage"].get("roles", {}).values()), r["task"]
+        r.pop("usage")
+    assert again == serial

@@ -41,6 +41,7 @@ from pytest_lmbench.core.scoring.judge import (
     JudgeSpec,
     Verdict,
     judge_scores,
+    mode_scores,
     pairwise_scores,
     panel_scores,
     unread_problem,
@@ -269,19 +270,25 @@ class _Evaluation:
             per_repeat.append(run)
             if seed is not None:
                 right_wrong = task.preferred_score in RIGHT_WRONG
+                scored = run.per_example.get(task.preferred_score)  # none: a judge's score, judged next
                 for j, (ex, r, resp) in enumerate(zip(examples, raw, responses)):
-                    value = float(run.per_example[task.preferred_score][j])
-                    sample: dict[str, Any] = {"response": resp, "raw_response": str(r), "score": value}
-                    if right_wrong:
-                        sample["correct"] = value == 1.0
+                    sample: dict[str, Any] = {"response": resp, "raw_response": str(r)}
+                    if scored is not None:
+                        sample["score"] = value = float(scored[j])
+                        if right_wrong:
+                            sample["correct"] = value == 1.0
                     ex.samples = (ex.samples or []) + [sample]
         _merge(self.values, per_repeat[0] if self.kind != "generated" else mean_of_repeats(per_repeat, examples))
 
     def judged(self, spec: JudgeSpec) -> None:
-        """The answers graded by the judge model (``--lm-judge``), or by each judge of a panel: judge_score,
-        judge_score_weighted where the judge scores continuations, judge_unparsed (a panel's: each judge's as
-        METRIC@J, their mean per example, and judge_alpha, how well they agree); too many unreadable verdicts
-        are an error that names the judge."""
+        """The answers graded by the judge model (``--lm-judge``), or by each judge of a panel. Single grading:
+        judge_score, judge_score_weighted where the judge scores continuations, judge_unparsed; pairwise: each
+        answer compared with another (``compared_with``) in both orders, judge_win_rate,
+        judge_swap_inconsistency, judge_prefers_longer, judge_unparsed. A panel's: each judge's as METRIC@J,
+        their mean per example, and judge_alpha, how well they agree. With repeats every sampled answer is
+        judged, and with ``judge_samples`` every answer ``judge_samples`` times; an example's values are the
+        means of its verdicts, so intervals are clustered by example. Too many unreadable verdicts are an error
+        that names the judge."""
         if not self.options.judges:
             raise ValueError("its answers are graded by a judge model (lmbench.judge): name one with --lm-judge "
                              "SPEC, e.g. --lm-judge 'smollm2?chat=1'")
@@ -294,46 +301,79 @@ class _Evaluation:
             self.notes.append("judged by a panel of " + ", ".join(f"{j}: {judge.name}" for j, judge in
                                                                   enumerate(judges, 1)) +
                               "; each judge's scores are METRIC@J, the panel's the mean of theirs per example")
-        if spec.mode == "pairwise":
-            self.compared(spec, judges)
-            return
-        items = [(q.example.input, ex.response or "", q.targets[0] if q.targets else None)
-                 for q, ex in zip(self.queries, self.examples)]
+        pairwise = spec.mode == "pairwise"
+        # each example's answers to judge: its K sampled answers with repeats, else its one
+        answers = [[str(s.get("response") or "") for s in ex.samples] if self.kind == "generated" and ex.samples
+                   else [ex.response or ""] for ex in self.examples]
+        units = [(i, answer) for i, group in enumerate(answers) for answer in group]
+        refs = [q.targets[0] if q.targets else None for q in self.queries]
+        inputs = [q.example.input for q in self.queries]
+        if pairwise:
+            theirs, against = self.compared_with()
+            pairs = [(inputs[i], a, theirs[i], refs[i]) for i, a in units]
+        else:
+            items = [(inputs[i], a, refs[i]) for i, a in units]
+        samples: list[int | None] = list(range(spec.samples)) if spec.samples > 1 else [None]
         per_judge = []
+        ratings: list[list[float | None]] = []
         for judge in judges:
-            verdicts = judge_answers(judge, spec, items)
-            unread = [ex for ex, v in zip(self.examples, verdicts) if v.grade is None]
-            self.notes.append(f"judged by {judge.name} ({spec.verdict} verdicts on a {spec.low}-{spec.high} "
-                              f"scale): {len(verdicts) - len(unread)} of {len(verdicts)} verdicts read")
-            problem = unread_problem(judge.name, len(unread), len(verdicts), spec)
+            # verdicts[s][u]: verdict sample s of unit u (an example's answer)
+            verdicts: list[list[Verdict]] | list[list[Comparison]] = \
+                compare_answers(judge, spec, pairs, samples=samples, seed=self.options.seed) if pairwise \
+                else judge_answers(judge, spec, items, samples=samples, seed=self.options.seed)
+            groups: list[list[Any]] = [[] for _ in self.examples]
+            for u, (i, _) in enumerate(units):  # an example's verdicts: answer by answer, each answer's samples
+                groups[i].extend(one[u] for one in verdicts)
+            flat = [v for one in verdicts for v in one]
+            values = [(c.outcome if isinstance(c, Comparison) else c.grade) for c in flat]
+            unread = [k for k, value in enumerate(values) if value is None]
+            what = "pairs" if pairwise else "answers"
+            read = f"{len(flat) - len(unread)} of {len(flat)} {'pairs' if pairwise else 'verdicts'} read"
+            if pairwise:
+                self.notes.append(f"compared by {judge.name} with {against}, each pair in both orders "
+                                  f"({spec.verdict} verdicts): {read}; two verdicts that disagree count as a tie")
+            else:
+                self.notes.append(f"judged by {judge.name} ({spec.verdict} verdicts on a {spec.low}-{spec.high} "
+                                  f"scale): {read}")
+            problem = unread_problem(judge.name, len(unread), len(flat), spec, what)
             if problem is not None:
-                said = _short(str(verdicts[self.examples.index(unread[0])].text or ""), 80)
-                raise ValueError(f"{problem}, e.g. #{unread[0].index}: {said!r}; use a judge that follows the "
-                                 "format, verdict \"prefill\", or a pattern")
-            per_judge.append((judge.name, verdicts, judge_scores(verdicts, spec)))
-        self.panel(per_judge, [[v.grade for v in verdicts] for _, verdicts, _ in per_judge], spec.grades())
+                first = flat[unread[0]]
+                text = (first.first.text if first.first_verdict is None else first.second.text) \
+                    if isinstance(first, Comparison) else first.text
+                example = self.examples[units[unread[0] % len(units)][0]]
+                raise ValueError(f"{problem}, e.g. #{example.index}: {_short(str(text or ''), 80)!r}; use a judge "
+                                 "that follows the format, verdict \"prefill\", or a pattern")
+            per_judge.append((judge.name, groups, pairwise_scores(groups) if pairwise else judge_scores(groups, spec)))
+            ratings.append(values)
+        clusters = [units[k % len(units)][0] for k in range(len(units) * len(samples))]
+        self.panel(per_judge, ratings, (0.0, 0.5, 1.0) if pairwise else spec.grades(), clusters)
+        if len(answers) != len(units) or len(samples) > 1:
+            self.notes.append(f"{len(units) * len(samples)} verdicts per judge on {len(self.examples)} examples "
+                              f"({len(units) // max(1, len(self.examples))} answer(s) each, {len(samples)} verdict(s) "
+                              "per answer): an example's judge scores are the means of its verdicts, intervals "
+                              "clustered by example")
         if self.task.preferred_score not in self.values.scores:
-            why = "none of its verdicts could be read" if not any(
-                v.grade is not None for _, verdicts, _ in per_judge for v in verdicts) else \
+            why = "none of its verdicts could be read" if all(v is None for r in ratings for v in r) else \
                 "it gives no log-probabilities after its prompt (a server's chat API): prefer judge_score"
             raise ValueError(f"its preferred score {self.task.preferred_score} was not computed: the judge "
                              f"{judges[0].name}: {why}")
 
-    def panel(self, per_judge: Sequence[tuple[str, Sequence[Verdict] | Sequence[Comparison],
+    def panel(self, per_judge: Sequence[tuple[str, Sequence[Sequence[Any]],
                                               tuple[dict[str, float], dict[str, dict[int, float]]]]],
-              ratings: list[list[float | None]], domain: Sequence[float]) -> None:
+              ratings: list[list[float | None]], domain: Sequence[float], clusters: Sequence[int]) -> None:
         """Each judge's verdicts onto the examples and their scores into the item's (``scoring.judge.panel_scores``);
-        with two judges or more, their agreement (``judge_alpha`` over ``ratings[judge][example]`` on the ordered
-        values ``domain``)."""
+        with two judges or more, their agreement (``judge_alpha`` over ``ratings[judge][verdict]`` on the
+        ordered values ``domain``, its interval resampling the examples: ``clusters``)."""
         one = len(per_judge) == 1
         for i, ex in enumerate(self.examples):
-            ex.judge = per_judge[0][1][i].to_dict() if one else \
-                {"panel": [{"judge": name, **verdicts[i].to_dict()} for name, verdicts, _ in per_judge]}
+            shown = [(name, groups[i][0].to_dict() if len(groups[i]) == 1 else
+                      {"samples": [v.to_dict() for v in groups[i]]}) for name, groups, _ in per_judge]
+            ex.judge = shown[0][1] if one else {"panel": [{"judge": name, **said} for name, said in shown]}
         scores, per_example = panel_scores([s for _, _, s in per_judge], len(self.examples))
         self.values.scores.update(scores)
         self.sparse.update(per_example)
         if not one:
-            alpha, error = panel_agreement(ratings, domain)
+            alpha, error = panel_agreement(ratings, domain, clusters)
             if math.isnan(alpha):
                 self.notes.append("judge_alpha is undefined: the judges never graded one example both, or all gave "
                                   "one and the same verdict")
@@ -342,11 +382,10 @@ class _Evaluation:
                 if error is not None:
                     self.errors[AGREEMENT] = error
 
-    def compared(self, spec: JudgeSpec, judges: Sequence[BaseModel]) -> None:
-        """Pairwise: each answer compared with the --lm-compare model's answer to the same prompt (or, without one,
-        or on that model's own item, with the example's target), in both orders, by each judge; judge_win_rate,
-        judge_swap_inconsistency, judge_prefers_longer, judge_unparsed (a panel's as for grades, its agreement
-        over the outcomes lost, tie, won)."""
+    def compared_with(self) -> tuple[list[str], str]:
+        """What a pairwise judge compares each answer with: the --lm-compare model's answer to the same prompt
+        (metered as the ``compare`` role), or, without one or on that model's own item, the example's target;
+        and how to say which."""
         other = self.options.compare
         if other is not None and other is not self.model:
             other = declared(other)
@@ -355,36 +394,14 @@ class _Evaluation:
             asker = _Asker(other, other.prompt_format, self.task, self.queries, {})
             with acting_as("compare"):  # its work is metered apart, as the compared model's
                 raw = asker.generate(max_tokens=self.max_tokens)
-            theirs = [postprocess(after_thinking(str(t), other.prompt_format.think_end)[0],
-                                  stop_string=self.task.stop_string, output_regex=self.task.output_regex) for t in raw]
-            against = f"{other.name}'s answers"
-        else:
-            missing = [q.example.index for q in self.queries if not q.targets]
-            if missing:
-                raise ValueError(f"a pairwise judge compares each answer with the --lm-compare model's or with the "
-                                 f"example's target, and example #{missing[0]} has no target: run with --lm-compare")
-            theirs = [q.targets[0] for q in self.queries]
-            against = "the examples' targets"
-        items = [(q.example.input, ex.response or "", t, q.targets[0] if q.targets else None)
-                 for q, ex, t in zip(self.queries, self.examples, theirs)]
-        per_judge = []
-        for judge in judges:
-            comparisons = compare_answers(judge, spec, items)
-            unread = [i for i, c in enumerate(comparisons) if not c.read]
-            self.notes.append(f"compared by {judge.name} with {against}, each pair in both orders ({spec.verdict} "
-                              f"verdicts): {len(comparisons) - len(unread)} of {len(comparisons)} pairs read; two "
-                              "verdicts that disagree count as a tie")
-            problem = unread_problem(judge.name, len(unread), len(comparisons), spec, "pairs")
-            if problem is not None:
-                c = comparisons[unread[0]]
-                said = _short(str(c.first.text if c.first_verdict is None else c.second.text), 80)
-                raise ValueError(f"{problem}, e.g. #{self.examples[unread[0]].index}: {said!r}; use a judge that "
-                                 "follows the format, or verdict \"prefill\"")
-            per_judge.append((judge.name, comparisons, pairwise_scores(comparisons)))
-        self.panel(per_judge, [[c.outcome for c in comparisons] for _, comparisons, _ in per_judge], (0.0, 0.5, 1.0))
-        if self.task.preferred_score not in self.values.scores:
-            raise ValueError(f"its preferred score {self.task.preferred_score} was not computed: the judge "
-                             f"{judges[0].name}: none of its verdicts could be read")
+            return [postprocess(after_thinking(str(t), other.prompt_format.think_end)[0],
+                                stop_string=self.task.stop_string, output_regex=self.task.output_regex)
+                    for t in raw], f"{other.name}'s answers"
+        missing = [q.example.index for q in self.queries if not q.targets]
+        if missing:
+            raise ValueError(f"a pairwise judge compares each answer with the --lm-compare model's or with the "
+                             f"example's target, and example #{missing[0]} has no target: run with --lm-compare")
+        return [q.targets[0] for q in self.queries], "the examples' targets"
 
     def log_likelihoods(self) -> None:
         """``log_likelihood``: log P(target | prompt) of every target."""
@@ -401,7 +418,13 @@ class _Evaluation:
         """Repeats reduced, stated confidence asked, the notes, and the result finished (``pipeline``)."""
         task, examples, values, notes, fmt = self.task, self.examples, self.values, self.notes, self.fmt
         repeat_info = None
-        if self.kind is not None:
+        if self.kind is not None and task.preferred_score in judged_scores(task):
+            # a judge's score: the mean over each example's judged samples (judged); a grade has no majority
+            # vote and no right or wrong to count pass@k by
+            repeat_info = {**self.repeats.describe(), "metric": task.preferred_score}
+            notes.append(f"repeats: {task.preferred_score} is the mean over each example's {self.repeats.k} judged "
+                         "samples (no maj@K or pass@k of a judge's grades)")
+        elif self.kind is not None:
             binary = self.kind in ("choice", "letters") or task.preferred_score in RIGHT_WRONG
             repeat_info = reduce_repeats(task.preferred_score, self.repeats, examples, values, notes, binary=binary)
         confidence: dict[str, Any] | None = None
@@ -432,6 +455,11 @@ class _Evaluation:
         return result
 
 
+def judged_scores(task: Task) -> tuple[str, ...]:
+    """The scores ``task``'s judge gives (none without one)."""
+    return () if task.judge is None else mode_scores(task.judge.mode)
+
+
 def _check_repeats(task: Task, model: BaseModel, fmt: PromptFormat, repeats: Repeats) -> str | None:
     """What the repeats of ``task`` sample, before any request: "choice" (options drawn from the log-probs),
     "letters" (mc=letters answers generated), "generated" (generations); None without repeats. Repeats that
@@ -443,10 +471,14 @@ def _check_repeats(task: Task, model: BaseModel, fmt: PromptFormat, repeats: Rep
     if task.verbalized_confidence is not None:
         raise ValueError(f"repeats={repeats.k}: verbalized_confidence asks about one answer per example; run "
                          "this task with --lm-repeats 1, or remove lmbench.verbalized_confidence")
-    if task.judge is not None:
-        raise ValueError(f"repeats={repeats.k} with a judge are not supported yet: run this task with --lm-repeats 1")
     per_example_generative = M.produced_metric_names(task.generative_metrics) - {"bleu"}
-    if preferred == "multiple_choice_grade":
+    if task.judge is not None and preferred not in per_example_generative and preferred not in judged_scores(task):
+        raise ValueError(f"repeats={repeats.k}: a judged task's repeats sample its generated answers, and its "
+                         f"preferred score {preferred} is not one of theirs: make a judge score (or a generative "
+                         "metric) the preferred_score, or run this task with --lm-repeats 1")
+    if task.judge is not None:
+        kind = "generated"  # every sampled answer judged
+    elif preferred == "multiple_choice_grade":
         kind = "letters" if fmt.mc == "letters" else "choice"
     elif preferred in per_example_generative:
         kind = "generated"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from pytest_lmbench.core.errors import TaskFormatError
 from pytest_lmbench.core.models.base import BaseModel
 from pytest_lmbench.core.models.framing import Message
 from pytest_lmbench.core.pipeline import LiveProgress, ModelCalls, finish_result
+from pytest_lmbench.core.repeats import option_sample
 from pytest_lmbench.core.results import ErrorBar, ExampleResult, TaskResult
 from pytest_lmbench.core.scoring.judge import (
     GRADE_PREFIX,
@@ -53,8 +55,12 @@ def scores_continuations(model: BaseModel) -> bool:
 
 
 def judge_answers(judge: BaseModel, spec: JudgeSpec, items: Sequence[tuple[str, str, str | None]], *,
-                  progress: LiveProgress | None = None) -> list[Verdict]:
-    """One verdict per (question, answer, reference) of ``items``."""
+                  progress: LiveProgress | None = None, samples: Sequence[int | None] = (None,),
+                  seed: int = 0) -> list[list[Verdict]]:
+    """Verdicts on each (question, answer, reference) of ``items``, one list per sample of ``samples``: None the
+    judge's greedy verdict, s its verdict sample s (``judge_samples``) drawn at ``spec.temperature`` from seed
+    ``seed + s``. A prefilled grade is drawn from the judge's probabilities of the grades (scored once for all
+    samples) by a generator seeded by the seed and the prompt, so a rerun draws the same."""
     calls = ModelCalls(judge, progress, role="judge", what_for=f"the judge {judge.name}")
     model = calls.model
     prompts = [judge_prompt(spec, q, a, r) for q, a, r in items]
@@ -62,7 +68,6 @@ def judge_answers(judge: BaseModel, spec: JudgeSpec, items: Sequence[tuple[str, 
     convs: list[list[Message]] = [[{"role": "user", "content": p}] for p in prompts]
     shown = [model.render(c) for c in convs] if chat else [p + RAW_SEPARATOR for p in prompts]
     weighted = spec.weighted if spec.weighted is not None else scores_continuations(model)
-    verdicts = [Verdict(prompt=text) for text in shown]
 
     def grade_log_probs(prefixes: dict[int, str]) -> dict[int, list[float]]:
         """log P(prefix + grade) for every grade of the scale, after each item's prompt."""
@@ -75,35 +80,58 @@ def judge_answers(judge: BaseModel, spec: JudgeSpec, items: Sequence[tuple[str, 
         k = len(grades)
         return {i: flat[j * k:(j + 1) * k] for j, i in enumerate(order)}
 
+    out = []
     if spec.verdict == "prefill":
         calls.start(len(items) * len(spec.grades()))
-        for i, lps in grade_log_probs(dict.fromkeys(range(len(items)), GRADE_PREFIX)).items():
-            best = max(range(len(lps)), key=lambda j: (lps[j], -j))  # the most likely; ties: the lower grade
-            verdicts[i].grade = spec.grades()[best]
-            verdicts[i].text = GRADE_PREFIX + str(verdicts[i].grade)
-            verdicts[i].weighted = expected_grade(lps, spec) if weighted else None
+        scored = grade_log_probs(dict.fromkeys(range(len(items)), GRADE_PREFIX))
+        for sample in samples:
+            sampling = _sampling(spec, sample, seed)
+            verdicts = [Verdict(prompt=text) for text in shown]
+            for i, lps in scored.items():
+                verdicts[i].grade = spec.grades()[_pick(lps, sampling, shown[i])]
+                verdicts[i].text = GRADE_PREFIX + str(verdicts[i].grade)
+                verdicts[i].weighted = expected_grade(lps, spec) if weighted else None
+            out.append(verdicts)
         calls.finish()
-        return verdicts
-    calls.start(len(items))
-    texts = calls.chat(convs, max_tokens=spec.max_tokens) if chat else \
-        calls.generate(shown, max_tokens=spec.max_tokens)
-    read: dict[int, str] = {}
-    for i, (verdict, text) in enumerate(zip(verdicts, texts)):
-        verdict.text = text
-        verdict.grade, at = read_grade(text, spec)
-        if verdict.grade is not None and at is not None:
-            read[i] = text[:at]
-    if weighted and read:
-        for i, lps in grade_log_probs(read).items():
-            verdicts[i].weighted = expected_grade(lps, spec)
+        return out
+    calls.start(len(items) * len(samples))
+    for sample in samples:
+        sampling = _sampling(spec, sample, seed)
+        verdicts = [Verdict(prompt=text) for text in shown]
+        texts = calls.chat(convs, max_tokens=spec.max_tokens, **sampling) if chat else \
+            calls.generate(shown, max_tokens=spec.max_tokens, **sampling)
+        read: dict[int, str] = {}
+        for i, (verdict, text) in enumerate(zip(verdicts, texts)):
+            verdict.text = text
+            verdict.grade, at = read_grade(text, spec)
+            if verdict.grade is not None and at is not None:
+                read[i] = text[:at]
+        if weighted and read:
+            for i, lps in grade_log_probs(read).items():
+                verdicts[i].weighted = expected_grade(lps, spec)
+        out.append(verdicts)
     calls.finish()
-    return verdicts
+    return out
+
+
+def _sampling(spec: JudgeSpec, sample: int | None, seed: int) -> dict[str, Any]:
+    """The sampling settings of verdict sample ``sample`` (none: the judge's greedy verdict)."""
+    return {} if sample is None else {"temperature": spec.temperature, "seed": seed + sample}
+
+
+def _pick(log_probs: Sequence[float], sampling: dict[str, Any], prompt: str) -> int:
+    """A prefilled verdict: the most likely (ties: the first), or one drawn from the probabilities."""
+    if not sampling:
+        return max(range(len(log_probs)), key=lambda j: (log_probs[j], -j))
+    return option_sample(list(log_probs), sampling["temperature"], sampling["seed"], prompt)
 
 
 def compare_answers(judge: BaseModel, spec: JudgeSpec, items: Sequence[tuple[str, str, str, str | None]], *,
-                    progress: LiveProgress | None = None) -> list[Comparison]:
-    """One comparison per (question, answer, other answer, reference) of ``items``: the judge asked with the
-    answer as A and the other as B, then the other way round (the judge's position bias measured, not kept)."""
+                    progress: LiveProgress | None = None, samples: Sequence[int | None] = (None,),
+                    seed: int = 0) -> list[list[Comparison]]:
+    """Comparisons of each (question, answer, other answer, reference) of ``items``, one list per sample of
+    ``samples`` (as for ``judge_answers``): the judge asked with the answer as A and the other as B, then the
+    other way round (the judge's position bias measured, not kept)."""
     calls = ModelCalls(judge, progress, role="judge", what_for=f"the judge {judge.name}")
     model = calls.model
     chat = model.prompt_format.chat
@@ -111,29 +139,36 @@ def compare_answers(judge: BaseModel, spec: JudgeSpec, items: Sequence[tuple[str
         [pairwise_prompt(spec, q, o, a, r) for q, a, o, r in items]
     convs: list[list[Message]] = [[{"role": "user", "content": p}] for p in prompts]
     shown = [model.render(c) for c in convs] if chat else [p + RAW_SEPARATOR for p in prompts]
-    verdicts = [Verdict(prompt=text) for text in shown]
-    read: list[str | None] = []
-    if spec.verdict == "prefill":  # the most likely of A, B, TIE after "VERDICT: "
+    n = len(items)
+    out = []
+    if spec.verdict == "prefill":  # the most likely of A, B, TIE after "VERDICT: " (or one drawn)
         requests = [(i, VERDICT_PREFIX + v) for i in range(len(prompts)) for v in VERDICTS]
         calls.start(len(requests))
         flat = calls.chat_loglikelihood([(convs[i], c) for i, c in requests]) if chat else \
             calls.loglikelihood([(shown[i], c) for i, c in requests])
-        for i, verdict in enumerate(verdicts):
-            lps = flat[i * len(VERDICTS):(i + 1) * len(VERDICTS)]
-            best = VERDICTS[max(range(len(VERDICTS)), key=lambda j: (lps[j], -j))]
-            verdict.text = VERDICT_PREFIX + best
-            read.append(best)
     else:
-        calls.start(len(prompts))
-        texts = calls.chat(convs, max_tokens=spec.max_tokens) if chat else \
-            calls.generate(shown, max_tokens=spec.max_tokens)
-        for verdict, text in zip(verdicts, texts):
-            verdict.text = text
-            read.append(read_verdict(text))
+        calls.start(len(prompts) * len(samples))
+    for sample in samples:
+        sampling = _sampling(spec, sample, seed)
+        verdicts = [Verdict(prompt=text) for text in shown]
+        read: list[str | None] = []
+        if spec.verdict == "prefill":
+            for i, verdict in enumerate(verdicts):
+                lps = flat[i * len(VERDICTS):(i + 1) * len(VERDICTS)]
+                best = VERDICTS[_pick(lps, sampling, shown[i])]
+                verdict.text = VERDICT_PREFIX + best
+                read.append(best)
+        else:
+            texts = calls.chat(convs, max_tokens=spec.max_tokens, **sampling) if chat else \
+                calls.generate(shown, max_tokens=spec.max_tokens, **sampling)
+            for verdict, text in zip(verdicts, texts):
+                verdict.text = text
+                read.append(read_verdict(text))
+        out.append([Comparison(first=verdicts[i], second=verdicts[n + i], first_verdict=read[i],
+                               second_verdict=read[n + i], answer=items[i][1], other=items[i][2])
+                    for i in range(n)])
     calls.finish()
-    n = len(items)
-    return [Comparison(first=verdicts[i], second=verdicts[n + i], first_verdict=read[i], second_verdict=read[n + i],
-                       answer=items[i][1], other=items[i][2]) for i in range(n)]
+    return out
 
 
 def validation_rows(path: str, spec: JudgeSpec) -> list[tuple[str, str, int]]:
@@ -165,7 +200,7 @@ def validate_judge(judge: BaseModel, spec: JudgeSpec, rows: Sequence[tuple[str, 
     ``judge_human_agreement`` (the fraction of exact matches) and ``judge_unparsed``. ``task`` is the item's name
     (``TASK:judge``), ``model`` the judge's label."""
     started = time.perf_counter()
-    verdicts = judge_answers(judge, spec, [(q, a, None) for q, a, _ in rows])
+    [verdicts] = judge_answers(judge, spec, [(q, a, None) for q, a, _ in rows])
     examples = []
     read: list[int] = []
     for i, ((question, answer, human), verdict) in enumerate(zip(rows, verdicts)):
@@ -211,12 +246,19 @@ def _bootstrapped(statistic: Callable[[np.ndarray], float], n: int) -> ErrorBar 
     return {"stderr": boot[0], "ci95": [boot[1], boot[2]], "method": "bootstrap", "bounds": [-1.0, 1.0]}
 
 
-def panel_agreement(ratings: Sequence[Sequence[float | None]],
-                    domain: Sequence[float]) -> tuple[float, ErrorBar | None]:
-    """How well a panel's judges agree: Krippendorff's alpha (ordinal) of ``ratings[judge][example]`` (None:
-    unread) over the ordered values ``domain``, with a bootstrap interval over the examples (the units)."""
+def panel_agreement(ratings: Sequence[Sequence[float | None]], domain: Sequence[float],
+                    clusters: Sequence[int] | None = None) -> tuple[float, ErrorBar | None]:
+    """How well a panel's judges agree: Krippendorff's alpha (ordinal) of ``ratings[judge][unit]`` (None:
+    unread; a unit is one answer, or one verdict sample of it) over the ordered values ``domain``, with a
+    bootstrap interval over the examples (``clusters``: each unit's example; None: each unit its own)."""
     units = np.asarray(coincidences(ratings, domain), dtype=np.float64)
     alpha = alpha_from_coincidences(units)
     if math.isnan(alpha):
         return alpha, None
+    if clusters is not None and len(units):  # an example's units resampled together: their matrices summed
+        order = list(dict.fromkeys(clusters))
+        where = {c: k for k, c in enumerate(order)}
+        summed = np.zeros((len(order), *units.shape[1:]))
+        np.add.at(summed, [where[c] for c in clusters], units)
+        units = summed
     return alpha, _bootstrapped(lambda idx: alpha_from_coincidences(units[idx]), len(units))

@@ -36,6 +36,7 @@ from pytest_lmbench.core.scoring import metrics as M
 from pytest_lmbench.core.scoring.confidence import confidence_calibration
 from pytest_lmbench.core.scoring.judge import (
     AGREEMENT,
+    JUDGE_SCORES,
     JudgeSpec,
     Verdict,
     judge_scores,
@@ -157,7 +158,7 @@ class Recorder:
         panel = []
         for model in models:
             judge = declared(model)
-            [found] = judge_answers(judge, spec, [(str(input), str(answer), reference)])
+            [[found]] = judge_answers(judge, spec, [(str(input), str(answer), reference)])
             panel.append((judge.name, found))
         self.records.append(Record(input=str(input), targets=[] if reference is None else [str(reference)],
                                    response=str(answer), id=id, cluster=None if cluster is None else str(cluster),
@@ -316,9 +317,6 @@ class Recorder:
         if any(r.confidence is not None for r in self.records):
             raise ConfigError(f"task {self.task!r}: repeats={repeats.k} with a recorded confidence: stated "
                               "confidence is about one answer; record it without repeats")
-        if any(r.verdict is not None for r in self.records):
-            raise ConfigError(f"task {self.task!r}: repeats={repeats.k} with a judge are not supported yet: run "
-                              "it without repeats")
         keys = [r.id if r.id is not None else j for j, r in enumerate(first)]
         if len(set(keys)) != len(keys):
             raise ConfigError(f"task {self.task!r}: two records of one repeat share an id; with repeats each "
@@ -348,13 +346,38 @@ class Recorder:
             ex.scores = {}
         values = mean_of_repeats(per_repeat, examples)
         notes: list[str] = []
-        binary = all("correct" in sample for ex in examples for sample in ex.samples or [])
-        info = reduce_repeats(preferred, repeats, examples, values, notes, binary=binary)
+        errors: dict[str, ErrorBar] = {}
+        if any(r.verdict is not None for r in self.records):
+            errors = self._panel_over_repeats(ordered, values.scores)
+        if preferred in JUDGE_SCORES:  # a grade has no majority vote and no right or wrong to count pass@k by
+            info = {**repeats.describe(), "metric": preferred}
+            notes.append(f"repeats: {preferred} is the mean over each example's {repeats.k} judged samples (no "
+                         "maj@K or pass@k of a judge's grades)")
+        else:
+            binary = all("correct" in sample for ex in examples for sample in ex.samples or [])
+            info = reduce_repeats(preferred, repeats, examples, values, notes, binary=binary)
         per_example = {m: {j: v for j, v in enumerate(vals) if v is not None} for m, vals in values.per_example.items()}
         return finish_result(task=self.task, model=self.model, shots=0, examples=examples, scores=values.scores,
                              per_example=per_example, preferred=base.preferred_score, low=base.low_score,
                              high=base.high_score, path=self.path, keywords=self.keywords,
-                             reliability=base.reliability, notes=notes, started=self.started, repeats=info)
+                             reliability=base.reliability, notes=notes, started=self.started, repeats=info,
+                             errors=errors)
+
+    def _panel_over_repeats(self, ordered: list[list[Record]], scores: dict[str, float]) -> dict[str, ErrorBar]:
+        """A panel's agreement over every repeat's verdicts (each answer a unit, an example's answers resampled
+        together), in place of the mean of the repeats' own; its interval."""
+        scores.pop(AGREEMENT, None)
+        judged = [(j, r) for run in ordered for j, r in enumerate(run) if r.verdict is not None]
+        judges = max((len(r.panel) for _, r in judged), default=0)
+        spec = next((r.judge_spec for _, r in judged if r.judge_spec is not None), None)
+        if judges < 2 or spec is None:
+            return {}
+        alpha, error = panel_agreement([[r.panel[k][1].grade for _, r in judged] for k in range(judges)],
+                                       spec.grades(), [j for j, _ in judged])
+        if math.isnan(alpha):
+            return {}
+        scores[AGREEMENT] = alpha
+        return {AGREEMENT: error} if error is not None else {}
 
     @staticmethod
     def _sample(record: Record, scored: ExampleResult, preferred: str) -> dict[str, Any]:
@@ -366,6 +389,8 @@ class Recorder:
             return {"picked": pick, "score": float((record.target_scores or {}).get(pick, 0.0)),
                     "correct": is_best(record.target_scores, pick)}
         value = scored.scores.get(preferred)
+        if record.verdict is not None:  # judged: the verdict(s), and the grade where it was read
+            return {"response": record.response, "score": value, "judge": scored.judge}
         if value is None:
             raise ConfigError(f"a record has no {preferred!r}: with repeats every record is scored by the task's "
                               "preferred metric")

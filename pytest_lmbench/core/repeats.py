@@ -172,21 +172,34 @@ RIGHT_WRONG = frozenset({"exact_str_match", "case_insensitive_str_match", "numer
 def mean_of_repeats(per_repeat: list[MetricValues], examples: list[ExampleResult]) -> MetricValues:
     """The metrics of K repeats: each the mean over the repeats (per example, the mean of its K samples). Each
     sample of ``examples`` keeps its own per-example values (``scores``)."""
-    from pytest_lmbench.core.scoring.metrics import MetricValues  # numpy: only once there are repeats
+    from pytest_lmbench.core.scoring.metrics import (
+        MetricValues,  # numpy: only once there are repeats
+        is_sparse,
+    )
 
     out = MetricValues()
     k = len(per_repeat)
     for metric in per_repeat[0].scores:
-        out.scores[metric] = float(sum(v.scores[metric] for v in per_repeat) / k)
+        if not is_sparse(metric):
+            out.scores[metric] = float(sum(v.scores[metric] for v in per_repeat) / k)
     for metric, first in per_repeat[0].per_example.items():
-        column = [[v.per_example[metric][j] for v in per_repeat] for j in range(len(first))]
-        # (a function task's sparse metric: None where an example has no value)
-        out.per_example[metric] = [None if any(x is None for x in xs) else float(sum(xs) / k)  # type: ignore[misc]
-                                   for xs in column]
+        n = len(first)
+        column: list[list[float | None]] = [[v.per_example.get(metric, [None] * n)[j] for v in per_repeat]  # type: ignore[list-item]
+                                            for j in range(n)]
+        if is_sparse(metric):  # a judge's grade: per example the mean of the samples whose verdict was read
+            read = [[x for x in xs if x is not None] for xs in column]
+            out.per_example[metric] = [float(sum(xs) / len(xs)) if xs else None for xs in read]  # type: ignore[misc]
+            kept = [x for x in out.per_example[metric] if x is not None]
+            if kept:
+                out.scores[metric] = float(sum(kept) / len(kept))
+        else:  # (a function task's sparse metric: None where an example has no value)
+            out.per_example[metric] = [None if any(x is None for x in xs)  # type: ignore[misc]
+                                       else float(sum(x for x in xs if x is not None) / k) for xs in column]
         for j, ex in enumerate(examples):
             for i, sample in enumerate(ex.samples or []):
-                if column[j][i] is not None:
-                    sample.setdefault("scores", {})[metric] = float(column[j][i])
+                value = column[j][i]
+                if value is not None:
+                    sample.setdefault("scores", {})[metric] = float(value)
     return out
 
 

@@ -127,6 +127,11 @@ class JudgeSpec:
     #: a JSON/JSONL/CSV file of answers graded by people ({"input", "answer", "human_score"}), next to the task
     #: file: the judge grades them too, and an item ``TASK:judge`` reports how well it agrees
     validation: str | None = None
+    #: verdicts sampled per answer (``judge_samples``): the judge's own noise averaged per example and kept in
+    #: the interval; text verdicts are sampled at ``temperature``, prefilled ones drawn from the judge's
+    #: probabilities at it
+    samples: int = 1
+    temperature: float = 1.0
 
     @property
     def low(self) -> int:
@@ -145,7 +150,7 @@ class JudgeSpec:
 
 
 KEYS = ("rubric", "scale", "reference", "template", "pattern", "verdict", "weighted", "max_tokens", "max_unparsed",
-        "model", "mode", "validation")
+        "model", "mode", "validation", "judge_samples", "temperature")
 
 
 def parse_judge(value: Any, where: str = "judge") -> JudgeSpec:
@@ -194,11 +199,13 @@ def parse_judge(value: Any, where: str = "judge") -> JudgeSpec:
         if compiled.groups < 1:
             raise ValueError(f"{where}.pattern: needs a group around the grade, e.g. \"Score: (\\\\d+)\"")
     numbers = {}
-    for key, default, kind in (("max_tokens", 256, int), ("max_unparsed", 0.2, float)):
+    for key, default, kind in (("max_tokens", 256, int), ("max_unparsed", 0.2, float), ("judge_samples", 1, int),
+                               ("temperature", 1.0, float)):
         number = value.get(key, default)
         if isinstance(number, bool) or not isinstance(number, (int, float)) or (kind is int and int(number) != number) \
-                or number < 0 or (key == "max_unparsed" and number > 1):
-            what = "a whole number of 1 or more" if kind is int else "a fraction from 0 to 1"
+                or number < (1 if key == "judge_samples" else 0) or (key == "max_unparsed" and number > 1):
+            what = "a whole number of 1 or more" if kind is int else \
+                "a fraction from 0 to 1" if key == "max_unparsed" else "a number of 0 or more"
             raise ValueError(f"{where}.{key}: must be {what}, not {number!r}")
         numbers[key] = kind(number)
     if value.get("reference", False) not in (True, False):
@@ -219,7 +226,8 @@ def parse_judge(value: Any, where: str = "judge") -> JudgeSpec:
     return JudgeSpec(rubric=rubric, scale=(int(scale[0]), int(scale[1])), reference=bool(value.get("reference")),
                      template=template, pattern=None if pattern is None else str(pattern), verdict=verdict,
                      weighted=weighted, max_tokens=int(numbers["max_tokens"]),
-                     max_unparsed=float(numbers["max_unparsed"]), model=model, mode=mode, validation=validation)
+                     max_unparsed=float(numbers["max_unparsed"]), model=model, mode=mode, validation=validation,
+                     samples=int(numbers["judge_samples"]), temperature=float(numbers["temperature"]))
 
 
 def unread_problem(judge: str, unread: int, total: int, spec: JudgeSpec, what: str = "answers") -> str | None:
@@ -289,26 +297,34 @@ class Verdict:
         return {"prompt": self.prompt, "text": self.text, "grade": self.grade, "weighted": self.weighted}
 
 
-def judge_scores(verdicts: Sequence[Verdict], spec: JudgeSpec) -> tuple[dict[str, float], dict[str, dict[int, float]]]:
+def judge_scores(verdicts: Sequence[Verdict | Sequence[Verdict]],
+                 spec: JudgeSpec) -> tuple[dict[str, float], dict[str, dict[int, float]]]:
     """The item's judge scores and their per-example values ({metric: {example index: value}}, sparse: an
-    unread verdict has no judge_score). ``judge_unparsed`` is 0/1 per example."""
+    example with no verdict read has no judge_score). An example may have several verdicts (its K sampled
+    answers with repeats, the judge's own samples with ``judge_samples``): its judge_score is the mean of
+    those read, its judge_unparsed the fraction unread, so an interval over the examples is clustered by
+    example."""
     per: dict[str, dict[int, float]] = {"judge_score": {}, "judge_unparsed": {}}
     weighted: dict[int, float] = {}
-    for i, v in enumerate(verdicts):
-        per["judge_unparsed"][i] = float(v.grade is None)
-        if v.grade is not None:
-            per["judge_score"][i] = spec.normalized(v.grade)
-            if v.weighted is not None:
-                weighted[i] = spec.normalized(v.weighted)
+    for i, one in enumerate(verdicts):
+        group = [one] if isinstance(one, Verdict) else list(one)
+        read = [v for v in group if v.grade is not None]
+        per["judge_unparsed"][i] = (len(group) - len(read)) / len(group)
+        if read:
+            per["judge_score"][i] = sum(spec.normalized(v.grade) for v in read if v.grade is not None) / len(read)
+            scored = [v.weighted for v in read if v.weighted is not None]
+            if scored:
+                weighted[i] = sum(spec.normalized(w) for w in scored) / len(scored)
     if weighted:
         per["judge_score_weighted"] = weighted
-    n = len(verdicts)
-    scores = {"judge_unparsed": sum(per["judge_unparsed"].values()) / n if n else 0.0}
-    for metric in ("judge_score", "judge_score_weighted"):
-        values = per.get(metric)
-        if values:
-            scores[metric] = sum(values.values()) / len(values)
-    return scores, per
+    return _means(per), per
+
+
+def _means(per: dict[str, dict[int, float]]) -> dict[str, float]:
+    """Each metric's mean over the examples that have it (judge_unparsed over all: 0 with none)."""
+    scores = {metric: sum(values.values()) / len(values) for metric, values in per.items() if values}
+    scores.setdefault("judge_unparsed", 0.0)
+    return scores
 
 
 # ----------------------------------------------------------------------------------------- pairwise
@@ -372,30 +388,29 @@ def _from_candidate(verdict: str | None, candidate_is_a: bool) -> float:
     return 1.0 if (verdict == "A") == candidate_is_a else 0.0
 
 
-def pairwise_scores(comparisons: Sequence[Comparison]) -> tuple[dict[str, float], dict[str, dict[int, float]]]:
+def pairwise_scores(comparisons: Sequence[Comparison | Sequence[Comparison]]
+                    ) -> tuple[dict[str, float], dict[str, dict[int, float]]]:
     """judge_win_rate = (wins + ties / 2) / pairs read; judge_swap_inconsistency = the fraction of pairs read whose
     two verdicts disagree; judge_prefers_longer = of the pairs decided (not ties) whose answers differ in length,
-    the fraction the longer one won; judge_unparsed = the fraction of pairs with a verdict unread."""
-    per: dict[str, dict[int, float]] = {"judge_win_rate": {}, "judge_swap_inconsistency": {}, "judge_unparsed": {}}
-    longer: dict[int, float] = {}
-    for i, c in enumerate(comparisons):
-        per["judge_unparsed"][i] = float(not c.read)
-        outcome = c.outcome
-        if outcome is None:
+    the fraction the longer one won; judge_unparsed = the fraction of pairs with a verdict unread. An example
+    with several comparisons (sampled answers, sampled verdicts) has the means of its own as its values."""
+    per: dict[str, dict[int, float]] = {"judge_win_rate": {}, "judge_swap_inconsistency": {}, "judge_unparsed": {},
+                                        "judge_prefers_longer": {}}
+    for i, one in enumerate(comparisons):
+        group = [one] if isinstance(one, Comparison) else list(one)
+        read = [c for c in group if c.outcome is not None]
+        per["judge_unparsed"][i] = (len(group) - len(read)) / len(group)
+        if not read:
             continue
-        per["judge_win_rate"][i] = outcome
-        per["judge_swap_inconsistency"][i] = float(not c.consistent)
-        if outcome != 0.5 and len(c.answer) != len(c.other):
-            longer[i] = float((outcome == 1.0) == (len(c.answer) > len(c.other)))
-    if longer:
-        per["judge_prefers_longer"] = longer
-    n = len(comparisons)
-    scores = {"judge_unparsed": sum(per["judge_unparsed"].values()) / n if n else 0.0}
-    for metric in ("judge_win_rate", "judge_swap_inconsistency", "judge_prefers_longer"):
-        values = per.get(metric)
-        if values:
-            scores[metric] = sum(values.values()) / len(values)
-    return scores, per
+        per["judge_win_rate"][i] = sum(c.outcome or 0.0 for c in read) / len(read)
+        per["judge_swap_inconsistency"][i] = sum(float(not c.consistent) for c in read) / len(read)
+        decided = [c for c in read if c.outcome != 0.5 and len(c.answer) != len(c.other)]
+        if decided:
+            per["judge_prefers_longer"][i] = sum(float((c.outcome == 1.0) == (len(c.answer) > len(c.other)))
+                                                 for c in decided) / len(decided)
+    if not per["judge_prefers_longer"]:
+        del per["judge_prefers_longer"]
+    return _means(per), per
 
 
 # ----------------------------------------------------------------------------------------- validity
