@@ -336,3 +336,22 @@ def test_replies(lm, lmbench):
         assert all(role.get("model_calls", 0) == 0 for role in r["usage"].get("roles", {}).values()), r["task"]
         r.pop("usage")
     assert again == serial
+
+
+def test_a_judge_that_is_the_model_under_test_is_warned_about(pytester: pytest.Pytester) -> None:
+    _judged_task(pytester.path)
+    pytester.makepyfile(judges=JUDGES)
+    pytester.makepyfile(test_replies='''
+def test_replies(lm, lmbench):
+    lmbench.judge("hello", input="q1", rubric="Polite?")
+''')
+    result = pytester.runpytest("--lm-model=py:judges.py:Judge", "--lm-model=dummy:oracle",
+                                "--lm-judge=py:judges.py:Judge", "--lm-report=r.json", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*SelfPreferenceWarning: the judge py:judges.py:Judge is the model under test "
+                                 "py:judges.py:Judge: judges tend to prefer their own answers*"])
+    # the task's item and the function's on that model; none on the other model
+    assert result.stdout.str().count("SelfPreferenceWarning") == 2
+    notes = {r["model"]: " ".join(r["notes"]) for r in json.loads((pytester.path / "r.json").read_text())["results"]
+             if r["task"] == "polite"}
+    assert "self-preference" in notes["py:judges.py:Judge"] and "self-preference" not in notes["dummy:oracle"]

@@ -182,7 +182,14 @@ def lmbench(request: pytest.FixtureRequest) -> TaskRecorder:
         keywords = [keywords]
     recorder = TaskRecorder(task_name(item), label, metric=options.get("metric"), keywords=list(keywords),
                             path=str(item.path), base_dir=os.path.dirname(str(item.path)))
-    recorder.judge_models = _state(item.config).judges  # --lm-judge, loaded when the body first asks for a verdict
+    state = _state(item.config)
+
+    def judges() -> tuple[Any, ...]:  # --lm-judge, loaded when the body first asks for a verdict
+        if label in state.labels:
+            state.warn_self_judging(state.specs[state.labels.index(label)])
+        return state.judges()
+
+    recorder.judge_models = judges
     item.stash[RECORDER_KEY] = recorder
     return recorder
 

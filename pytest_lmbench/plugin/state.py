@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -221,6 +222,17 @@ class LmbenchState:
         except ConfigError as exc:
             raise ConfigError(f"lmbench.judge.model: {exc}") from None
         return [spec]
+
+    def warn_self_judging(self, spec: ModelSpec, own: str | None = None) -> None:
+        """A SelfPreferenceWarning for each judge that is the model under test (``spec``'s backend and target,
+        whatever its prompt format): judges tend to prefer their own answers."""
+        from pytest_lmbench.core.scoring.judge import SelfPreferenceWarning
+
+        for judge in self.judge_specs_for(own):
+            if (judge.backend, judge.target) == (spec.backend, spec.target):
+                warnings.warn(SelfPreferenceWarning(
+                    f"the judge {judge.label} is the model under test {spec.label}: judges tend to prefer their "
+                    "own answers (self-preference); grade with another model (--lm-judge)"), stacklevel=2)
 
     def judges(self, own: str | None = None) -> tuple[Any, ...]:
         """The judge models (``judge_specs_for``), through the same registry and answer cache as the models

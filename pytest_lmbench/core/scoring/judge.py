@@ -98,6 +98,10 @@ _DELIMITERS = re.compile(r"<{3,}|>{3,}")
 _VERDICT_WORDS = re.compile(r"(?i)\b(grade|verdict)(\s*)([:=])")
 
 
+class SelfPreferenceWarning(UserWarning):
+    """A judge grades the answers of the model it is: judges tend to prefer their own answers."""
+
+
 @dataclass(frozen=True)
 class JudgeSpec:
     """How a task's answers are judged (``"lmbench": {"judge": {...}}`` of a task file)."""
