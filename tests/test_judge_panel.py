@@ -355,3 +355,44 @@ def test_replies(lm, lmbench):
     notes = {r["model"]: " ".join(r["notes"]) for r in json.loads((pytester.path / "r.json").read_text())["results"]
              if r["task"] == "polite"}
     assert "self-preference" in notes["py:judges.py:Judge"] and "self-preference" not in notes["dummy:oracle"]
+
+
+BROKEN_JUDGES = '''
+class Raises:
+    name = "raises"
+    def loglikelihood(self, requests):
+        return [0.0 for _ in requests]
+    def generate(self, prompts, *, max_tokens, stop=None):
+        raise TimeoutError("the judge's server did not answer in 30 s")
+
+class Short:
+    name = "short"
+    def loglikelihood(self, requests):
+        return [0.0]
+    def generate(self, prompts, *, max_tokens, stop=None):
+        return ["GRADE: 3"]
+
+class Garbage:
+    name = "garbage"
+    def loglikelihood(self, requests):
+        return [0.0 for _ in requests]
+    def generate(self, prompts, *, max_tokens, stop=None):
+        return ["\\x00\\ufffd GRADE: seven" for _ in prompts]
+'''
+
+
+@pytest.mark.parametrize(("judge", "message"), [
+    ("Raises", "the judge py:judges.py:Raises: the model's generate() raised TimeoutError: the judge's server did "
+               "not answer in 30 s"),
+    ("Short", "the judge py:judges.py:Short: the model's generate() returned 1 answers for 4 requests"),
+    ("Garbage", "*the judge py:judges.py:Garbage gave no readable verdict on 4 of 4 answers*"),
+])
+def test_a_judge_that_fails_or_answers_garbage_is_a_clear_error(pytester: pytest.Pytester, judge: str,
+                                                                message: str) -> None:
+    _judged_task(pytester.path)
+    pytester.makepyfile(judges=BROKEN_JUDGES)
+    result = pytester.runpytest("--lm-model=dummy:oracle", f"--lm-judge=py:judges.py:{judge}", "-p",
+                                "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([message])
+    assert "Traceback" not in result.stdout.str()

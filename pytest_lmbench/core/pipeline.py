@@ -93,8 +93,10 @@ class ModelCalls:
             with usage.acting_as(self.role):
                 out = call_backend(fn, requests, what, len(requests), self.model)
         except BackendError as exc:
+            if self.role != usage.CANDIDATE:  # a judge's or a compared model's failure says whose it is
+                exc = BackendError(f"{self.what_for}: {exc}")
             self.failure = self.failure or exc
-            raise
+            raise exc from exc.__cause__
         if self.advance is not None and not (reports and self.reporting):
             self.advance(len(requests))
         return out
