@@ -112,7 +112,7 @@ def test_a_panel_reports_each_judge_their_mean_and_their_agreement(pytester: pyt
     pytester.makepyfile(judges=JUDGES)
     result = pytester.runpytest("--lm-model=dummy:oracle", "--lm-judge=py:judges.py:Judge",
                                 "--lm-judge=py:judges.py:Other", "--lm-threshold=judge_score@2=0.9",
-                                "--lm-report=r.json", "-p", "no:cacheprovider")
+                                "--lm-report=r.json", "--lm-html=r.html", "--junitxml=j.xml", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)  # the second judge's own score is under its threshold
     result.stdout.fnmatch_lines(["*judge_score@2 = 0.6667 < threshold 0.9*", "*examples judged below the best*",
                                  "*judged:   py:judges.py:Judge: grade 4 ('fine GRADE: 4'); py:judges.py:Other: "
@@ -132,6 +132,9 @@ def test_a_panel_reports_each_judge_their_mean_and_their_agreement(pytester: pyt
     assert r["examples"][0]["judge"]["panel"][1]["grade"] is None
     assert "judged by a panel of 1: py:judges.py:Judge, 2: py:judges.py:Other" in " ".join(r["notes"])
     assert r["usage"]["roles"]["judge"]["model_calls"] == 2 * 4 + 4 * 5 + 3 * 5  # verdicts, then weighted grades
+    junit = (pytester.path / "j.xml").read_text()
+    assert 'name="lmbench.judge_alpha" value="0.545454' in junit and 'name="lmbench.judge_unparsed"' in junit
+    assert "judge_score@2" in (pytester.path / "r.html").read_text()  # the missed threshold, in the HTML too
 
 
 def test_a_test_function_is_graded_by_the_panel(pytester: pytest.Pytester) -> None:

@@ -29,7 +29,9 @@ def junit_properties(result: TaskResult) -> list[tuple[str, str]]:
             props.append(("lmbench.ci95", f"{float(ci[0])!r} {float(ci[1])!r}"))
         if result.normalized_preferred_score is not None:
             props.append(("lmbench.normalized_score", repr(float(result.normalized_preferred_score))))
-    for name in ("expected_calibration_error", "confidence_ece"):
+    # the scores that qualify the preferred one: calibration, and how far a judge's verdicts can be trusted
+    for name in ("expected_calibration_error", "confidence_ece", "judge_unparsed", "judge_swap_inconsistency",
+                 "judge_alpha"):
         if name in result.scores:
             props.append((f"lmbench.{name}", repr(float(result.scores[name]))))
     if result.repeats:
