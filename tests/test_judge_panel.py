@@ -399,3 +399,22 @@ def test_a_judge_that_fails_or_answers_garbage_is_a_clear_error(pytester: pytest
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([message])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_a_test_function_samples_the_judges_verdicts(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(judges=SAMPLING_JUDGES)
+    pytester.makepyfile(test_replies='''
+def test_replies(lmbench):
+    for i in range(3):
+        verdict = lmbench.judge("answer " * i, input=f"q{i}", rubric="Polite?", samples=3, verdict="prefill")
+        assert verdict.grade is not None  # the first sample's
+''')
+    r = _report(pytester, "--lm-model=dummy:oracle", "--lm-judge=py:judges.py:Noisy", "--lm-judge=py:judges.py:ByLength")
+    for ex in r["examples"]:
+        noisy, by_length = ex["judge"]["panel"]
+        grades = [v["grade"] for v in noisy["samples"]]
+        assert len(grades) == 3 and len(by_length["samples"]) == 3
+        per_judge = [sum((g - 1) / 4 for g in grades) / 3,
+                     sum((v["grade"] - 1) / 4 for v in by_length["samples"]) / 3]
+        assert ex["scores"]["judge_score"] == pytest.approx(sum(per_judge) / 2)
+    assert "judge_score@2" in r["scores"]

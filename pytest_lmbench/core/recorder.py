@@ -44,6 +44,7 @@ from pytest_lmbench.core.scoring.judge import (
     parse_judge,
     unread_problem,
 )
+from pytest_lmbench.core.seeds import BIGBENCH_SEED
 from pytest_lmbench.core.tasks.data import load_examples
 
 MC_METRICS = ("multiple_choice_grade", "calibration_multiple_choice_brier_score", "expected_calibration_error")
@@ -64,12 +65,12 @@ class Record:
     id: str | None = None
     cluster: str | None = None
     repeat: int = 0  # which repeat recorded it (``@pytest.mark.lmbench(repeats=K)`` runs the body K times)
-    #: graded by a judge (``Recorder.judge``): the verdict (the first judge's of a panel), and the spec it was
-    #: read by; with a panel, every judge's verdict and name
+    #: graded by a judge (``Recorder.judge``): the verdict (the first judge's first of a panel), and the spec it
+    #: was read by; every judge's name and verdicts (several with ``samples``)
     verdict: Verdict | None = None
     judge_spec: JudgeSpec | None = None
     judge_name: str = ""
-    panel: list[tuple[str, Verdict]] = field(default_factory=list)
+    panel: list[tuple[str, list[Verdict]]] = field(default_factory=list)
 
 
 class Recorder:
@@ -139,16 +140,19 @@ class Recorder:
     def judge(self, answer: str, *, rubric: str, input: str = "", reference: str | None = None,
               scale: tuple[int, int] = (1, 5), verdict: str = "text", weighted: bool | None = None,
               pattern: str | None = None, template: str | None = None, max_tokens: int = 256,
-              max_unparsed: float = 0.2, id: str | None = None, cluster: str | None = None) -> Verdict:
+              max_unparsed: float = 0.2, samples: int = 1, temperature: float = 1.0, id: str | None = None,
+              cluster: str | None = None) -> Verdict:
         """Have the judge model (``--lm-judge``) grade ``answer`` to ``input`` by ``rubric`` on ``scale``, and
         record it; ``reference`` is shown to the judge when given. Returns the verdict (``grade`` None: it could
         not be read; it is then left out of judge_score and counted in judge_unparsed); with a panel of judges,
-        the first judge's (all are recorded and scored). The settings mean what the keys of a task file's judge
+        the first judge's (all are recorded and scored). ``samples``: verdicts per judge (a task file's
+        ``judge_samples``), averaged for this example. The settings mean what the keys of a task file's judge
         block mean (docs/judges.md)."""
         try:
             spec = parse_judge({"rubric": rubric, "scale": list(scale), "reference": reference is not None,
                                 "verdict": verdict, "weighted": weighted, "pattern": pattern, "template": template,
-                                "max_tokens": max_tokens, "max_unparsed": max_unparsed}, "judge()")
+                                "max_tokens": max_tokens, "max_unparsed": max_unparsed, "judge_samples": samples,
+                                "temperature": temperature}, "judge()")
         except ValueError as exc:
             raise ConfigError(f"lmbench.{exc}") from None
         models = self.judge_models() if self.judge_models is not None else ()
@@ -156,15 +160,17 @@ class Recorder:
             raise ConfigError("lmbench.judge(): no judge model: name one with --lm-judge SPEC (e.g. --lm-judge "
                               "'smollm2?chat=1') or the ini option lm_judge")
         panel = []
+        drawn: list[int | None] = list(range(spec.samples)) if spec.samples > 1 else [None]
         for model in models:
             judge = declared(model)
-            [[found]] = judge_answers(judge, spec, [(str(input), str(answer), reference)])
-            panel.append((judge.name, found))
+            found = judge_answers(judge, spec, [(str(input), str(answer), reference)], samples=drawn,
+                                  seed=BIGBENCH_SEED)
+            panel.append((judge.name, [one[0] for one in found]))
         self.records.append(Record(input=str(input), targets=[] if reference is None else [str(reference)],
                                    response=str(answer), id=id, cluster=None if cluster is None else str(cluster),
-                                   repeat=self.repeat, verdict=panel[0][1], judge_spec=spec, judge_name=panel[0][0],
-                                   panel=panel))
-        return panel[0][1]
+                                   repeat=self.repeat, verdict=panel[0][1][0], judge_spec=spec,
+                                   judge_name=panel[0][0], panel=panel))
+        return panel[0][1][0]
 
     def record_choice(self, choice: Choice, target: str | int | dict[str, float], *,
                       confidence: float | None = None, id: str | None = None, cluster: str | None = None) -> None:
@@ -271,17 +277,18 @@ class Recorder:
         for j in range(judges):
             per: dict[str, dict[int, float]] = {}
             unread = []
+            total = 0
             for i in judged:
                 record = self.records[i]
                 assert record.judge_spec is not None  # judged: set with the verdict
-                name, verdict = record.panel[j]
-                _, one = judge_scores([verdict], record.judge_spec)
+                name, verdicts = record.panel[j]
+                _, one = judge_scores([verdicts], record.judge_spec)
                 for metric, values in one.items():
-                    if 0 in values:  # one verdict: its value is at index 0 (none where it was unread)
+                    if 0 in values:  # one example: its value is at index 0 (none where no verdict was read)
                         per.setdefault(metric, {})[i] = values[0]
-                if verdict.grade is None:
-                    unread.append((name, verdict))
-            problem = unread_problem((unread or [record.panel[j]])[0][0], len(unread), len(judged), strictest)
+                unread += [(name, v) for v in verdicts if v.grade is None]
+                total += len(verdicts)
+            problem = unread_problem(record.panel[j][0], len(unread), total, strictest)
             if problem is not None:
                 said = str(unread[0][1].text or "")[:80]
                 raise ConfigError(f"task {self.task!r}: {problem}, e.g. {said!r}; use a judge that follows the "
@@ -289,17 +296,28 @@ class Recorder:
             per_judge.append(({m: sum(v.values()) / len(v) for m, v in per.items()}, per))
         for i in judged:
             record = self.records[i]
-            examples[i].judge = record.panel[0][1].to_dict() if judges == 1 else \
-                {"panel": [{"judge": name, **verdict.to_dict()} for name, verdict in record.panel]}
+            shown = [(name, verdicts[0].to_dict() if len(verdicts) == 1 else
+                      {"samples": [v.to_dict() for v in verdicts]}) for name, verdicts in record.panel]
+            examples[i].judge = shown[0][1] if judges == 1 else \
+                {"panel": [{"judge": name, **said} for name, said in shown]}
         panel, panel_per = panel_scores(per_judge, len(self.records))
         scores.update(panel)
         for metric, values in panel_per.items():
             per_example.setdefault(metric, {}).update(values)
         if judges < 2:
             return {}
-        spec = strictest
-        alpha, error = panel_agreement([[self.records[i].panel[j][1].grade for i in judged] for j in range(judges)],
-                                       spec.grades())
+        return self._agreement([(i, self.records[i]) for i in judged], judges, scores)
+
+    @staticmethod
+    def _agreement(judged: list[tuple[int, Record]], judges: int, scores: dict[str, float]) -> dict[str, ErrorBar]:
+        """A panel's ``judge_alpha`` over the verdicts of ``judged`` ((example, record): each verdict sample of
+        each answer a unit, an example's units resampled together) into ``scores``; its interval."""
+        spec = next((r.judge_spec for _, r in judged if r.judge_spec is not None), None)
+        if judges < 2 or spec is None:
+            return {}
+        ratings = [[v.grade for _, r in judged for v in r.panel[j][1]] for j in range(judges)]
+        clusters = [i for i, r in judged for _ in r.panel[0][1]]
+        alpha, error = panel_agreement(ratings, spec.grades(), clusters)
         if math.isnan(alpha):
             return {}
         scores[AGREEMENT] = alpha
@@ -368,16 +386,7 @@ class Recorder:
         together), in place of the mean of the repeats' own; its interval."""
         scores.pop(AGREEMENT, None)
         judged = [(j, r) for run in ordered for j, r in enumerate(run) if r.verdict is not None]
-        judges = max((len(r.panel) for _, r in judged), default=0)
-        spec = next((r.judge_spec for _, r in judged if r.judge_spec is not None), None)
-        if judges < 2 or spec is None:
-            return {}
-        alpha, error = panel_agreement([[r.panel[k][1].grade for _, r in judged] for k in range(judges)],
-                                       spec.grades(), [j for j, _ in judged])
-        if math.isnan(alpha):
-            return {}
-        scores[AGREEMENT] = alpha
-        return {AGREEMENT: error} if error is not None else {}
+        return self._agreement(judged, max((len(r.panel) for _, r in judged), default=0), scores)
 
     @staticmethod
     def _sample(record: Record, scored: ExampleResult, preferred: str) -> dict[str, Any]:
