@@ -409,7 +409,8 @@ def test_replies(lmbench):
         verdict = lmbench.judge("answer " * i, input=f"q{i}", rubric="Polite?", samples=3, verdict="prefill")
         assert verdict.grade is not None  # the first sample's
 ''')
-    r = _report(pytester, "--lm-model=dummy:oracle", "--lm-judge=py:judges.py:Noisy", "--lm-judge=py:judges.py:ByLength")
+    r = _report(pytester, "--lm-model=dummy:oracle", "--lm-judge=py:judges.py:Noisy",
+                "--lm-judge=py:judges.py:ByLength")
     for ex in r["examples"]:
         noisy, by_length = ex["judge"]["panel"]
         grades = [v["grade"] for v in noisy["samples"]]

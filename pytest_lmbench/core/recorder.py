@@ -158,7 +158,7 @@ class Recorder:
         models = self.judge_models() if self.judge_models is not None else ()
         if not models:
             raise ConfigError("lmbench.judge(): no judge model: name one with --lm-judge SPEC (e.g. --lm-judge "
-                              "'smollm2?chat=1') or the ini option lm_judge")
+                              "'smollm2?chat=1'), the ini option lm_judge, or @pytest.mark.lmbench(judge=SPEC)")
         panel = []
         drawn: list[int | None] = list(range(spec.samples)) if spec.samples > 1 else [None]
         for model in models:

@@ -29,7 +29,7 @@ RECORDER_KEY = pytest.StashKey["Recorder"]()
 RESULT_KEY = pytest.StashKey["TaskResult"]()
 CACHE_KEY = pytest.StashKey["CacheCounter"]()
 USAGE_KEY = pytest.StashKey["Usage"]()
-MARKER_KEYS = {"metric", "threshold", "keywords", "name", "repeats", "temperature", "seed", "pass_at"}
+MARKER_KEYS = {"metric", "threshold", "keywords", "name", "repeats", "temperature", "seed", "pass_at", "judge"}
 REPEAT_KEYS = ("repeats", "temperature", "seed", "pass_at")
 
 
@@ -49,6 +49,12 @@ def _marker_options(item: pytest.Item) -> dict[str, Any]:
         raise ConfigError(f"{item.nodeid}: @pytest.mark.lmbench got unknown argument(s) {sorted(unknown)}; "
                           f"known: {', '.join(sorted(MARKER_KEYS))}")
     return dict(marker.kwargs)
+
+
+def _location(item: pytest.Item) -> tuple[str, int]:
+    """The test function's file and line (1-based), where warnings about it are shown."""
+    path, line, _ = item.location
+    return str(item.config.rootpath / path), (line or 0) + 1
 
 
 def task_name(item: pytest.Item) -> str:
@@ -184,10 +190,18 @@ def lmbench(request: pytest.FixtureRequest) -> TaskRecorder:
                             path=str(item.path), base_dir=os.path.dirname(str(item.path)))
     state = _state(item.config)
 
-    def judges() -> tuple[Any, ...]:  # --lm-judge, loaded when the body first asks for a verdict
-        if label in state.labels:
-            state.warn_self_judging(state.specs[state.labels.index(label)])
-        return state.judges()
+    own = options.get("judge")  # @pytest.mark.lmbench(judge=SPEC): the function's own judge; --lm-judge wins
+    if own is not None and not isinstance(own, str):
+        raise ConfigError(f"{item.nodeid}: @pytest.mark.lmbench(judge=...) must be a model spec, e.g. "
+                          f"'smollm2?chat=1', not {own!r}")
+
+    warned: list[bool] = []
+
+    def judges() -> tuple[Any, ...]:  # loaded when the body first asks for a verdict
+        if label in state.labels and not warned:  # once per item
+            warned.append(True)
+            state.warn_self_judging(state.specs[state.labels.index(label)], own, _location(item))
+        return state.judges(own)
 
     recorder.judge_models = judges
     item.stash[RECORDER_KEY] = recorder

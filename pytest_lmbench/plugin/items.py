@@ -265,7 +265,7 @@ class TaskItem(pytest.Item):
             if task.judge.mode == "pairwise" and state.compare_to is not None:
                 compare = state.model(state.specs[state.labels.index(state.compare_to)])
             options = dataclasses.replace(options, judges=state.judges(task.judge.model), compare=compare)
-            state.warn_self_judging(self.spec, task.judge.model)
+            state.warn_self_judging(self.spec, task.judge.model, (str(self.path), 1))
         return evaluate(task, model, options, progress=progress, meter=meter)
 
     def failed(self, exc: Exception) -> None:

@@ -223,16 +223,18 @@ class LmbenchState:
             raise ConfigError(f"lmbench.judge.model: {exc}") from None
         return [spec]
 
-    def warn_self_judging(self, spec: ModelSpec, own: str | None = None) -> None:
+    def warn_self_judging(self, spec: ModelSpec, own: str | None, where: tuple[str, int]) -> None:
         """A SelfPreferenceWarning for each judge that is the model under test (``spec``'s backend and target,
-        whatever its prompt format): judges tend to prefer their own answers."""
+        whatever its prompt format): judges tend to prefer their own answers. ``where``: the file and line the
+        warning is shown at (the task file, the test function)."""
         from pytest_lmbench.core.scoring.judge import SelfPreferenceWarning
 
         for judge in self.judge_specs_for(own):
             if (judge.backend, judge.target) == (spec.backend, spec.target):
-                warnings.warn(SelfPreferenceWarning(
+                warnings.warn_explicit(SelfPreferenceWarning(
                     f"the judge {judge.label} is the model under test {spec.label}: judges tend to prefer their "
-                    "own answers (self-preference); grade with another model (--lm-judge)"), stacklevel=2)
+                    "own answers (self-preference); grade with another model (--lm-judge)"),
+                    SelfPreferenceWarning, where[0], where[1])
 
     def judges(self, own: str | None = None) -> tuple[Any, ...]:
         """The judge models (``judge_specs_for``), through the same registry and answer cache as the models
