@@ -224,8 +224,8 @@ def test_bad_marker_and_unknown_backend_are_one_clear_line(pytester: pytest.Pyte
     result = pytester.runpytest("--lm-model", "dummy:oracle", "-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["test_bad.py::test_x[[]dummy:oracle[]]: @pytest.mark.lmbench got unknown "
-                                 "argument(s) [[]'treshold'[]]; known: judge, keywords, metric, name, pass_at, repeats, seed, "
-                                 "temperature, threshold"])
+                                 "argument(s) [[]'treshold'[]]; known: judge, keywords, metric, name, pass_at, "
+                                 "repeats, seed, temperature, threshold"])
     assert "Traceback" not in result.stdout.str() and "raise ConfigError" not in result.stdout.str()
     result = pytester.runpytest("--lm-model", "nosuch:x", "-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
