@@ -99,6 +99,8 @@ class ExampleResult:
     #: graded by a judge model (``scoring/judge.py``): {"prompt", "text", "grade", "weighted"} (grade None: the
     #: verdict could not be read)
     judge: dict[str, Any] | None = None
+    #: scored by another framework's own scorers (Inspect): {scorer: {"value", "answer", "explanation"}}
+    scorer: dict[str, Any] | None = None
 
     @property
     def chosen(self) -> str | None:

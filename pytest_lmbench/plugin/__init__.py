@@ -11,6 +11,7 @@ the report is serialised (sent from an xdist worker to the controller, or writte
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import signal
 import sys
@@ -109,6 +110,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--lm-eval-task", action="append", default=[], metavar="NAME",
                     help="an lm-evaluation-harness task or group by name, from its registry or --lm-eval-include; "
                          "its config file is collected (repeatable)")
+    group.addoption("--lm-inspect-arg", action="append", default=[], metavar="KEY=VALUE",
+                    help="a task argument for every Inspect task (Inspect's -T KEY=VALUE); repeat it for more")
+    group.addoption("--lm-inspect-log-dir", default=None, metavar="DIR",
+                    help="keep Inspect's logs here, for Inspect's own viewer (default: a temporary directory)")
     group.addoption("--lm-eval-include", action="append", default=[], metavar="DIR",
                     help="a directory of lm-evaluation-harness configs that collected configs include or name, as "
                          "lm_eval --include_path (repeatable)")
@@ -121,6 +126,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("lm_task_files", type="args", default=DEFAULT_TASK_FILES,
                   help="glob patterns of task files to collect (default: task.json)")
     parser.addini("lm_models", type="linelist", default=[], help="models to evaluate (one spec per line)")
+    parser.addini("lm_inspect_files", type="args", default=[],
+                  help="glob patterns of Inspect task files (.py with @task functions) to collect, e.g. evals/*.py; "
+                       "a file named on the command line is collected without one")
     parser.addini("lm_judge", type="linelist", default=[],
                   help="the judge model's spec, one per line for a panel (see --lm-judge)")
     parser.addini("lm_thresholds", type="linelist", default=[],
@@ -214,6 +222,8 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix == ".py" and file_path.name != "task.py":
+        return _inspect_file(file_path, parent, python=False)
     if file_path.name == "task.py":
         if parent.session.isinitpath(file_path) and parent.config.pluginmanager.has_plugin("python"):
             return None  # named on the command line: pytest's python plugin asks pytest_pycollect_makemodule
@@ -245,13 +255,35 @@ def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> 
     """A programmatic task's ``task.py`` is a task, not a test module: pytest would import it (and fail without
     its checkout on ``sys.path``) when it is named on the command line or matches ``python_files``."""
     if module_path.name != "task.py":
-        return None
+        return _inspect_file(module_path, parent, python=True)
     collector = _programmatic_file(module_path, parent)
     if collector is None or parent.session.isinitpath(module_path):
         return collector
     from pytest_lmbench.plugin.items import CollectedElsewhere
 
     return CollectedElsewhere.from_parent(parent, path=module_path)  # pytest_collect_file collected it
+
+
+def _inspect_file(file_path: Path, parent: pytest.Collector, *, python: bool) -> pytest.Collector | None:
+    """An Inspect task file: a ``.py`` file with top-level ``@task`` functions, named on the command line or
+    matching ini ``lm_inspect_files`` (judged by parsing it; neither it nor Inspect is imported here). ``python``:
+    asked by pytest's python plugin (the file is named on the command line or matches ``python_files``), which
+    would otherwise import it as a test module."""
+    patterns = parent.config.getini("lm_inspect_files")
+    named = parent.session.isinitpath(file_path)
+    if not named and not any(fnmatch.fnmatch(file_path.name, p) or file_path.match(p) for p in patterns):
+        return None
+    if not python and named and parent.config.pluginmanager.has_plugin("python"):
+        return None  # pytest's python plugin asks pytest_pycollect_makemodule for it
+    from pytest_lmbench.core.tasks.inspect_tasks import looks_like_inspect
+
+    if not looks_like_inspect(str(file_path)):
+        return None
+    from pytest_lmbench.plugin.items import CollectedElsewhere, InspectFile
+
+    if python and not named:  # it matches python_files and lm_inspect_files: pytest_collect_file collected it
+        return CollectedElsewhere.from_parent(parent, path=file_path)
+    return InspectFile.from_parent(parent, path=file_path)
 
 
 def _programmatic_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

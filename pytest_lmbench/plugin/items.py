@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from pytest_lmbench.core.errors import LmbenchError, TaskFormatError
+from pytest_lmbench.core.errors import ConfigError, LmbenchError, TaskFormatError
 from pytest_lmbench.core.evaluate import evaluate, per_subtask
 from pytest_lmbench.core.gates import judge, resolve_thresholds
 from pytest_lmbench.core.models.base import BaseModel
@@ -482,6 +482,66 @@ class LmevalItem(TaskItem):
 
     def reportinfo(self):
         return self.path, None, f"lm-eval task {self.task_name} [{self.label}, {self.shots}-shot]"
+
+
+class InspectFile(pytest.File):
+    """An Inspect task file: one item per ``@task`` function and model, run and scored by Inspect itself
+    (``core/tasks/inspect_tasks.py``). Collection parses the file (Inspect's ``list_tasks``): it is imported when
+    an item runs."""
+
+    def collect(self):
+        from pytest_lmbench.core.tasks.inspect_tasks import list_inspect_tasks
+
+        state = get_state(self.config)
+        try:
+            args = [_key_value(a, "--lm-inspect-arg") for a in self.config.getoption("lm_inspect_arg") or []]
+            tasks = list_inspect_tasks(str(self.path), args)
+        except LmbenchError as exc:
+            yield invalid_file_item(self, exc, str(self.path))
+            return
+        repeats = state.repeats_for(None)
+        for task in tasks:
+            for spec, label in zip(state.specs, state.labels):
+                item = InspectItem.from_parent(
+                    self, name=f"{task.name}[{label}]", leaf_path=task.path, task_name=task.name, parent_name=None,
+                    spec=spec, label=label, shots=0, max_examples=state.max_examples, thresholds={}, family=[],
+                    repeats=repeats if repeats.on else None, task=task)
+                item.add_marker("lmbench")
+                yield item
+
+
+def _key_value(text: str, option: str) -> tuple[str, str]:
+    key, eq, value = text.partition("=")
+    if not eq or not key.strip():
+        raise ConfigError(f"{option} {text!r}: the form is KEY=VALUE, e.g. {option} difficulty=hard")
+    return key.strip(), value
+
+
+class InspectItem(TaskItem):
+    """One Inspect task on one model: Inspect's eval() solves and scores, our backend answers. Its thresholds
+    are known once it ran: Inspect's log names its scores."""
+
+    def __init__(self, *, task: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.task = task
+
+    def evaluate(self, model: BaseModel, options: EvalOptions, progress: Any, meter: Usage) -> TaskResult:
+        from pytest_lmbench.core.tasks.inspect_tasks import evaluate_inspect
+
+        state = get_state(self.config)
+        options = dataclasses.replace(options, judges=state.judges())  # --lm-judge: Inspect's grader role
+        result = evaluate_inspect(self.task, model, options, progress=progress, meter=meter,
+                                  log_dir=self.config.getoption("lm_inspect_log_dir"))
+        self.thresholds = resolve_thresholds(self.task_name, set(result.scores), {}, state.rules)
+        return result
+
+    def failed(self, exc: Exception) -> None:
+        if isinstance(exc, (LmbenchError, ValueError)):
+            where = _display_path(self.leaf_path, str(self.config.invocation_params.dir))
+            raise LmbenchError(f"{self.task_name} ({where}): {exc}") from None
+
+    def reportinfo(self):
+        return self.path, None, f"Inspect task {self.task_name} [{self.label}]"
 
 
 class ProgrammaticFile(pytest.File):

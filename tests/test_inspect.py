@@ -1,0 +1,193 @@
+"""Inspect task files as items (issue 30): collected by parsing, run and scored by Inspect's own eval(), answered
+by our backends. Parity: the scores equal inspect_ai.eval()'s with the same deterministic model given to Inspect
+as a model of its own; the process is left as it was; errors are items that say what to do."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+# as the plugin does before Inspect is imported: the Hugging Face libraries read these once, when imported
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+pytest.importorskip("inspect_ai")
+
+TASKS = '''
+from inspect_ai import Task, task, Epochs
+from inspect_ai.dataset import Sample
+from inspect_ai.scorer import match, includes, choice, model_graded_fact
+from inspect_ai.solver import generate, multiple_choice
+
+CAPITALS = [Sample(input="Capital of France?", target="Paris"), Sample(input="Capital of Spain?", target="Madrid"),
+            Sample(input="Capital of Italy?", target="Rome"), Sample(input="Capital of Peru?", target="Lima")]
+
+@task
+def capitals():
+    return Task(dataset=CAPITALS, solver=generate(), scorer=[match(), includes()])
+
+@task
+def capitals_choice():
+    return Task(dataset=[Sample(input="Capital of France?", choices=["Paris", "Lyon"], target="A"),
+                         Sample(input="Capital of Spain?", choices=["Sevilla", "Madrid"], target="B"),
+                         Sample(input="Capital of Peru?", choices=["Cusco", "Lima", "Quito"], target="B")],
+                solver=multiple_choice(), scorer=choice())
+
+@task
+def capitals_graded():
+    return Task(dataset=CAPITALS, solver=generate(), scorer=model_graded_fact())
+
+@task
+def capitals_epochs():
+    return Task(dataset=CAPITALS, solver=generate(), scorer=includes(), epochs=Epochs(3, "mean"))
+'''
+
+#: One deterministic answerer, given to our backend (a py: model) and to Inspect (a model of its own).
+ANSWERS = '''
+import re
+
+def answer(text, seed=0):
+    if "GRADE: C" in text:  # the grader's prompt (model_graded_fact): right when the submission names the target
+        expert = re.search(r"\\[Expert\\]: (.*)", text).group(1).strip()
+        submission = re.search(r"\\[Submission\\]: (.*)", text).group(1)
+        return "GRADE: C" if expert.lower() in submission.lower() else "GRADE: I"
+    country = re.search(r"of (\\w+)\\?", text).group(1)
+    if "ANSWER: $LETTER" in text:
+        return {"France": "ANSWER: A", "Spain": "ANSWER: A", "Peru": "ANSWER: B"}[country]
+    if country == "Italy":  # sampled: right on some seeds only
+        return "Rome" if seed % 2 == 0 else "Milan"
+    return {"France": "Paris", "Spain": "It is Madrid.", "Peru": "Cusco"}[country]
+
+class Scripted:
+    name = "scripted"
+    supports_sampling = True
+    def loglikelihood(self, requests):
+        return [0.0 for _ in requests]
+    def generate(self, prompts, *, max_tokens, stop=None, temperature=0.0, seed=0):
+        return [answer(p, seed if temperature else 0) for p in prompts]
+'''
+
+
+@pytest.fixture
+def files(pytester: pytest.Pytester) -> Path:
+    pytester.makepyfile(evals=TASKS, answers=ANSWERS)
+    return pytester.path
+
+
+def _inspect_reference(path: Path, name: str, **kwargs: object) -> dict[str, float]:
+    """inspect_ai.eval() of ``name`` with the answerer as a model of Inspect's own: SCORER/METRIC -> value."""
+    import inspect_ai
+    from inspect_ai.model import GenerateConfig, ModelAPI, ModelOutput, modelapi
+
+    sys.path.insert(0, str(path))
+    try:
+        from answers import answer  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(path))
+
+    @modelapi(name="reference")
+    class Reference(ModelAPI):
+        def __init__(self, model_name: str, base_url: str | None = None, api_key: str | None = None,
+                     config: GenerateConfig | None = None, **model_args: object) -> None:
+            super().__init__(model_name, base_url, api_key, [], config or GenerateConfig())
+
+        async def count_text_tokens(self, text: str) -> int:
+            return len(text.split())
+
+        async def generate(self, input, tools, tool_choice, config):  # type: ignore[no-untyped-def]
+            text = "\n\n".join(m.text for m in input)
+            return ModelOutput.from_content(self.model_name, answer(text, config.seed or 0 if config.temperature
+                                                                    else 0))
+
+    [log] = inspect_ai.eval(f"{path / 'evals.py'}@{name}", model="reference/x", log_dir=str(path / "ref-logs"),
+                            display="none", ctl_server=False, **kwargs)  # type: ignore[arg-type]
+    assert log.status == "success", log.error
+    return {f"{s.name}/{m.name}": m.value for s in log.results.scores for m in s.metrics.values()}
+
+
+def _results(pytester: pytest.Pytester, *args: str) -> dict[str, dict]:
+    result = pytester.runpytest("evals.py", "--lm-model=py:answers.py:Scripted", "--lm-report=r.json",
+                                "-p", "no:cacheprovider", *args)
+    assert result.ret in (0, 1), result.stdout.str()[-3000:]
+    return {r["task"]: r for r in json.loads((pytester.path / "r.json").read_text())["results"]}
+
+
+def test_collection_parses_the_file_and_imports_nothing(files: Path, pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("evals.py", "--lm-model=dummy:random", "--lm-model=dummy:oracle", "--collect-only",
+                                "-q", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["evals.py::capitals[[]dummy:random[]]", "evals.py::capitals_choice[[]dummy:oracle[]]",
+                                 "evals.py::capitals_epochs[[]dummy:oracle[]]", "*8 tests collected*"])
+    assert "evals" not in sys.modules  # the task file was parsed, not imported
+
+
+def test_scores_equal_inspects_own_eval(files: Path, pytester: pytest.Pytester) -> None:
+    rows = _results(pytester, "--lm-judge=py:answers.py:Scripted")
+    for name, kwargs in (("capitals", {}), ("capitals_choice", {}),
+                         ("capitals_graded", {"model_roles": {"grader": "reference/x"}})):
+        reference = _inspect_reference(files, name, **kwargs)
+        ours = rows[name]["scores"]
+        for key, value in reference.items():
+            assert ours[key] == pytest.approx(value), (name, key)
+    capitals = rows["capitals"]
+    # match() reads the answer's end ("It is Madrid." is right); Peru's "Cusco" is wrong
+    assert capitals["scores"]["match/accuracy"] == 0.75 and capitals["scores"]["includes/accuracy"] == 0.75
+    assert capitals["preferred_score"] == "match/accuracy"
+    assert [e["scores"]["match/accuracy"] for e in capitals["examples"]] == [1.0, 1.0, 1.0, 0.0]
+    lo, hi = capitals["errors"]["match/accuracy"]["ci95"]
+    assert lo < 0.75 < hi  # our interval (Wilson) on the per-sample values, next to Inspect's own stderr
+    assert capitals["scores"]["match/stderr"] == pytest.approx(0.25)  # sqrt(0.75 * 0.25 / 3)
+    example = capitals["examples"][3]
+    assert example["prompt"] == "Capital of Peru?" and example["targets"] == ["Lima"]
+    assert example["response"] == "Cusco" and example["scorer"]["match"]["value"] == "I"
+    graded = rows["capitals_graded"]
+    assert graded["scores"]["model_graded_fact/accuracy"] == 0.75
+    assert graded["usage"]["roles"]["judge"]["model_calls"] == 4  # the grader role: our judge, metered apart
+    assert rows["capitals_choice"]["scores"]["choice/accuracy"] == pytest.approx(2 / 3)
+
+
+def test_repeats_are_inspects_epochs_with_its_reducer(files: Path, pytester: pytest.Pytester) -> None:
+    rows = _results(pytester, "-k", "epochs")
+    reference = _inspect_reference(files, "capitals_epochs")
+    r = rows["capitals_epochs"]
+    assert r["scores"]["includes/accuracy"] == pytest.approx(reference["includes/accuracy"])
+    italy = r["examples"][2]
+    assert len(italy["samples"]) == 3  # each epoch's answer, seeded as Inspect seeds them
+    assert italy["scores"]["includes/accuracy"] == pytest.approx(
+        sum(s["scores"]["includes"] == "C" for s in italy["samples"]) / 3)
+
+
+def test_the_process_is_left_as_it_was(files: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                       tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    hook, root = sys.excepthook, logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    _results(pytester, "-k", "capitals and not graded")
+    assert sys.excepthook is hook and root.handlers == handlers and root.level == level
+    assert not (tmp_path / "home").exists()  # nothing written into the user's home
+    assert not list(pytester.path.glob("logs")) and not list(pytester.path.glob("*.json.log"))
+    kept = _results(pytester, "-k", "capitals and not graded and not choice and not epochs",
+                    "--lm-inspect-log-dir=inspect-logs")
+    assert kept and list((pytester.path / "inspect-logs").glob("*.json"))  # kept for Inspect's viewer when asked
+
+
+def test_a_task_file_inspect_cannot_run_is_an_error_item(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(broken='''
+from inspect_ai import Task, task
+from inspect_ai.dataset import hf_dataset
+from inspect_ai.scorer import match
+
+@task
+def needs_download():
+    return Task(dataset=hf_dataset("nobody/not-a-dataset", split="test"), scorer=match())
+''', answers=ANSWERS)
+    result = pytester.runpytest("broken.py", "--lm-model=py:answers.py:Scripted", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["needs_download (broken.py): Inspect could not load the task's dataset "
+                                 "(ConnectionError: Couldn't reach 'nobody/not-a-dataset' on the Hub*nothing is "
+                                 "downloaded at run time*"])
+    assert "Traceback" not in result.stdout.str()
