@@ -191,3 +191,34 @@ def needs_download():
                                  "(ConnectionError: Couldn't reach 'nobody/not-a-dataset' on the Hub*nothing is "
                                  "downloaded at run time*"])
     assert "Traceback" not in result.stdout.str()
+
+
+CACHED = """
+from pytest_lmbench.core.models.spec import Backend
+import answers
+
+def pytest_lmbench_backends():  # the scripted answerer as a real backend is: behind the answer cache
+    return {"scripted": Backend(name="scripted", factory=lambda spec: answers.Scripted(), cached=True, sampling=True)}
+"""
+
+
+@pytest.mark.slow
+def test_xdist_and_a_cache_rerun_give_the_same_report(files: Path, pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(CACHED)
+    args = ("evals.py", "--lm-model=scripted:a", "--lm-judge=scripted:judge", "--lm-cache-dir=cache", "-p",
+            "no:randomly")
+
+    def strip(name: str) -> list[dict]:
+        results = json.loads((pytester.path / name).read_text())["results"]
+        return [{k: v for k, v in r.items() if k not in ("eval_seconds", "model_load_seconds", "cache", "usage")}
+                for r in sorted(results, key=lambda r: r["task"])]
+
+    pytester.runpytest(*args, "--lm-report=serial.json", "-n", "0").assert_outcomes(passed=4)
+    pytester.runpytest_subprocess(*args, "--lm-report=parallel.json", "-n", "2", "--lm-no-cache").assert_outcomes(
+        passed=4)
+    assert strip("serial.json") == strip("parallel.json")
+    pytester.runpytest(*args, "--lm-report=again.json", "-n", "0").assert_outcomes(passed=4)
+    for r in json.loads((pytester.path / "again.json").read_text())["results"]:
+        assert r["usage"]["model_calls"] == 0 and r["usage"]["cache_hits"] > 0, r["task"]
+        assert all(role["model_calls"] == 0 for role in r["usage"].get("roles", {}).values()), r["task"]
+    assert strip("again.json") == strip("serial.json")

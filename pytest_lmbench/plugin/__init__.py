@@ -126,9 +126,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("lm_task_files", type="args", default=DEFAULT_TASK_FILES,
                   help="glob patterns of task files to collect (default: task.json)")
     parser.addini("lm_models", type="linelist", default=[], help="models to evaluate (one spec per line)")
-    parser.addini("lm_inspect_files", type="args", default=[],
-                  help="glob patterns of Inspect task files (.py with @task functions) to collect, e.g. evals/*.py; "
-                       "a file named on the command line is collected without one")
+    parser.addini("lm_inspect_files", type="args", default=["inspect_*.py"],
+                  help="glob patterns of Inspect task files (.py with @task functions) to collect (default: "
+                       "inspect_*.py); a file named on the command line is collected whatever its name")
     parser.addini("lm_judge", type="linelist", default=[],
                   help="the judge model's spec, one per line for a panel (see --lm-judge)")
     parser.addini("lm_thresholds", type="linelist", default=[],

@@ -28,6 +28,7 @@ import contextlib
 import contextvars
 import functools
 import logging
+import math
 import os
 import re
 import sys
@@ -401,11 +402,17 @@ def to_result(task: InspectTask, log: Any, model: str, started: float) -> TaskRe
         raise ValueError("Inspect's log has no scores: the task has no scorer, or no sample was scored")
     scores: dict[str, float] = {}
     scorers: list[str] = []
+    undefined: list[str] = []
     for entry in results.scores:
         scorers.append(entry.name)
         for metric in entry.metrics.values():
-            if isinstance(metric.value, (int, float)):
+            if isinstance(metric.value, (int, float)) and math.isfinite(metric.value):
                 scores[f"{entry.name}/{metric.name}"] = float(metric.value)
+            elif isinstance(metric.value, (int, float)):
+                undefined.append(f"{entry.name}/{metric.name}")
+    if not scores:
+        raise ValueError(f"Inspect gave no score a value ({', '.join(undefined)} are NaN: no sample could be "
+                         "scored, e.g. no grade could be read from the grader)")
     samples = list(log.samples or [])
     ids = list(dict.fromkeys(s.id for s in samples))
     reduced: dict[str, dict[Any, float]] = {}
@@ -442,6 +449,9 @@ def to_result(task: InspectTask, log: Any, model: str, started: float) -> TaskRe
     notes = [f"run by Inspect {_version()}: {len(ids)} samples"
              + (f" x {log.eval.config.epochs} epochs" if (log.eval.config.epochs or 1) > 1 else "")
              + f"; scores as Inspect's log names them (SCORER/METRIC); {', '.join(scorers)}"]
+    if undefined:
+        notes.append(f"{', '.join(undefined)}: NaN in Inspect's log (no sample could be scored, e.g. no grade could "
+                     "be read from the grader), left out")
     errors = sum(1 for s in samples if s.error is not None)
     if errors:
         notes.append(f"{errors} sample(s) ended in an error (Inspect's fail_on_error allowed them)")
