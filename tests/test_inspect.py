@@ -222,3 +222,23 @@ def test_xdist_and_a_cache_rerun_give_the_same_report(files: Path, pytester: pyt
         assert r["usage"]["model_calls"] == 0 and r["usage"]["cache_hits"] > 0, r["task"]
         assert all(role["model_calls"] == 0 for role in r["usage"].get("roles", {}).values()), r["task"]
     assert strip("again.json") == strip("serial.json")
+
+
+def test_tasks_are_named_by_file_and_task_or_by_package(files: Path, pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--lm-inspect-task=evals.py@capitals_choice", "--lm-model=dummy:random",
+                                "--collect-only", "-q", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["evals.py::capitals_choice[[]dummy:random[]]", "*1 test collected*"])
+    package = pytester.mkpydir("mytasks")
+    (package / "geo").mkdir()
+    (package / "geo" / "__init__.py").write_text("")
+    (package / "geo" / "capitals.py").write_text(TASKS.replace("def capitals_graded", "def geo_graded"))
+    pytester.syspathinsert()
+    result = pytester.runpytest("--lm-inspect-task=mytasks/geo_graded", "--lm-model=dummy:random", "--collect-only",
+                                "-q", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*capitals.py::geo_graded[[]dummy:random[]]", "*1 test collected*"])
+    for wrong, message in (("evals.py@nope", "*no @task function 'nope' in it; it has capitals, *"),
+                           ("mytasks/nope", "*--lm-inspect-task mytasks/nope: no @task function 'nope' in the "
+                                            "package 'mytasks'*"),
+                           ("nopkg/x", "*no installed package 'nopkg'*"), ("answers.py", "*has no top-level @task*")):
+        result = pytester.runpytest(f"--lm-inspect-task={wrong}", "--lm-model=dummy:random", "-p", "no:cacheprovider")
+        result.stdout.fnmatch_lines([message]) if "@" in wrong else result.stderr.fnmatch_lines([message])

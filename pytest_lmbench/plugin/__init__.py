@@ -110,6 +110,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--lm-eval-task", action="append", default=[], metavar="NAME",
                     help="an lm-evaluation-harness task or group by name, from its registry or --lm-eval-include; "
                          "its config file is collected (repeatable)")
+    group.addoption("--lm-inspect-task", action="append", default=[], metavar="FILE.py@NAME",
+                    help="an Inspect task: FILE.py@NAME (one task of a file), FILE.py (all of them) or PACKAGE/NAME "
+                         "(a task of an installed package, e.g. inspect_evals/writingbench); repeatable")
     group.addoption("--lm-inspect-arg", action="append", default=[], metavar="KEY=VALUE",
                     help="a task argument for every Inspect task (Inspect's -T KEY=VALUE); repeat it for more")
     group.addoption("--lm-inspect-log-dir", default=None, metavar="DIR",
@@ -140,6 +143,7 @@ def pytest_configure(config: pytest.Config) -> None:
                             "language-model evaluation item (added to every task item; on a test function it "
                             "names the metric, the pass threshold and the BIG-bench keywords of its task)")
     _add_named_lmeval_configs(config)
+    _add_named_inspect_tasks(config)
     state = LmbenchState(config)
     config.stash[STATE_KEY] = state
     _stop_cleanly_on_sigterm(state)
@@ -169,6 +173,37 @@ def _add_named_lmeval_configs(config: pytest.Config) -> None:
         paths = find_configs(names, config.getoption("lm_eval_include") or [])
     except LmbenchError as exc:
         raise pytest.UsageError(str(exc)) from None
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args[:] = paths
+    else:
+        config.args.extend(p for p in paths if p not in config.args)
+
+
+#: --lm-inspect-task FILE.py@NAME: the tasks named in each file (absolute path -> names); a file not here runs all.
+INSPECT_SELECTION = pytest.StashKey[dict[str, set[str]]]()
+
+
+def _add_named_inspect_tasks(config: pytest.Config) -> None:
+    """``--lm-inspect-task``: each named task's file is collected like a file named on the command line (only
+    the named task of it, with ``@NAME``); with no paths on the command line, they are all that is collected."""
+    names = config.getoption("lm_inspect_task", None)
+    if not names:
+        return
+    from pytest_lmbench.core.errors import LmbenchError
+    from pytest_lmbench.core.tasks.inspect_tasks import find_inspect_task
+
+    selection: dict[str, set[str]] = {}
+    paths = []
+    for name in names:
+        try:
+            path, task = find_inspect_task(name, str(config.invocation_params.dir))
+        except LmbenchError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        if path not in paths:
+            paths.append(path)
+        if task is not None:
+            selection.setdefault(path, set()).add(task)
+    config.stash[INSPECT_SELECTION] = selection
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args[:] = paths
     else:

@@ -499,6 +499,16 @@ class InspectFile(pytest.File):
         except LmbenchError as exc:
             yield invalid_file_item(self, exc, str(self.path))
             return
+        from pytest_lmbench.plugin import INSPECT_SELECTION
+
+        chosen = self.config.stash.get(INSPECT_SELECTION, {}).get(str(self.path))  # --lm-inspect-task FILE@NAME
+        if chosen is not None:
+            missing = sorted(chosen - {t.name for t in tasks})
+            if missing:
+                yield invalid_file_item(self, ConfigError(f"--lm-inspect-task: no @task function {missing[0]!r} "
+                                                          f"in it; it has {', '.join(t.name for t in tasks)}"),
+                                        str(self.path))
+            tasks = [t for t in tasks if t.name in chosen]
         repeats = state.repeats_for(None)
         for task in tasks:
             for spec, label in zip(state.specs, state.labels):
@@ -526,12 +536,14 @@ class InspectItem(TaskItem):
         self.task = task
 
     def evaluate(self, model: BaseModel, options: EvalOptions, progress: Any, meter: Usage) -> TaskResult:
+        from pytest_lmbench.core.models.registry import parse_spec
         from pytest_lmbench.core.tasks.inspect_tasks import evaluate_inspect
 
         state = get_state(self.config)
         options = dataclasses.replace(options, judges=state.judges())  # --lm-judge: Inspect's grader role
         result = evaluate_inspect(self.task, model, options, progress=progress, meter=meter,
-                                  log_dir=self.config.getoption("lm_inspect_log_dir"))
+                                  log_dir=self.config.getoption("lm_inspect_log_dir"),
+                                  resolve=lambda raw: state.model(parse_spec(raw)))
         self.thresholds = resolve_thresholds(self.task_name, set(result.scores), {}, state.rules)
         return result
 

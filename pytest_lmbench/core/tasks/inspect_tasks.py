@@ -126,11 +126,52 @@ def list_inspect_tasks(path: str, args: Sequence[tuple[str, str]] = ()) -> list[
     return [InspectTask(path=os.path.abspath(path), name=info.name, args=tuple(args)) for info in found]
 
 
+def find_inspect_task(name: str, base: str) -> tuple[str, str | None]:
+    """(file, task name or None for all) of ``--lm-inspect-task NAME``: ``FILE.py@NAME``, ``FILE.py`` (relative
+    to ``base``), or ``PACKAGE/NAME``, a task of an installed package (``inspect_evals/writingbench``: the module
+    of the package whose top-level ``@task`` function is NAME). A ConfigError says what was not found."""
+    file, at, task = name.partition("@")
+    if file.endswith(".py"):
+        path = os.path.abspath(os.path.join(base, file))
+        if not os.path.isfile(path):
+            raise ConfigError(f"--lm-inspect-task {name}: no file {file}")
+        if not looks_like_inspect(path):
+            raise ConfigError(f"--lm-inspect-task {name}: {file} has no top-level @task function")
+        return path, (task or None) if at else None
+    package, slash, task = name.partition("/")
+    if not slash or not task or at:
+        raise ConfigError(f"--lm-inspect-task {name}: the forms are FILE.py@NAME, FILE.py and PACKAGE/NAME "
+                          "(e.g. inspect_evals/writingbench)")
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"--lm-inspect-task {name}: no installed package {package!r} (for inspect_evals: "
+                          "pip install inspect-evals)")
+    definition = re.compile(rf"^(?:async\s+)?def {re.escape(task)}\(", re.MULTILINE)
+    for root in spec.submodule_search_locations:
+        candidates = sorted(os.path.join(d, f) for d, _, files in os.walk(root) for f in files if f.endswith(".py"))
+        # the module named like the task first (inspect_evals/NAME/NAME.py), then every other
+        candidates.sort(key=lambda p: os.path.splitext(os.path.basename(p))[0] != task)
+        for path in candidates:
+            try:
+                with open(path, encoding="utf-8", errors="replace") as fh:
+                    text = fh.read()
+            except OSError:
+                continue
+            if definition.search(text) and looks_like_inspect(path):
+                return path, task
+    raise ConfigError(f"--lm-inspect-task {name}: no @task function {task!r} in the package {package!r}")
+
+
 # ----------------------------------------------------------------------------------------- the provider
 
 #: The models Inspect's ``lmbench/LABEL`` names in this process, with how each is called (set per item).
 _MODELS: dict[str, ModelCalls] = {}
 _LOCK = threading.Lock()
+#: Loads the model of a spec the task itself names (``lmbench/SPEC`` in its model roles or task arguments), per
+#: item; None: only the item's own models are known.
+_RESOLVE: list[Callable[[str], Any]] = []
 
 
 def _sampling(config: Any) -> dict[str, Any]:
@@ -215,6 +256,9 @@ def _answer(label: str, conversations: list[list[Message]], kwargs: dict[str, An
     """The model registered as ``label`` answers ``conversations`` (a chat model as chat, a raw one the messages'
     text one after another), with the tokens each used where the backend meters them."""
     calls = _MODELS.get(label)
+    if calls is None and _RESOLVE:  # a model the task names itself (a grader, a judge_model= argument)
+        model = declared(_RESOLVE[-1](label))
+        calls = _MODELS[label] = ModelCalls(model, None, role="judge", what_for=f"the task's model {label}")
     if calls is None:
         raise ValueError(f"no pytest-lmbench model is registered as {label!r} for Inspect")
     from pytest_lmbench.core import usage
@@ -303,14 +347,22 @@ def _run(fn: Callable[[], Any]) -> Any:
 
 def evaluate_inspect(task: InspectTask, model: Any, options: EvalOptions | None = None, *,
                      progress: LiveProgress | None = None, meter: Usage | None = None,
-                     log_dir: str | None = None, **option_values: Any) -> TaskResult:
+                     log_dir: str | None = None, resolve: Callable[[str], Any] | None = None,
+                     **option_values: Any) -> TaskResult:
     """Run ``task`` with Inspect's ``eval()`` on ``model`` (our backend as ``lmbench/LABEL``) and score it as
     Inspect does. ``options``: ``model_name`` (the label), ``max_examples`` (Inspect's ``limit``), ``repeats``
     (Inspect's ``epochs``; its reducers apply), ``judges`` (the first binds Inspect's ``grader`` role),
     ``max_tokens`` (a default where the task sets none). ``log_dir``: keep Inspect's logs there (for its
-    viewer); else they go to a temporary directory."""
+    viewer); else they go to a temporary directory. ``resolve``: loads the model of a spec the task names itself
+    as ``lmbench/SPEC`` (``model_roles``, a ``judge_model`` argument); its work is metered as the judge's."""
     opts = EvalOptions.of(options, option_values)
-    return run_metered(meter, lambda: _evaluate(task, model, opts, progress, log_dir))
+    if resolve is not None:
+        _RESOLVE.append(resolve)
+    try:
+        return run_metered(meter, lambda: _evaluate(task, model, opts, progress, log_dir))
+    finally:
+        if resolve is not None:
+            _RESOLVE.remove(resolve)
 
 
 def _evaluate(task: InspectTask, model: Any, opts: EvalOptions, progress: LiveProgress | None,
@@ -320,6 +372,7 @@ def _evaluate(task: InspectTask, model: Any, opts: EvalOptions, progress: LivePr
     _provider()
     lm = declared(model)
     label = str(opts.model_name or lm.name)
+    before = set(_MODELS)
     _MODELS[label] = ModelCalls(lm, progress, what_for=f"the Inspect task {task.name}")
     roles: dict[str, str] = {}
     grader = None
@@ -339,9 +392,8 @@ def _evaluate(task: InspectTask, model: Any, opts: EvalOptions, progress: LivePr
         except Exception as exc:  # the task could not be built or run: its dataset, its sandbox, its code
             raise ValueError(_why(exc)) from None
         finally:
-            _MODELS.pop(label, None)
-            if grader is not None:
-                _MODELS.pop(grader, None)
+            for name in [n for n in _MODELS if n not in before]:  # this item's: its own, the grader, resolved
+                _MODELS.pop(name, None)
     [log] = logs_found
     if log.status != "success":
         error = getattr(log.error, "message", None) or str(log.error or log.status)
