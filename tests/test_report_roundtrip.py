@@ -26,7 +26,8 @@ def _example() -> ExampleResult:
         cluster="q1", confidence_text="75%", picked="4",
         messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "2 + 2?"}],
         samples=[{"response": "4", "raw_response": " 4", "score": 1.0, "correct": True}],
-        judge={"prompt": "Grade it", "text": "GRADE: 4", "grade": 4, "weighted": 3.7})
+        judge={"prompt": "Grade it", "text": "GRADE: 4", "grade": 4, "weighted": 3.7},
+        scorer={"match": {"value": "C", "answer": "Paris", "explanation": "Paris"}})
 
 
 def _result() -> TaskResult:

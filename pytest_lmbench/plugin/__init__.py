@@ -179,10 +179,6 @@ def _add_named_lmeval_configs(config: pytest.Config) -> None:
         config.args.extend(p for p in paths if p not in config.args)
 
 
-#: --lm-inspect-task FILE.py@NAME: the tasks named in each file (absolute path -> names); a file not here runs all.
-INSPECT_SELECTION = pytest.StashKey[dict[str, set[str]]]()
-
-
 def _add_named_inspect_tasks(config: pytest.Config) -> None:
     """``--lm-inspect-task``: each named task's file is collected like a file named on the command line (only
     the named task of it, with ``@NAME``); with no paths on the command line, they are all that is collected."""
@@ -191,6 +187,7 @@ def _add_named_inspect_tasks(config: pytest.Config) -> None:
         return
     from pytest_lmbench.core.errors import LmbenchError
     from pytest_lmbench.core.tasks.inspect_tasks import find_inspect_task
+    from pytest_lmbench.plugin.state import INSPECT_SELECTION
 
     selection: dict[str, set[str]] = {}
     paths = []

@@ -499,7 +499,7 @@ class InspectFile(pytest.File):
         except LmbenchError as exc:
             yield invalid_file_item(self, exc, str(self.path))
             return
-        from pytest_lmbench.plugin import INSPECT_SELECTION
+        from pytest_lmbench.plugin.state import INSPECT_SELECTION
 
         chosen = self.config.stash.get(INSPECT_SELECTION, {}).get(str(self.path))  # --lm-inspect-task FILE@NAME
         if chosen is not None:

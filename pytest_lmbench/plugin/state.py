@@ -32,6 +32,8 @@ RESULT_ATTR = "lmbench_result"
 DEFAULT_MODEL = "smollm2"
 DEFAULT_TASK_FILES = ["task.json"]
 STATE_KEY = pytest.StashKey["LmbenchState"]()
+#: --lm-inspect-task FILE.py@NAME: the tasks named in each file (absolute path -> names); a file not here runs all.
+INSPECT_SELECTION = pytest.StashKey[dict[str, set[str]]]()
 
 
 class LmbenchState:

@@ -383,10 +383,15 @@ def _evaluate(task: InspectTask, model: Any, opts: EvalOptions, progress: LivePr
         roles["grader"] = f"{PROVIDER}/{grader}"
     epochs = opts.repeats.k if opts.repeats is not None and opts.repeats.on else None
     generate = {"max_tokens": opts.max_tokens} if opts.max_tokens is not None else {}
+    from inspect_ai.model import get_model
+
+    # our models as fresh Model objects (not Inspect's memoized ones: a model of an earlier item must not answer)
+    candidate = get_model(f"{PROVIDER}/{label}", memoize=False)
+    bound = {role: get_model(name, memoize=False) for role, name in roles.items()}
     with _contained(log_dir) as logs:
         try:
             logs_found = _run(lambda: inspect_ai.eval(
-                task.spec, model=f"{PROVIDER}/{label}", model_roles=roles or None,
+                task.spec, model=candidate, model_roles=bound or None,
                 task_args=dict(task.args), limit=opts.max_examples, epochs=epochs, log_dir=logs,
                 log_format="json", display="none", ctl_server=False, score_display=False, **generate))
         except Exception as exc:  # the task could not be built or run: its dataset, its sandbox, its code
