@@ -242,3 +242,76 @@ def test_tasks_are_named_by_file_and_task_or_by_package(files: Path, pytester: p
                            ("nopkg/x", "*no installed package 'nopkg'*"), ("answers.py", "*has no top-level @task*")):
         result = pytester.runpytest(f"--lm-inspect-task={wrong}", "--lm-model=dummy:random", "-p", "no:cacheprovider")
         result.stdout.fnmatch_lines([message]) if "@" in wrong else result.stderr.fnmatch_lines([message])
+
+
+TOOLS = '''
+from inspect_ai import Task, task
+from inspect_ai.dataset import Sample
+from inspect_ai.scorer import match
+from inspect_ai.solver import generate, use_tools
+from inspect_ai.tool import tool
+
+@tool
+def add():
+    async def execute(x: int, y: int):
+        """Add two numbers.
+
+        Args:
+            x: First number.
+            y: Second number.
+        """
+        return x + y
+    return execute
+
+@task
+def with_tools():
+    return Task(dataset=[Sample(input="1 + 1?", target="2")], solver=[use_tools(add()), generate()], scorer=match())
+'''
+
+
+def test_concurrent_samples_reach_the_backend_as_one_batch_even_inside_an_event_loop(files: Path) -> None:
+    import asyncio
+
+    from pytest_lmbench.core.models.base import BaseModel
+    from pytest_lmbench.core.tasks.inspect_tasks import evaluate_inspect, list_inspect_tasks
+
+    sys.path.insert(0, str(files))
+    try:
+        from answers import answer  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(files))
+
+    class Recording(BaseModel):
+        name = "recording"
+
+        def __init__(self) -> None:
+            self.batches: list[int] = []
+
+        def generate(self, prompts, *, max_tokens, stop=None):  # type: ignore[no-untyped-def]
+            self.batches.append(len(prompts))
+            return [answer(p) for p in prompts]
+
+        def loglikelihood(self, requests):  # type: ignore[no-untyped-def]
+            return [0.0 for _ in requests]
+
+    [task] = [t for t in list_inspect_tasks(str(files / "evals.py")) if t.name == "capitals"]
+    model = Recording()
+    result = evaluate_inspect(task, model, model_name="recording")
+    assert model.batches == [4] and result.scores["match/accuracy"] == 0.75  # Inspect's 4 samples: one call
+
+    async def inside_a_loop() -> float:  # eval() cannot run in a running loop: it runs in a thread of its own
+        return evaluate_inspect(task, Recording(), model_name="recording").scores["match/accuracy"]
+
+    assert asyncio.run(inside_a_loop()) == 0.75
+
+
+def test_a_task_that_gives_the_model_tools_is_an_error_that_says_so(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(tools_task=TOOLS, answers=ANSWERS)
+    # a process of its own: an in-process run forgets the modules it imported (pytester restores sys.modules),
+    # and Inspect's tool modules imported in one run and not another would then disagree about its state
+    result = pytester.runpytest_subprocess("tools_task.py", "--lm-model=py:answers.py:Scripted", "-p",
+                                           "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["with_tools (tools_task.py): *the task gives the model tools, which pytest-lmbench's "
+                                 "backends cannot call: run it with `inspect eval`*"])
+    assert "Traceback" not in result.stdout.str()

@@ -401,7 +401,9 @@ def _evaluate(task: InspectTask, model: Any, opts: EvalOptions, progress: LivePr
                 _MODELS.pop(name, None)
     [log] = logs_found
     if log.status != "success":
-        error = getattr(log.error, "message", None) or str(log.error or log.status)
+        # a sample's own error says more than the eval's (which can be a follow-on error of Inspect's teardown)
+        failed = [s.error for s in log.samples or [] if s.error is not None]
+        error = getattr(failed[0] if failed else log.error, "message", None) or str(log.error or log.status)
         raise ValueError(f"Inspect's eval ended with status {log.status!r}: {_first_line(error)}")
     return to_result(task, log, label, started)
 
