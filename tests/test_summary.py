@@ -213,3 +213,11 @@ def test_lm_eval_names_and_few_shot_rows_fit_80_columns() -> None:
     assert "exact_match," in table and "first-number" in table  # the long name folds at its comma
     wide = render_summary([long, _mc_item(shots=0)], width=120)
     assert "shots" in wide.splitlines()[1] and "sums (2-shot)" not in wide
+
+
+def test_long_lm_eval_and_inspect_metric_names_break_at_their_comma_or_slash() -> None:
+    from pytest_lmbench.report.terminal import _metric_cell
+
+    assert _metric_cell("exact_match,first-number") == "exact_match,\nfirst-number"
+    assert _metric_cell("includes/accuracy") == "includes/\naccuracy"
+    assert _metric_cell("match/accuracy") == "match/accuracy"  # 14 characters: one line

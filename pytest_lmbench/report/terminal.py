@@ -357,12 +357,13 @@ def _p(value: float | None) -> str:
 
 
 def _metric_cell(metric: str) -> str:
-    """The metric's short name; an lm-eval name longer than 16 characters on two lines at its comma
-    ("exact_match," / "first-number"), so that the table still fits 80 columns."""
+    """The metric's short name; an lm-eval or Inspect name longer than 16 characters on two lines at its comma or
+    slash ("exact_match," / "first-number", "includes/" / "accuracy"), so that the table still fits 80 columns."""
     name = SHORT_METRIC.get(metric, metric) or "-"
-    if len(name) > 16 and "," in name:
-        head, _, tail = name.partition(",")
-        return f"{head},\n{tail}"
+    for mark in (",", "/"):
+        if len(name) > 16 and mark in name:
+            head, _, tail = name.partition(mark)
+            return f"{head}{mark}\n{tail}"
     return name
 
 
