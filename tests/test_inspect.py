@@ -244,31 +244,6 @@ def test_tasks_are_named_by_file_and_task_or_by_package(files: Path, pytester: p
         result.stdout.fnmatch_lines([message]) if "@" in wrong else result.stderr.fnmatch_lines([message])
 
 
-TOOLS = '''
-from inspect_ai import Task, task
-from inspect_ai.dataset import Sample
-from inspect_ai.scorer import match
-from inspect_ai.solver import generate, use_tools
-from inspect_ai.tool import tool
-
-@tool
-def add():
-    async def execute(x: int, y: int):
-        """Add two numbers.
-
-        Args:
-            x: First number.
-            y: Second number.
-        """
-        return x + y
-    return execute
-
-@task
-def with_tools():
-    return Task(dataset=[Sample(input="1 + 1?", target="2")], solver=[use_tools(add()), generate()], scorer=match())
-'''
-
-
 def test_concurrent_samples_reach_the_backend_as_one_batch_even_inside_an_event_loop(files: Path) -> None:
     import asyncio
 
@@ -304,14 +279,3 @@ def test_concurrent_samples_reach_the_backend_as_one_batch_even_inside_an_event_
 
     assert asyncio.run(inside_a_loop()) == 0.75
 
-
-def test_a_task_that_gives_the_model_tools_is_an_error_that_says_so(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(tools_task=TOOLS, answers=ANSWERS)
-    # a process of its own: an in-process run forgets the modules it imported (pytester restores sys.modules),
-    # and Inspect's tool modules imported in one run and not another would then disagree about its state
-    result = pytester.runpytest_subprocess("tools_task.py", "--lm-model=py:answers.py:Scripted", "-p",
-                                           "no:cacheprovider")
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["with_tools (tools_task.py): *the task gives the model tools, which pytest-lmbench's "
-                                 "backends cannot call: run it with `inspect eval`*"])
-    assert "Traceback" not in result.stdout.str()

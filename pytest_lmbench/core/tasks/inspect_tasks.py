@@ -399,13 +399,36 @@ def _evaluate(task: InspectTask, model: Any, opts: EvalOptions, progress: LivePr
         finally:
             for name in [n for n in _MODELS if n not in before]:  # this item's: its own, the grader, resolved
                 _MODELS.pop(name, None)
-    [log] = logs_found
-    if log.status != "success":
-        # a sample's own error says more than the eval's (which can be a follow-on error of Inspect's teardown)
-        failed = [s.error for s in log.samples or [] if s.error is not None]
-        error = getattr(failed[0] if failed else log.error, "message", None) or str(log.error or log.status)
-        raise ValueError(f"Inspect's eval ended with status {log.status!r}: {_first_line(error)}")
+        [log] = logs_found
+        if log.status != "success":  # (read while its log file is still there)
+            # a sample's own error says more than the eval's (which can be a follow-on error of its teardown)
+            raise ValueError(f"Inspect's eval ended with status {log.status!r}: {_first_line(_log_error(log))}")
     return to_result(task, log, label, started)
+
+
+def _log_error(log: Any) -> str:
+    """What failed in a log whose status is not success: the eval's error or a sample's, whichever is not a
+    follow-on error of Inspect's teardown ("no running event loop")."""
+    messages: list[str] = []
+    for source in (log, _read_back(log)):  # the log file too: the log in memory can lack the first error
+        if source is None:
+            continue
+        found = [e for e in [source.error, *(s.error for s in source.samples or [])] if e is not None]
+        messages += [str(getattr(e, "message", "") or e) for e in found]
+        real = [m for m in messages if "event loop" not in m]
+        if real:
+            return real[0]
+    return (messages or [str(log.status)])[0]
+
+
+def _read_back(log: Any) -> Any:
+    """The log as Inspect wrote it to its file (None when it cannot be read)."""
+    try:
+        from inspect_ai.log import read_eval_log
+
+        return read_eval_log(log.location)
+    except Exception:  # noqa: BLE001 - the log in memory is all there is
+        return None
 
 
 def _why(exc: BaseException) -> str:
