@@ -31,7 +31,14 @@ from pytest_lmbench.core.models.chat import (
 )
 from pytest_lmbench.core.options import EvalOptions
 from pytest_lmbench.core.pipeline import LiveProgress, call_backend, finish_result
-from pytest_lmbench.core.repeats import RIGHT_WRONG, Repeats, mean_of_repeats, option_sample, reduce_repeats
+from pytest_lmbench.core.repeats import (
+    RIGHT_WRONG,
+    Repeats,
+    judged_repeats,
+    mean_of_repeats,
+    option_sample,
+    reduce_repeats,
+)
 from pytest_lmbench.core.results import ErrorBar, ExampleResult, TaskResult, is_best
 from pytest_lmbench.core.scoring import metrics as M
 from pytest_lmbench.core.scoring.confidence import confidence_calibration, parse_confidence
@@ -44,6 +51,7 @@ from pytest_lmbench.core.scoring.judge import (
     mode_scores,
     pairwise_scores,
     panel_scores,
+    shown_verdicts,
     unread_problem,
 )
 from pytest_lmbench.core.scoring.postprocess import postprocess
@@ -366,9 +374,7 @@ class _Evaluation:
         ordered values ``domain``, its interval resampling the examples: ``clusters``)."""
         one = len(per_judge) == 1
         for i, ex in enumerate(self.examples):
-            shown = [(name, groups[i][0].to_dict() if len(groups[i]) == 1 else
-                      {"samples": [v.to_dict() for v in groups[i]]}) for name, groups, _ in per_judge]
-            ex.judge = shown[0][1] if one else {"panel": [{"judge": name, **said} for name, said in shown]}
+            ex.judge = shown_verdicts([(name, groups[i]) for name, groups, _ in per_judge])
         scores, per_example = panel_scores([s for _, _, s in per_judge], len(self.examples))
         self.values.scores.update(scores)
         self.sparse.update(per_example)
@@ -419,11 +425,7 @@ class _Evaluation:
         task, examples, values, notes, fmt = self.task, self.examples, self.values, self.notes, self.fmt
         repeat_info = None
         if self.kind is not None and task.preferred_score in judged_scores(task):
-            # a judge's score: the mean over each example's judged samples (judged); a grade has no majority
-            # vote and no right or wrong to count pass@k by
-            repeat_info = {**self.repeats.describe(), "metric": task.preferred_score}
-            notes.append(f"repeats: {task.preferred_score} is the mean over each example's {self.repeats.k} judged "
-                         "samples (no maj@K or pass@k of a judge's grades)")
+            repeat_info = judged_repeats(task.preferred_score, self.repeats, notes)
         elif self.kind is not None:
             binary = self.kind in ("choice", "letters") or task.preferred_score in RIGHT_WRONG
             repeat_info = reduce_repeats(task.preferred_score, self.repeats, examples, values, notes, binary=binary)

@@ -42,6 +42,7 @@ from pytest_lmbench.core.scoring.judge import (
     judge_scores,
     panel_scores,
     parse_judge,
+    shown_verdicts,
     unread_problem,
 )
 from pytest_lmbench.core.seeds import BIGBENCH_SEED
@@ -65,12 +66,15 @@ class Record:
     id: str | None = None
     cluster: str | None = None
     repeat: int = 0  # which repeat recorded it (``@pytest.mark.lmbench(repeats=K)`` runs the body K times)
-    #: graded by a judge (``Recorder.judge``): the verdict (the first judge's first of a panel), and the spec it
-    #: was read by; every judge's name and verdicts (several with ``samples``)
-    verdict: Verdict | None = None
+    #: graded by a judge (``Recorder.judge``): the spec it was read by, and every judge's name and verdicts
+    #: (several with ``samples``)
     judge_spec: JudgeSpec | None = None
-    judge_name: str = ""
     panel: list[tuple[str, list[Verdict]]] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> Verdict | None:
+        """The verdict ``judge()`` returned: the first judge's first (None: not judged)."""
+        return self.panel[0][1][0] if self.panel else None
 
 
 class Recorder:
@@ -168,8 +172,7 @@ class Recorder:
             panel.append((judge.name, [one[0] for one in found]))
         self.records.append(Record(input=str(input), targets=[] if reference is None else [str(reference)],
                                    response=str(answer), id=id, cluster=None if cluster is None else str(cluster),
-                                   repeat=self.repeat, verdict=panel[0][1][0], judge_spec=spec,
-                                   judge_name=panel[0][0], panel=panel))
+                                   repeat=self.repeat, judge_spec=spec, panel=panel))
         return panel[0][1][0]
 
     def record_choice(self, choice: Choice, target: str | int | dict[str, float], *,
@@ -296,10 +299,7 @@ class Recorder:
             per_judge.append(({m: sum(v.values()) / len(v) for m, v in per.items()}, per))
         for i in judged:
             record = self.records[i]
-            shown = [(name, verdicts[0].to_dict() if len(verdicts) == 1 else
-                      {"samples": [v.to_dict() for v in verdicts]}) for name, verdicts in record.panel]
-            examples[i].judge = shown[0][1] if judges == 1 else \
-                {"panel": [{"judge": name, **said} for name, said in shown]}
+            examples[i].judge = shown_verdicts(record.panel)
         panel, panel_per = panel_scores(per_judge, len(self.records))
         scores.update(panel)
         for metric, values in panel_per.items():
@@ -326,7 +326,7 @@ class Recorder:
     def _repeated(self, scorers: Mapping[str, M.Scorer] | None) -> TaskResult:
         """K runs of the body: each repeat's records scored as a task of their own, matched to repeat 0's by
         ``id`` (else by order), each metric the mean over the repeats, and the reducers of the preferred score."""
-        from pytest_lmbench.core.repeats import mean_of_repeats, reduce_repeats
+        from pytest_lmbench.core.repeats import judged_repeats, mean_of_repeats, reduce_repeats
 
         repeats = self.repeats
         assert repeats is not None
@@ -367,10 +367,8 @@ class Recorder:
         errors: dict[str, ErrorBar] = {}
         if any(r.verdict is not None for r in self.records):
             errors = self._panel_over_repeats(ordered, values.scores)
-        if preferred in JUDGE_SCORES:  # a grade has no majority vote and no right or wrong to count pass@k by
-            info = {**repeats.describe(), "metric": preferred}
-            notes.append(f"repeats: {preferred} is the mean over each example's {repeats.k} judged samples (no "
-                         "maj@K or pass@k of a judge's grades)")
+        if preferred in JUDGE_SCORES:
+            info = judged_repeats(preferred, repeats, notes)
         else:
             binary = all("correct" in sample for ex in examples for sample in ex.samples or [])
             info = reduce_repeats(preferred, repeats, examples, values, notes, binary=binary)

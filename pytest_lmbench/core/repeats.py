@@ -203,6 +203,14 @@ def mean_of_repeats(per_repeat: list[MetricValues], examples: list[ExampleResult
     return out
 
 
+def judged_repeats(metric: str, repeats: Repeats, notes: list[str]) -> dict[str, Any]:
+    """The repeats of a judge's score (``metric``): already the mean over each example's judged samples; a grade
+    has no majority vote and no right or wrong to count pass@k by, so there are no reducers (said in ``notes``)."""
+    notes.append(f"repeats: {metric} is the mean over each example's {repeats.k} judged samples (no maj@K or pass@k "
+                 "of a judge's grades)")
+    return {**repeats.describe(), "metric": metric}
+
+
 def reduce_repeats(metric: str, repeats: Repeats, examples: list[ExampleResult], values: MetricValues,
                    notes: list[str], *, binary: bool) -> dict[str, Any]:
     """mean@K, maj@K, pass@k and pass^k of ``metric`` from each example's samples (each with its ``score``, and

@@ -503,6 +503,16 @@ def panel_scores(per_judge: Sequence[tuple[dict[str, float], dict[str, dict[int,
     return scores, per
 
 
+def shown_verdicts(per_judge: Sequence[tuple[str, Sequence[Verdict] | Sequence[Comparison]]]) -> dict[str, Any]:
+    """What an example's report keeps of its verdicts (``ExampleResult.judge``): one judge's one verdict as it is,
+    several (repeats, judge samples) as ``{"samples": [...]}``, a panel's as ``{"panel": [{"judge": NAME, ...}]}``."""
+    shown = [(name, verdicts[0].to_dict() if len(verdicts) == 1 else {"samples": [v.to_dict() for v in verdicts]})
+             for name, verdicts in per_judge]
+    if len(shown) == 1:
+        return shown[0][1]
+    return {"panel": [{"judge": name, **said} for name, said in shown]}
+
+
 def coincidences(ratings: Sequence[Sequence[float | None]], domain: Sequence[float]) -> list[list[list[float]]]:
     """Krippendorff's coincidence matrix of each unit (``ratings[judge][unit]``, None: no value): o_ck counts the
     ordered pairs of values (c, k) from different judges, divided by the unit's values less one; a unit with

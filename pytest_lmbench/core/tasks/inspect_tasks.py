@@ -38,15 +38,16 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_lmbench.core.errors import ConfigError, TaskFormatError
-from pytest_lmbench.core.models.base import DEFAULT_MAX_TOKENS, declared
-from pytest_lmbench.core.models.framing import Message
-from pytest_lmbench.core.options import EvalOptions
-from pytest_lmbench.core.pipeline import LiveProgress, ModelCalls, finish_result, run_metered
-from pytest_lmbench.core.results import ExampleResult, TaskResult
-from pytest_lmbench.core.usage import Usage
+
+if TYPE_CHECKING:  # imported where used: collection imports this module for looks_like_inspect only
+    from pytest_lmbench.core.models.framing import Message
+    from pytest_lmbench.core.options import EvalOptions
+    from pytest_lmbench.core.pipeline import LiveProgress, ModelCalls
+    from pytest_lmbench.core.results import TaskResult
+    from pytest_lmbench.core.usage import Usage
 
 INSPECT_INSTALL = "pip install 'pytest-lmbench[inspect]'"
 #: The provider's name in Inspect's model registry: our models are ``lmbench/LABEL`` there.
@@ -213,6 +214,8 @@ def _provider() -> type:
             return max(1, len(text) // 4)  # no tiktoken: its encoding would be downloaded
 
         async def generate(self, input: list[Any], tools: list[Any], tool_choice: Any, config: Any) -> Any:
+            from pytest_lmbench.core.models.base import DEFAULT_MAX_TOKENS
+
             if tools:
                 raise ValueError("the task gives the model tools, which pytest-lmbench's backends cannot call: run "
                                  "it with `inspect eval` and a model of Inspect's own")
@@ -255,6 +258,9 @@ def _answer(label: str, conversations: list[list[Message]], kwargs: dict[str, An
             ) -> list[tuple[str, dict[str, int] | None]]:
     """The model registered as ``label`` answers ``conversations`` (a chat model as chat, a raw one the messages'
     text one after another), with the tokens each used where the backend meters them."""
+    from pytest_lmbench.core.models.base import declared
+    from pytest_lmbench.core.pipeline import ModelCalls
+
     calls = _MODELS.get(label)
     if calls is None and _RESOLVE:  # a model the task names itself (a grader, a judge_model= argument)
         model = declared(_RESOLVE[-1](label))
@@ -355,6 +361,9 @@ def evaluate_inspect(task: InspectTask, model: Any, options: EvalOptions | None 
     ``max_tokens`` (a default where the task sets none). ``log_dir``: keep Inspect's logs there (for its
     viewer); else they go to a temporary directory. ``resolve``: loads the model of a spec the task names itself
     as ``lmbench/SPEC`` (``model_roles``, a ``judge_model`` argument); its work is metered as the judge's."""
+    from pytest_lmbench.core.options import EvalOptions
+    from pytest_lmbench.core.pipeline import run_metered
+
     opts = EvalOptions.of(options, option_values)
     if resolve is not None:
         _RESOLVE.append(resolve)
@@ -367,6 +376,9 @@ def evaluate_inspect(task: InspectTask, model: Any, options: EvalOptions | None 
 
 def _evaluate(task: InspectTask, model: Any, opts: EvalOptions, progress: LiveProgress | None,
               log_dir: str | None) -> TaskResult:
+    from pytest_lmbench.core.models.base import declared
+    from pytest_lmbench.core.pipeline import ModelCalls
+
     inspect_ai = _inspect()
     started = time.perf_counter()
     _provider()
@@ -479,6 +491,9 @@ def to_result(task: InspectTask, log: Any, model: str, started: float) -> TaskRe
     """An Inspect log as a TaskResult: every metric of every scorer as ``SCORER/METRIC``; per example (one per
     sample id; epochs reduced by the task's reducer) the reduced value of each scorer, so the metrics that are
     means (accuracy, mean) get our interval."""
+    from pytest_lmbench.core.pipeline import finish_result
+    from pytest_lmbench.core.results import ExampleResult
+
     results = log.results
     if results is None or not results.scores:
         raise ValueError("Inspect's log has no scores: the task has no scorer, or no sample was scored")
