@@ -16,6 +16,8 @@ import pytest
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 pytest.importorskip("inspect_ai")
+# the parity runs call inspect_ai.eval() themselves, outside our containment: its retry setup's notice is its own
+pytestmark = pytest.mark.filterwarnings("ignore:The 'initial' parameter is deprecated:DeprecationWarning")
 
 TASKS = '''
 from inspect_ai import Task, task, Epochs
@@ -279,3 +281,84 @@ def test_concurrent_samples_reach_the_backend_as_one_batch_even_inside_an_event_
 
     assert asyncio.run(inside_a_loop()) == 0.75
 
+
+
+TOOLS = '''
+from inspect_ai import Task, task
+from inspect_ai.dataset import Sample
+from inspect_ai.scorer import match
+from inspect_ai.solver import generate, use_tools
+from inspect_ai.tool import tool
+
+@tool
+def add():
+    async def execute(x: int, y: int):
+        """Add two numbers.
+
+        Args:
+            x: First number.
+            y: Second number.
+        """
+        return x + y
+    return execute
+
+@task
+def with_tools():
+    return Task(dataset=[Sample(input="1 + 1?", target="2"), Sample(input="2 + 2?", target="4")],
+                solver=[use_tools(add()), generate()], scorer=match())
+
+@task
+def with_tools_tolerated():
+    return Task(dataset=[Sample(input="1 + 1?", target="2"), Sample(input="2 + 2?", target="4")],
+                solver=[use_tools(add()), generate()], scorer=match(), fail_on_error=False)
+'''
+
+
+def test_a_task_that_gives_the_model_tools_is_an_error_that_says_so(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(tools_task=TOOLS, answers=ANSWERS)
+    # a process of its own: an in-process run forgets the modules it imported (pytester restores sys.modules),
+    # and Inspect's tool modules imported in one run and not another would then disagree about its state.
+    # Our refusal is said whatever Inspect's log kept (its teardown can leave only "no running event loop").
+    result = pytester.runpytest_subprocess("tools_task.py", "--lm-model=py:answers.py:Scripted", "-p",
+                                           "no:cacheprovider", "-k", "not tolerated")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["with_tools (tools_task.py): *the task gives the model tools, which pytest-lmbench's "
+                                 "backends cannot call: run it with `inspect eval`*"])
+    assert "Traceback" not in result.stdout.str() and "event loop" not in result.stdout.str()
+
+
+def test_a_refusal_that_fail_on_error_allowed_is_a_note_and_logprobs_asked_for_are_one(files: Path) -> None:
+    from pytest_lmbench.core.models.base import BaseModel
+    from pytest_lmbench.core.tasks.inspect_tasks import LOGPROBS_UNMET, evaluate_inspect, list_inspect_tasks
+
+    (files / "logprobs_task.py").write_text(TASKS + '''
+from inspect_ai.model import GenerateConfig
+
+@task
+def capitals_logprobs():
+    return Task(dataset=CAPITALS, solver=generate(), scorer=match(), config=GenerateConfig(logprobs=True))
+''')
+    sys.path.insert(0, str(files))
+    try:
+        from answers import answer
+    finally:
+        sys.path.remove(str(files))
+
+    class Answering(BaseModel):
+        name = "answering"
+
+        def generate(self, prompts, *, max_tokens, stop=None):  # type: ignore[no-untyped-def]
+            return [answer(p) for p in prompts]
+
+        def loglikelihood(self, requests):  # type: ignore[no-untyped-def]
+            return [0.0 for _ in requests]
+
+    [task] = [t for t in list_inspect_tasks(str(files / "logprobs_task.py")) if t.name == "capitals_logprobs"]
+    result = evaluate_inspect(task, Answering(), model_name="answering")
+    assert result.scores["match/accuracy"] == 0.75 and LOGPROBS_UNMET in result.notes
+    [plain] = [t for t in list_inspect_tasks(str(files / "logprobs_task.py")) if t.name == "capitals"]
+    assert LOGPROBS_UNMET not in evaluate_inspect(plain, Answering(), model_name="answering").notes
+    (files / "tools_task.py").write_text(TOOLS)
+    [tolerated] = [t for t in list_inspect_tasks(str(files / "tools_task.py")) if t.name == "with_tools_tolerated"]
+    with pytest.raises(ValueError, match="the task gives the model tools"):  # every sample refused: nothing scored
+        evaluate_inspect(tolerated, Answering(), model_name="answering")

@@ -173,6 +173,16 @@ _LOCK = threading.Lock()
 #: Loads the model of a spec the task itself names (``lmbench/SPEC`` in its model roles or task arguments), per
 #: item; None: only the item's own models are known.
 _RESOLVE: list[Callable[[str], Any]] = []
+#: Why our provider refused a request, per model label (a task that gives the model tools): said instead of what
+#: Inspect's log keeps, which can be only a follow-on error of its teardown.
+_REFUSED: dict[str, str] = {}
+#: What our provider could not give, per model label (token log-probs): a note on the item's result.
+_UNMET: dict[str, set[str]] = {}
+
+TOOLS_REFUSED = ("the task gives the model tools, which pytest-lmbench's backends cannot call: run it with "
+                 "`inspect eval` and a model of Inspect's own")
+LOGPROBS_UNMET = ("the task asks for token log-probs (GenerateConfig.logprobs), which pytest-lmbench's backends do "
+                  "not return: its answers came back as text only")
 
 
 def _sampling(config: Any) -> dict[str, Any]:
@@ -188,8 +198,7 @@ def _conversation(messages: Sequence[Any]) -> list[Message]:
     out: list[Message] = []
     for m in messages:
         if m.role == "tool" or getattr(m, "tool_calls", None):
-            raise ValueError("the task's solver calls tools, which pytest-lmbench's backends cannot: run it with "
-                             "`inspect eval` and a model of Inspect's own")
+            raise ValueError(TOOLS_REFUSED)
         out.append({"role": m.role, "content": m.text})
     return out
 
@@ -216,10 +225,15 @@ def _provider() -> type:
         async def generate(self, input: list[Any], tools: list[Any], tool_choice: Any, config: Any) -> Any:
             from pytest_lmbench.core.models.base import DEFAULT_MAX_TOKENS
 
-            if tools:
-                raise ValueError("the task gives the model tools, which pytest-lmbench's backends cannot call: run "
-                                 "it with `inspect eval` and a model of Inspect's own")
-            conversation = _conversation(input)
+            try:
+                if tools:
+                    raise ValueError(TOOLS_REFUSED)
+                conversation = _conversation(input)
+            except ValueError as exc:
+                _REFUSED.setdefault(self.model_name, str(exc))
+                raise
+            if config.logprobs or config.top_logprobs:
+                _UNMET.setdefault(self.model_name, set()).add(LOGPROBS_UNMET)
             kwargs = {"max_tokens": int(config.max_tokens or DEFAULT_MAX_TOKENS),
                       "stop": list(config.stop_seqs) if config.stop_seqs else None, **_sampling(config)}
             loop = asyncio.get_running_loop()
@@ -306,8 +320,10 @@ def _contained(log_dir: str | None) -> Iterator[str]:
     saved_hook, saved_out, saved_err = sys.excepthook, sys.stdout, sys.stderr
     saved_env = {k: os.environ.get(k) for k in ("XDG_DATA_HOME", "INSPECT_LOG_DIR")}
     with tempfile.TemporaryDirectory(prefix="lmbench-inspect-") as scratch, warnings.catch_warnings():
-        # Inspect's own deprecation notices about its dependencies are not the user's to act on
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"inspect_ai(\.|$)")
+        # deprecation notices raised while Inspect loads itself and its registered packages (inspect_evals) are not
+        # the user's to act on
+        warnings.filterwarnings("ignore", category=DeprecationWarning,
+                                module=r"(inspect_ai|inspect_evals|pydantic)(\.|$)")
         os.environ["XDG_DATA_HOME"] = os.path.join(scratch, "data")
         logs = log_dir or os.path.join(scratch, "logs")
         try:
@@ -397,25 +413,42 @@ def _evaluate(task: InspectTask, model: Any, opts: EvalOptions, progress: LivePr
     generate = {"max_tokens": opts.max_tokens} if opts.max_tokens is not None else {}
     from inspect_ai.model import get_model
 
-    # our models as fresh Model objects (not Inspect's memoized ones: a model of an earlier item must not answer)
-    candidate = get_model(f"{PROVIDER}/{label}", memoize=False)
-    bound = {role: get_model(name, memoize=False) for role, name in roles.items()}
-    with _contained(log_dir) as logs:
+    with _contained(log_dir) as logs:  # (get_model loads the entry points of Inspect's packages)
+        # our models as fresh Model objects (not Inspect's memoized ones: a model of an earlier item must not answer)
+        candidate = get_model(f"{PROVIDER}/{label}", memoize=False)
+        bound = {role: get_model(name, memoize=False) for role, name in roles.items()}
+        failure: Exception | None = None
         try:
             logs_found = _run(lambda: inspect_ai.eval(
                 task.spec, model=candidate, model_roles=bound or None,
                 task_args=dict(task.args), limit=opts.max_examples, epochs=epochs, log_dir=logs,
                 log_format="json", display="none", ctl_server=False, score_display=False, **generate))
         except Exception as exc:  # the task could not be built or run: its dataset, its sandbox, its code
-            raise ValueError(_why(exc)) from None
+            failure = exc
         finally:
-            for name in [n for n in _MODELS if n not in before]:  # this item's: its own, the grader, resolved
+            mine = [n for n in _MODELS if n not in before]  # this item's: its own, the grader, resolved
+            for name in mine:
                 _MODELS.pop(name, None)
+            unmet = sorted({note for name in mine for note in _UNMET.pop(name, ())})
+            refused = _refusal(mine)  # ours, said before what Inspect kept (a follow-on error of its teardown)
+        if failure is not None:
+            raise ValueError(refused or _why(failure)) from None
         [log] = logs_found
         if log.status != "success":  # (read while its log file is still there)
-            # a sample's own error says more than the eval's (which can be a follow-on error of its teardown)
-            raise ValueError(f"Inspect's eval ended with status {log.status!r}: {_first_line(_log_error(log))}")
-    return to_result(task, log, label, started)
+            raise ValueError(refused or f"Inspect's eval ended with status {log.status!r}: "
+                             f"{_first_line(_log_error(log))}")
+    try:
+        result = to_result(task, log, label, started)
+    except ValueError as exc:  # no sample scored: all were refused
+        raise ValueError(refused) if refused else exc from None
+    result.notes.extend(unmet + ([f"some samples failed: {refused}"] if refused else []))
+    return result
+
+
+def _refusal(labels: Sequence[str]) -> str | None:
+    """Why our provider refused one of these models' requests (the first), forgetting them all."""
+    found = [why for name in labels if (why := _REFUSED.pop(name, None)) is not None]
+    return found[0] if found else None
 
 
 def _log_error(log: Any) -> str:
