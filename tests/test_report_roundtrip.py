@@ -53,7 +53,8 @@ def _result() -> TaskResult:
         score_data=[{"subtask_description": "sums", "score_dict": {"acc": 0.5}, "preferred_score": "acc",
                      "number_of_shots": 2, "low_score": 0.0, "high_score": 1.0}],
         repeats={"k": 4, "temperature": 1.0, "seeds": [0, 1, 2, 3], "pass_at": [1, 4], "metric": "acc,none"},
-        usage={"prompt_tokens": 10, "generated_tokens": 2, "model_calls": 1, "cost": None, "tokens_counted": True})
+        usage={"prompt_tokens": 10, "generated_tokens": 2, "model_calls": 1, "cost": None, "tokens_counted": True},
+        source_digest="0123456789abcdef", before_gate={"outcome": "passed", "message": None})
 
 
 def _report() -> Report:

@@ -271,6 +271,7 @@ def compare_with_baseline(results: list[TaskResult], index: BaselineIndex, *, ma
     for comp in comparisons:
         if comp.verdict == "regressed":
             r = leaves[(comp.task, comp.model, comp.shots)]
+            r.before_gate = r.before_gate or {"outcome": r.outcome, "message": r.message}
             r.outcome = r.outcome if r.outcome == "failed" else "regressed"
             r.message = regression_message(comp, alpha) + (f"\n{r.message}" if r.message else "")
     return comparisons
@@ -291,3 +292,45 @@ def compare_models(results: list[TaskResult], reference: str, *, alpha: float) -
     apply_holm(comparisons, alpha, gate=False)
     _attach(results, comparisons)
     return comparisons
+
+
+def ungated(result: TaskResult) -> TaskResult:
+    """``result`` as it was before any comparison (a copy): its own outcome and message back, no comparisons. What
+    a gate is decided on again, on stored reports (``diff``, ``merge``)."""
+    out = dataclasses.replace(result, comparisons=[], before_gate=None)
+    if result.before_gate is not None:
+        out.outcome, out.message = result.before_gate["outcome"], result.before_gate["message"]
+    return out
+
+
+# --------------------------------------------------------------------------------- flipped examples
+
+@dataclass
+class Flip:
+    """One example whose correctness changed between a baseline result and a candidate result (matched by id):
+    what a person reads to decide whether a regression is real."""
+
+    id: str
+    index: int
+    direction: str  # "newly failing" or "newly passing"
+    candidate: ExampleResult
+    baseline: ExampleResult
+
+
+def flips(candidate: TaskResult, baseline: TaskResult) -> list[Flip]:
+    """The examples of ``candidate`` that are wrong where ``baseline`` had them right, then those right where it
+    had them wrong (``gates.example_failed`` on each side), in the candidate's order. Programmatic BIG-bench
+    tasks have no scored examples: none."""
+    if candidate.score_data is not None or baseline.score_data is not None:
+        return []
+    base = _keyed(baseline.examples)
+    out: dict[str, list[Flip]] = {"newly failing": [], "newly passing": []}
+    for key, ex in _keyed(candidate.examples).items():
+        old = base.get(key)
+        if old is None:
+            continue
+        now_failed, was_failed = example_failed(ex, candidate), example_failed(old, baseline)
+        if now_failed != was_failed:
+            direction = "newly failing" if now_failed else "newly passing"
+            out[direction].append(Flip(id=ex.id, index=ex.index, direction=direction, candidate=ex, baseline=old))
+    return out["newly failing"] + out["newly passing"]

@@ -7,6 +7,8 @@ inside pytest's own report serialisation, where a numpy scalar would abort the r
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import statistics
@@ -174,6 +176,11 @@ class TaskResult:
     repeats: dict[str, Any] | None = None
     #: what the item cost (``usage.UsageDict``): tokens, model calls and seconds, cache hits, money
     usage: dict[str, Any] | None = None
+    #: sha256 (first 16 hex digits) of the task's file as it ran (``path``): a merge refuses two versions of a task
+    source_digest: str | None = None
+    #: the outcome and message before the --lm-baseline gate changed them to "regressed", so that a gate can be
+    #: decided again on stored reports (``compare.ungated``: diff, merge); None when the gate changed nothing
+    before_gate: dict[str, Any] | None = None
 
     @classmethod
     def placeholder(cls, task: str, model: str, outcome: Outcome, message: str | None, **fields: Any) -> TaskResult:
@@ -433,6 +440,25 @@ def _old_parent_kind(result: TaskResult) -> str | None:
     if result.parent and (result.path or "").endswith((".yaml", ".yml")):
         return "lmeval"
     return None
+
+
+def source_digest(path: str) -> str | None:
+    """The first 16 hex digits of the sha256 of the file at ``path`` (None: not a readable file), computed once per
+    version of the file (its size and modification time)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return _digest(os.path.abspath(path), st.st_size, st.st_mtime_ns) if os.path.isfile(path) else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _digest(path: str, size: int, mtime_ns: int) -> str | None:
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.sha256(fh.read()).hexdigest()[:16]
+    except OSError:
+        return None
 
 
 def load_report(path: str, shown: str | None = None) -> list[TaskResult]:

@@ -55,6 +55,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--lm-threshold", action="append", default=[], metavar="[TASK_GLOB:]METRIC=VALUE",
                     help="pass/fail threshold (repeatable), e.g. multiple_choice_grade=0.5")
     group.addoption("--lm-report", default=None, metavar="PATH", help="write the JSON report here")
+    group.addoption("--lm-shard", default=None, metavar="I/N",
+                    help="run the I-th of N deterministic shares of the items, balanced by example count (the same "
+                         "share under xdist); merge the shards' reports with `python -m pytest_lmbench merge`")
     group.addoption("--lm-html", default=None, metavar="PATH",
                     help="write a self-contained HTML report with plots here (no network needed to view it)")
     group.addoption("--lm-gate", choices=list(GATES), default="lower",
@@ -152,6 +155,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if not config.pluginmanager.is_registered(functions):
         config.pluginmanager.register(functions, "lmbench-functions")
+    if config.getoption("lm_shard", None):
+        from pytest_lmbench.plugin import shard
+
+        shard.parse_shard(config.getoption("lm_shard"))  # a usage error before anything is collected
+        if not config.pluginmanager.is_registered(shard):
+            config.pluginmanager.register(shard, "lmbench-shard")
     if config.pluginmanager.has_plugin("xdist") and not _is_worker(config) and _distributed(config):
         from pytest_lmbench.plugin import distributed
 
@@ -380,6 +389,9 @@ def final_results(state: LmbenchState) -> list[TaskResult]:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if _is_worker(config):
+        shard = get_state(config).shard
+        if shard is not None:  # what the controller, which never collects, writes into the report
+            config.workeroutput["lmbench_shard"] = shard  # type: ignore[attr-defined]
         return
     with gcpause.paused():  # the reports of every example: many objects, no cycles
         _finish(session, config, exitstatus)
@@ -411,11 +423,13 @@ def _finish(session: pytest.Session, config: pytest.Config, exitstatus: int) -> 
         from pytest_lmbench.report.html import render_html
 
         write_text_atomic(os.path.join(str(config.invocation_params.dir), html_path),
-                          render_html(results, aggregates, models=state.labels, meta={"complete": complete}))
+                          render_html(results, aggregates, models=state.labels, meta={"complete": complete},
+                                      baseline=state.baseline))
     if path:
         Report(complete=complete, models=[s.public for s in state.specs], shots=state.shots,
                max_examples=state.max_examples, aggregates=[g.to_dict() for g in aggregates],
-               results=results).save(os.path.join(str(config.invocation_params.dir), path))
+               results=results, extra={"shard": state.shard} if state.shard is not None else {}
+               ).save(os.path.join(str(config.invocation_params.dir), path))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

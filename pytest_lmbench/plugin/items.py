@@ -32,7 +32,7 @@ from pytest_lmbench.core.scoring.metrics import MetricUnavailable
 from pytest_lmbench.core.tasks.bigbench import is_parent_task_file, load_task, load_task_name, subtask_files
 from pytest_lmbench.core.tasks.model import Task
 from pytest_lmbench.core.usage import Usage
-from pytest_lmbench.plugin.state import attach, get_state
+from pytest_lmbench.plugin.state import WEIGHT_ATTR, attach, get_state
 
 _TASK_CACHE_KEY = pytest.StashKey["OrderedDict[tuple[str, str | None, int, int], Task]"]()
 _TASK_CACHE_SIZE = 4
@@ -78,13 +78,13 @@ class ThresholdFailure(Exception):
     """The score missed its threshold; the message says by how much and shows failing examples."""
 
 
-SUMMARY_VERSION = 4
+SUMMARY_VERSION = 5
 
 
 def task_summary(task: Task) -> dict[str, Any]:
     """What collection needs of a validated task file, in builtin types (kept in pytest's cache)."""
     return {"name": task.name, "is_parent": task.is_parent, "subtasks": len(task.subtasks),
-            "leaves": [{"name": leaf.name, "path": leaf.path, "parent": leaf.parent,
+            "leaves": [{"name": leaf.name, "path": leaf.path, "parent": leaf.parent, "examples": len(leaf.examples),
                         "produced": sorted(leaf.produced_metrics), "thresholds": {**task.thresholds, **leaf.thresholds},
                         "marks": list(dict.fromkeys(task.marks + leaf.marks)), "keywords": list(leaf.keywords),
                         "repeats": None if leaf.repeats is None else dataclasses.asdict(leaf.repeats),
@@ -179,6 +179,8 @@ class TaskFile(pytest.File):
                         task_name=leaf["name"], parent_name=leaf["parent"], spec=spec, label=label, shots=shots,
                         max_examples=max_examples, thresholds=thresholds, family=family, repeats=repeats)
                     item.add_marker("lmbench")
+                    # what --lm-shard balances on: the examples this item evaluates
+                    setattr(item, WEIGHT_ATTR, min(leaf.get("examples", 0), max_examples or 10 ** 9) or None)
                     for mark in marks:
                         item.add_marker(mark)
                     item.extra_keyword_matches.update(k for k in keywords if k)

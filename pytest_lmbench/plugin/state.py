@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 #: The test-report attribute that carries an item's result (pytest serialises extra report attributes).
 RESULT_ATTR = "lmbench_result"
+#: the examples an item will evaluate, set at collection where they are known: what --lm-shard balances
+WEIGHT_ATTR = "lmbench_weight"
 DEFAULT_MODEL = "smollm2"
 DEFAULT_TASK_FILES = ["task.json"]
 STATE_KEY = pytest.StashKey["LmbenchState"]()
@@ -100,6 +102,9 @@ class LmbenchState:
         self.results: list[TaskResult] = []
         #: the run-level results (``core/run.final_results``) once the session has finished, for the summary
         self.final: list[TaskResult] | None = None
+        #: --lm-shard: {"index", "count", "items" (this share's), "total" (all shares')}, set at collection (on
+        #: xdist workers, and sent to the controller in their workeroutput)
+        self.shard: dict[str, int] | None = None
         self.session: pytest.Session | None = None
         self.spent = Usage()  # what the results gathered so far cost (the budgets' measure)
         self.stopped: str | None = None  # why a budget stopped the run
@@ -243,6 +248,13 @@ class LmbenchState:
         under test."""
         return tuple(self.model(spec) for spec in self.judge_specs_for(own))
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """pytest-xdist: a worker's share of --lm-shard (every worker computes the same one)."""
+        shard = getattr(node, "workeroutput", {}).get("lmbench_shard")
+        if shard is not None:
+            self.shard = dict(shard)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Gather results on the process that writes the summary (the xdist controller, or the only one)."""
         data = getattr(report, "lmbench_result", None)
@@ -318,5 +330,10 @@ def _is_worker(config: pytest.Config) -> bool:
 
 def attach(report: pytest.TestReport, result: TaskResult) -> None:
     """Put an item's result on its test report: the TaskResult within one process, turned into builtin types
-    when pytest serialises the report (``pytest_report_to_serializable`` in ``__init__``)."""
+    when pytest serialises the report (``pytest_report_to_serializable`` in ``__init__``). The task file's digest
+    goes with it (what a merge of split runs checks: the same task file everywhere)."""
+    if result.path and result.source_digest is None:
+        from pytest_lmbench.core.results import source_digest
+
+        result.source_digest = source_digest(result.path)
     setattr(report, RESULT_ATTR, result)

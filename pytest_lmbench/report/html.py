@@ -1,11 +1,18 @@
-"""``--lm-html PATH``: one self-contained HTML file (inline CSS and SVG, no script, nothing fetched) for
-people who would rather look than read a log.
+"""``--lm-html PATH``: one self-contained HTML file (inline CSS, SVG and script, nothing fetched) for people who
+would rather look than read a log.
 
 It holds, per model, the table of tasks (score with its 95% interval, threshold, outcome, delta against the
 baseline); the mean normalized score over tasks and keywords; a score-by-model bar chart with error bars when
 several models ran; a score-vs-model line per task (BIG-bench's scaling picture) when several models ran;
 and a reliability diagram for every multiple-choice result (accuracy against confidence, the diagonal being
 perfect calibration), plus one for stated confidence where the task asked for it.
+
+Below those, the examples of every item (``examples_html.py``): a closed section per task and shot count that,
+opened, lists the prompts, targets and each model's answers and scores side by side, wrong ones first (with
+``baseline``: the examples whose correctness flipped against it before them), with a text filter and a
+right/wrong/flipped select. Everything above the examples is static HTML; only the examples need the script
+(their data is embedded as JSON and rendered on demand, so that a run of tens of thousands of examples still
+opens at once).
 """
 
 from __future__ import annotations
@@ -13,10 +20,11 @@ from __future__ import annotations
 import datetime as _dt
 import html
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pytest_lmbench.core.aggregates import ALL, GroupScore
 from pytest_lmbench.core.results import TaskResult
+from pytest_lmbench.report import examples_html
 from pytest_lmbench.report.format import (
     SHORT_METRIC,
     baseline_comparison,
@@ -29,6 +37,9 @@ from pytest_lmbench.report.format import (
     row_order,
     threshold_text,
 )
+
+if TYPE_CHECKING:
+    from pytest_lmbench.core.compare import BaselineIndex
 
 PALETTE = ["#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2", "#97bbf5"]
 OUTCOME_COLOR = {"passed": "#2e7d32", "failed": "#c62828", "regressed": "#c62828", "error": "#8e24aa",
@@ -294,9 +305,11 @@ def _aggregates_table(groups: list[GroupScore]) -> str:
 
 
 def render_html(results: list[TaskResult], aggregates: list[GroupScore], *, title: str = "lmbench report",
-                models: Sequence[str] = (), meta: dict[str, Any] | None = None) -> str:
-    """The whole page as one string. ``models``: the order of the x axis of the score-against-model plots
-    (default: as the results come)."""
+                models: Sequence[str] = (), meta: dict[str, Any] | None = None,
+                baseline: BaselineIndex | None = None) -> str:
+    """The whole page as one string. ``models``: the order of the x axis of the score-against-model plots and
+    of the examples' columns (default: as the results come). ``baseline`` (``--lm-baseline``): the examples
+    whose correctness flipped against it are listed first, with what it answered."""
     models = [m for m in model_order(results, models) if m != "-"]
     ordered = outcome_counts(results)
     when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -355,6 +368,8 @@ def render_html(results: list[TaskResult], aggregates: list[GroupScore], *, titl
     if reasons:
         # explained keeps only results with a message: the filter below drops none
         body.append("<h2>Why</h2><pre>" + _e("\n\n".join(r.message for r in reasons if r.message)) + "</pre>")
+    body.append(examples_html.examples_section(results, models=models, baseline=baseline))
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<style>{CSS}{examples_html.CSS}</style></head>"
             f"<body>{''.join(body)}</body></html>\n")

@@ -415,4 +415,13 @@ def _print_comparisons(console: Console, results: list[TaskResult], width: int, 
                            "Holm-adjusted; informative only."))
 
 
+def render_comparisons(results: list[TaskResult], *, width: int = 100, color: bool = False) -> str:
+    """The comparison tables of ``results`` alone (what ``python -m pytest_lmbench diff`` prints)."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=max(40, width), force_terminal=color, no_color=not color,
+                      color_system="standard" if color else None, highlight=False, emoji=False)
+    _print_comparisons(console, results, width, color)
+    return buffer.getvalue()
+
+
 SHORT_VERDICT = {"no regression": "ok", "not compared": "n/a", "no difference": "same"}
