@@ -42,19 +42,23 @@ def _results(path: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example suite run whole, in two shards, per model, and against a baseline: the reports."""
+    """The example suite run whole and in two shards on one model, on each model and both, and its JSON tasks
+    against a baseline (whole and in shards) and without: the reports, and how pytest exited on each."""
     root = tmp_path_factory.mktemp("suite")
     shutil.copytree(EXAMPLES, root / "example_tasks")
-    models = ["--lm-model=dummy:random", "--lm-model=dummy:oracle"]
-    runs = {"whole.json": models, "shard1.json": [*models, "--lm-shard=1/2"],
-            "shard2.json": [*models, "--lm-shard", "2/2"], "random.json": models[:1], "oracle.json": models[1:],
-            "base.json": ["--lm-model=dummy:oracle"],
-            "gated.json": [*models[:1], "--lm-baseline=base.json"],
-            "gated1.json": [*models[:1], "--lm-baseline=base.json", "--lm-shard=1/2"],
-            "gated2.json": [*models[:1], "--lm-baseline=base.json", "--lm-shard=2/2"]}
+    random, oracle = "--lm-model=dummy:random", "--lm-model=dummy:oracle"
+    # the gate's runs on the JSON tasks alone (fast): the baseline has more tasks than they, as baselines may
+    gated = ["example_tasks/capitals", "example_tasks/opposites", "example_tasks/small_addition",
+             "example_tasks/sayings", "example_tasks/test_capitals_twin.py", random, "--lm-baseline=oracle.json"]
+    runs = {"random.json": ["example_tasks", random], "oracle.json": ["example_tasks", oracle],
+            "both.json": ["example_tasks", random, oracle],
+            "shard1.json": ["example_tasks", random, "--lm-shard=1/2"],
+            "shard2.json": ["example_tasks", random, "--lm-shard", "2/2"],
+            "gated.json": gated, "gated1.json": [*gated, "--lm-shard=1/2"], "gated2.json": [*gated, "--lm-shard=2/2"],
+            "plain.json": gated[:-1]}
     codes = {}
     for name, args in runs.items():
-        run = _pytest(root, "example_tasks", f"--lm-report={name}", *args)
+        run = _pytest(root, f"--lm-report={name}", *args)
         assert run.returncode in (0, 1), run.stdout[-3000:] + run.stderr[-3000:]
         codes[name] = run.returncode
     (root / "codes.json").write_text(json.dumps(codes))
@@ -73,20 +77,20 @@ def test_two_shards_merged_equal_the_whole_run(suite: Path, capsys: pytest.Captu
     ids = [{r["nodeid"] for r in rep["results"] if not r["aggregate"]} for rep in (one, two)]
     assert ids[0] and ids[1] and not ids[0] & ids[1]  # disjoint shares, neither empty
     code = main(["merge", str(suite / "shard1.json"), str(suite / "shard2.json"), "-o", str(suite / "m.json")])
-    assert code == _code(suite, "whole.json") == 1  # dummy:random misses thresholds: pytest failed, so does merge
-    merged, whole = _results(suite / "m.json"), _results(suite / "whole.json")
+    assert code == _code(suite, "random.json") == 1  # dummy:random misses thresholds: pytest failed, so does merge
+    merged, whole = _results(suite / "m.json"), _results(suite / "random.json")
     assert merged == whole  # scores, intervals, outcomes, parents' aggregates, mean normalized scores
     assert any(r["aggregate"] for r in whole["results"]) and whole["aggregates"]  # there was something to recompute
     out = capsys.readouterr().out
-    assert "model dummy:random" in out and "model dummy:oracle" in out and "merged 2 report(s)" in out  # a summary
+    assert "model dummy:random" in out and "merged 2 report(s)" in out  # the summary
     assert json.loads((suite / "m.json").read_text())["merged"]["from"] == [str(suite / "shard1.json"),
                                                                               str(suite / "shard2.json")]
 
 
 def test_one_job_per_model_merged_equals_the_multi_model_run(suite: Path) -> None:
     assert main(["merge", str(suite / "random.json"), str(suite / "oracle.json"), "-o", str(suite / "pm.json")]) \
-        == _code(suite, "whole.json")
-    assert _results(suite / "pm.json") == _results(suite / "whole.json")
+        == _code(suite, "both.json")
+    assert _results(suite / "pm.json") == _results(suite / "both.json")
     assert json.loads((suite / "pm.json").read_text())["models"] == ["dummy:random", "dummy:oracle"]
 
 
@@ -94,7 +98,7 @@ def test_merge_decides_the_baseline_gate_over_all_items_as_one_run_would(
         suite: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(suite)  # the baseline named as the run named it (messages quote it)
     # each shard gated alone (Holm over half the items); the merge gates again over all of them
-    code = main(["merge", "gated1.json", "gated2.json", "-o", "g.json", "--baseline", "base.json"])
+    code = main(["merge", "gated1.json", "gated2.json", "-o", "g.json", "--baseline", "oracle.json"])
     assert code == _code(suite, "gated.json") == 1 and "regressed against" in capsys.readouterr().out
     merged, single = _results(suite / "g.json"), _results(suite / "gated.json")
     assert merged == single
@@ -105,8 +109,8 @@ def test_merge_decides_the_baseline_gate_over_all_items_as_one_run_would(
     assert any(r["outcome"] == "regressed" for r in single["results"])
     # without the baseline, the shards' own gates are undone: the merge equals the ungated whole run
     assert main(["merge", str(suite / "gated1.json"), str(suite / "gated2.json"), "-o", str(suite / "u.json")]) \
-        == _code(suite, "random.json")
-    assert _results(suite / "u.json") == _results(suite / "random.json")
+        == _code(suite, "plain.json")
+    assert _results(suite / "u.json") == _results(suite / "plain.json")
 
 
 def test_merge_refuses_what_cannot_be_one_run_and_marks_missing_shards(suite: Path, tmp_path: Path,
@@ -163,17 +167,17 @@ def test_every_result_carries_its_task_files_digest(suite: Path) -> None:
 
 def test_diff_exits_1_on_a_regressed_report_and_0_on_an_identical_one(suite: Path,
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["diff", str(suite / "base.json"), str(suite / "random.json"), "--color=no", "--limit=1"]) == 1
+    assert main(["diff", str(suite / "oracle.json"), str(suite / "plain.json"), "--color=no", "--limit=1"]) == 1
     out = capsys.readouterr().out
     assert "regressed" in out and "flipped examples" in out and "newly failing" in out
     assert "baseline (dummy:oracle):" in out and "\x1b[" not in out
     gated = Report.load(suite / "gated.json")
     verdicts = {c["task"]: c["verdict"] for r in gated.results for c in r.comparisons}
     assert f"{list(verdicts.values()).count('regressed')} regressed of" in out  # as the run's own gate decided
-    assert main(["diff", str(suite / "base.json"), str(suite / "base.json")]) == 0
+    assert main(["diff", str(suite / "oracle.json"), str(suite / "oracle.json")]) == 0
     assert "0 regressed of" in capsys.readouterr().out
     # a generous allowed drop: nothing regresses
-    assert main(["diff", str(suite / "base.json"), str(suite / "random.json"), "--max-regression=1.0"]) == 0
+    assert main(["diff", str(suite / "oracle.json"), str(suite / "random.json"), "--max-regression=1.0"]) == 0
     capsys.readouterr()
     assert main(["diff", str(suite / "nope.json"), str(suite / "random.json")]) == 2
     assert "nope.json: no such file" in capsys.readouterr().err
@@ -181,16 +185,16 @@ def test_diff_exits_1_on_a_regressed_report_and_0_on_an_identical_one(suite: Pat
 
 def test_show_prints_examples_wrong_first_filtered_and_literal(suite: Path, tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["show", str(suite / "whole.json"), "capitals", "--model", "dummy:random", "--color=no"]) == 0
+    assert main(["show", str(suite / "both.json"), "capitals", "--model", "dummy:random", "--color=no"]) == 0
     out = capsys.readouterr().out
-    rows = [r for r in Report.load(suite / "whole.json").results if r.task == "capitals" and r.model == "dummy:random"]
+    rows = [r for r in Report.load(suite / "both.json").results if r.task == "capitals" and r.model == "dummy:random"]
     [result] = rows
     assert out.startswith("capitals [dummy:random]") and out.count("\n#") == len(result.examples)
     marks = [line.split()[1] for line in out.splitlines() if line.startswith("#")]
     assert marks == sorted(marks, key=lambda m: m != "WRONG") and "WRONG" in marks  # wrong ones first
-    assert main(["show", str(suite / "whole.json"), "capitals", "--wrong", "--model=dummy:random", "--color=no"]) == 0
+    assert main(["show", str(suite / "both.json"), "capitals", "--wrong", "--model=dummy:random", "--color=no"]) == 0
     assert "right" not in [line.split()[1] for line in capsys.readouterr().out.splitlines() if line.startswith("#")]
-    assert main(["show", str(suite / "whole.json"), "opposites:*", "--limit=1", "--color=yes"]) == 0
+    assert main(["show", str(suite / "both.json"), "opposites:*", "--limit=1", "--color=yes"]) == 0
     colored = capsys.readouterr().out
     assert "\x1b[" in colored and "more (--limit)" in colored and "opposites:write" in colored
     # text that looks like rich markup stays as written
@@ -199,12 +203,12 @@ def test_show_prints_examples_wrong_first_filtered_and_literal(suite: Path, tmp_
     report.save(tmp_path / "markup.json")
     assert main(["show", str(tmp_path / "markup.json"), report.results[0].task, "--color=yes"]) == 0
     assert "[bold]not markup[/bold] [smollm2]" in capsys.readouterr().out
-    assert main(["show", str(suite / "whole.json"), "no_such_task"]) == 2
+    assert main(["show", str(suite / "both.json"), "no_such_task"]) == 2
     assert "no task 'no_such_task'" in capsys.readouterr().err
 
 
 def test_python_dash_m_runs_the_tool(suite: Path) -> None:
-    run = subprocess.run([sys.executable, "-m", "pytest_lmbench", "diff", "base.json", "base.json"], cwd=suite,
+    run = subprocess.run([sys.executable, "-m", "pytest_lmbench", "diff", "oracle.json", "oracle.json"], cwd=suite,
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and "0 regressed of" in run.stdout
     bad = subprocess.run([sys.executable, "-m", "pytest_lmbench", "merge", "missing.json", "-o", "o.json"], cwd=suite,
@@ -232,8 +236,8 @@ def test_a_bad_shard_is_a_usage_error(pytester: pytest.Pytester) -> None:
 
 
 def test_the_same_share_under_xdist(suite: Path) -> None:
-    run = _pytest(suite, "example_tasks", "--lm-model=dummy:random", "--lm-model=dummy:oracle", "--lm-shard=1/2",
-                  "-n", "2", "--lm-report=xdist1.json")
+    run = _pytest(suite, "example_tasks", "--lm-model=dummy:random", "--lm-shard=1/2", "-n", "2",
+                  "--lm-report=xdist1.json")
     assert run.returncode in (0, 1), run.stdout[-3000:]
     xdist, serial = (json.loads((suite / n).read_text()) for n in ("xdist1.json", "shard1.json"))
     assert xdist["shard"] == serial["shard"]
@@ -244,7 +248,7 @@ def test_ungated_gives_back_the_outcome_before_the_gate(suite: Path) -> None:
     gated = Report.load(suite / "gated.json").results
     regressed = [r for r in gated if r.outcome == "regressed"]
     assert regressed and all(r.before_gate is not None for r in regressed)
-    plain = {(r.task, r.model): r for r in Report.load(suite / "random.json").results}
+    plain = {(r.task, r.model): r for r in Report.load(suite / "plain.json").results}
     for r in regressed:
         back = ungated(r)
         assert (back.outcome, back.message, back.comparisons) == (plain[(r.task, r.model)].outcome,

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_lmbench.core.gates import example_failed
 from pytest_lmbench.core.results import ExampleResult, TaskResult
+from pytest_lmbench.report.format import probabilities
 
 if TYPE_CHECKING:
     from pytest_lmbench.core.compare import BaselineIndex, Flip
@@ -83,17 +84,6 @@ def status(ex: ExampleResult, result: TaskResult) -> str:
     if example_failed(ex, result):
         return "w"
     return "r" if ex.picked_best is not None or ex.score is not None else "-"
-
-
-def probabilities(log_probs: Sequence[float]) -> list[float]:
-    """The options' probabilities: softmax of their log-probs (rounded: they are read, not recomputed)."""
-    finite = [lp for lp in log_probs if isinstance(lp, (int, float)) and math.isfinite(lp)]
-    if not finite:
-        return [0.0 for _ in log_probs]
-    top = max(finite)
-    weights = [math.exp(lp - top) if isinstance(lp, (int, float)) and math.isfinite(lp) else 0.0 for lp in log_probs]
-    total = sum(weights)
-    return [round(w / total, 4) for w in weights]
 
 
 def _answer(ex: ExampleResult) -> str | None:

@@ -9,7 +9,6 @@ written); colour only when asked for (``--color``, a terminal, ``NO_COLOR``).
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Sequence
 
 from rich.console import Console
@@ -18,7 +17,7 @@ from rich.text import Text
 from pytest_lmbench.core.compare import Flip
 from pytest_lmbench.core.gates import example_failed, judged_line
 from pytest_lmbench.core.results import ExampleResult, TaskResult
-from pytest_lmbench.report.format import fmt, plus_minus
+from pytest_lmbench.report.format import fmt, plus_minus, probabilities
 
 #: characters of a prompt shown without --full (its end: where the question is)
 PROMPT_CHARS = 600
@@ -42,15 +41,6 @@ def _field(label: str, text: str, style: str = "", dim: str = "") -> list[Text]:
                                                for line in text.strip("\n").split("\n")]
 
 
-def _probabilities(ex: ExampleResult) -> list[float] | None:
-    if not ex.log_probs or ex.choices is None or len(ex.log_probs) != len(ex.choices):
-        return None
-    top = max(ex.log_probs)
-    weights = [math.exp(v - top) for v in ex.log_probs]
-    total = sum(weights)
-    return [w / total for w in weights]
-
-
 def example_lines(ex: ExampleResult, result: TaskResult, *, full: bool = False, color: bool = False,
                   label: str = "") -> list[Text]:
     """One example as lines of text: a header (index, id, right or wrong), the prompt or conversation, what was
@@ -66,7 +56,7 @@ def example_lines(ex: ExampleResult, result: TaskResult, *, full: bool = False, 
     else:
         out += _field("prompt", _clip(ex.prompt, full), dim=dim)
     if ex.choices is not None:
-        probs = _probabilities(ex)
+        probs = probabilities(ex.log_probs) if ex.log_probs and len(ex.log_probs) == len(ex.choices) else None
         chosen = ex.chosen
         for i, choice in enumerate(ex.choices):
             score = (ex.target_scores or {}).get(choice)

@@ -3,6 +3,7 @@ metric names, thresholds, and the order and selection of rows. Pure functions of
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from pytest_lmbench.core.results import OUTCOME_ORDER, ComparisonDict, TaskResult
@@ -112,3 +113,14 @@ def cost_text(results: Sequence[TaskResult], role: str | None = None) -> str:
 def cost_roles(results: Sequence[TaskResult]) -> list[str]:
     """The roles of the other models the items called (a judge), in name order."""
     return sorted({role for r in results if r.usage and not r.aggregate for role in r.usage.get("roles") or {}})
+
+
+def probabilities(log_probs: Sequence[float]) -> list[float]:
+    """The options' probabilities: softmax of their log-probs (rounded: they are read, not recomputed)."""
+    finite = [lp for lp in log_probs if isinstance(lp, (int, float)) and math.isfinite(lp)]
+    if not finite:
+        return [0.0 for _ in log_probs]
+    top = max(finite)
+    weights = [math.exp(lp - top) if isinstance(lp, (int, float)) and math.isfinite(lp) else 0.0 for lp in log_probs]
+    total = sum(weights)
+    return [round(w / total, 4) for w in weights]
