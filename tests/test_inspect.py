@@ -246,11 +246,10 @@ def test_tasks_are_named_by_file_and_task_or_by_package(files: Path, pytester: p
         result.stdout.fnmatch_lines([message]) if "@" in wrong else result.stderr.fnmatch_lines([message])
 
 
-def test_concurrent_samples_reach_the_backend_as_one_batch_even_inside_an_event_loop(files: Path) -> None:
-    import asyncio
-
+def _recording(files: Path) -> type:
+    """A backend class that answers with ``answers.answer`` (the deterministic answerer of ``files``) and records
+    the size of each generate() batch."""
     from pytest_lmbench.core.models.base import BaseModel
-    from pytest_lmbench.core.tasks.inspect_tasks import evaluate_inspect, list_inspect_tasks
 
     sys.path.insert(0, str(files))
     try:
@@ -271,6 +270,15 @@ def test_concurrent_samples_reach_the_backend_as_one_batch_even_inside_an_event_
         def loglikelihood(self, requests):  # type: ignore[no-untyped-def]
             return [0.0 for _ in requests]
 
+    return Recording
+
+
+def test_concurrent_samples_reach_the_backend_as_one_batch_even_inside_an_event_loop(files: Path) -> None:
+    import asyncio
+
+    from pytest_lmbench.core.tasks.inspect_tasks import evaluate_inspect, list_inspect_tasks
+
+    Recording = _recording(files)
     [task] = [t for t in list_inspect_tasks(str(files / "evals.py")) if t.name == "capitals"]
     model = Recording()
     result = evaluate_inspect(task, model, model_name="recording")
@@ -328,7 +336,6 @@ def test_a_task_that_gives_the_model_tools_is_an_error_that_says_so(pytester: py
 
 
 def test_a_refusal_that_fail_on_error_allowed_is_a_note_and_logprobs_asked_for_are_one(files: Path) -> None:
-    from pytest_lmbench.core.models.base import BaseModel
     from pytest_lmbench.core.tasks.inspect_tasks import LOGPROBS_UNMET, evaluate_inspect, list_inspect_tasks
 
     (files / "logprobs_task.py").write_text(TASKS + '''
@@ -338,21 +345,7 @@ from inspect_ai.model import GenerateConfig
 def capitals_logprobs():
     return Task(dataset=CAPITALS, solver=generate(), scorer=match(), config=GenerateConfig(logprobs=True))
 ''')
-    sys.path.insert(0, str(files))
-    try:
-        from answers import answer
-    finally:
-        sys.path.remove(str(files))
-
-    class Answering(BaseModel):
-        name = "answering"
-
-        def generate(self, prompts, *, max_tokens, stop=None):  # type: ignore[no-untyped-def]
-            return [answer(p) for p in prompts]
-
-        def loglikelihood(self, requests):  # type: ignore[no-untyped-def]
-            return [0.0 for _ in requests]
-
+    Answering = _recording(files)
     [task] = [t for t in list_inspect_tasks(str(files / "logprobs_task.py")) if t.name == "capitals_logprobs"]
     result = evaluate_inspect(task, Answering(), model_name="answering")
     assert result.scores["match/accuracy"] == 0.75 and LOGPROBS_UNMET in result.notes
