@@ -158,19 +158,19 @@ def cmd_merge(args: argparse.Namespace) -> int:
                            alpha=args.alpha, baseline_metric=args.metric, compare_to=args.compare,
                            lmeval_include=args.eval_include)
     merged.save(args.output)
+    # the models in the order the reports give them (a multi-model run's: the order of its --lm-model options)
+    models = list(dict.fromkeys(r.model for _, report in reports for r in report.results if r.model != "-"))
     if args.html:
         from pytest_lmbench.core.results import write_text_atomic
         from pytest_lmbench.report.html import render_html
 
         aggregates = _group_scores(merged)
-        models = list(dict.fromkeys(r.model for r in merged.results))
         write_text_atomic(args.html, render_html(merged.results, aggregates, models=models,
                                                  meta={"complete": merged.complete}, baseline=baseline))
     from pytest_lmbench.report.terminal import render_summary
 
     items = [r for r in merged.results if not r.aggregate]
-    sys.stdout.write(render_summary(merged.results, width=_width(), color=_color(args.color),
-                                    models=list(dict.fromkeys(r.model for r in items))))
+    sys.stdout.write(render_summary(merged.results, width=_width(), color=_color(args.color), models=models))
     regressed = [r for r in items if any(c["verdict"] == "regressed" for c in r.comparisons if c["gating"])]
     failing = [r for r in items if r.outcome in ("failed", "error", "regressed")]
     print(f"merged {len(args.reports)} report(s): {len(items)} item result(s) -> {args.output}"

@@ -88,10 +88,21 @@ def test_two_shards_merged_equal_the_whole_run(suite: Path, capsys: pytest.Captu
 
 
 def test_one_job_per_model_merged_equals_the_multi_model_run(suite: Path) -> None:
-    assert main(["merge", str(suite / "random.json"), str(suite / "oracle.json"), "-o", str(suite / "pm.json")]) \
-        == _code(suite, "both.json")
+    assert main(["merge", str(suite / "random.json"), str(suite / "oracle.json"), "-o", str(suite / "pm.json"),
+                 "--html", str(suite / "pm.html")]) == _code(suite, "both.json")
     assert _results(suite / "pm.json") == _results(suite / "both.json")
     assert json.loads((suite / "pm.json").read_text())["models"] == ["dummy:random", "dummy:oracle"]
+    # the merged HTML: every item's examples, both models side by side
+    import re
+
+    page = (suite / "pm.html").read_text()
+    sections = [json.loads(m) for m in re.findall(r'<script type="application/json" id="lmx-data-\d+">(.*?)</script>',
+                                                  page)]
+    both = Report.load(suite / "both.json").results
+    assert {(s["task"], s["shots"]) for s in sections} == {(r.task, r.shots) for r in both if not r.aggregate
+                                                             and r.examples and r.score_data is None}
+    capitals = next(s for s in sections if s["task"] == "capitals")
+    assert capitals["models"] == ["dummy:random", "dummy:oracle"] and len(capitals["rows"]) == 20
 
 
 def test_merge_decides_the_baseline_gate_over_all_items_as_one_run_would(
