@@ -8,8 +8,8 @@ pytest and without a model.
   job per model) as the report one process would have written (``core/merge.py``).
 
 Exit codes: 0 fine; 1 the gate fails (diff: a regression; merge: as pytest would have exited, an item failed,
-errored or regressed); 2 bad input (a report that cannot be read, reports that cannot be merged), with one line
-that names the file and what to do.
+errored or regressed); 2 bad input (a report that cannot be read, reports that cannot be merged, two reports
+diff cannot pair a single item of), with one line that names the file and what to do.
 """
 
 from __future__ import annotations
@@ -144,6 +144,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
     verdicts = [c["verdict"] for r in results for c in r.comparisons]
     regressed = verdicts.count("regressed")
     compared = sum(1 for v in verdicts if v != "not compared")
+    if not compared:  # a gate that compared nothing must not pass silently
+        print(f"error: nothing compared: no item of {args.new} could be paired with {args.base} (the same task, "
+              "shots and examples); are they reports of the same suite?", file=sys.stderr)
+        return EXIT_INPUT
     print(f"{regressed} regressed of {compared} compared item(s)"
           + ("" if new.complete else f"; {args.new} is from an incomplete run"))
     return EXIT_GATE if regressed else EXIT_OK

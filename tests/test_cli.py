@@ -192,6 +192,13 @@ def test_diff_exits_1_on_a_regressed_report_and_0_on_an_identical_one(suite: Pat
     capsys.readouterr()
     assert main(["diff", str(suite / "nope.json"), str(suite / "random.json")]) == 2
     assert "nope.json: no such file" in capsys.readouterr().err
+    # nothing to pair (other tasks): not a pass
+    other = json.loads((suite / "random.json").read_text())
+    for r in other["results"]:
+        r["task"] = "renamed_" + r["task"]
+    (suite / "renamed.json").write_text(json.dumps(other))
+    assert main(["diff", str(suite / "oracle.json"), str(suite / "renamed.json")]) == 2
+    assert "nothing compared: no item of" in capsys.readouterr().err
 
 
 def test_show_prints_examples_wrong_first_filtered_and_literal(suite: Path, tmp_path: Path,
