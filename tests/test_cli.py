@@ -4,6 +4,7 @@ The runs are of the example suite on dummy models, each in a process of its own 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -272,3 +273,8 @@ def test_ungated_gives_back_the_outcome_before_the_gate(suite: Path) -> None:
         assert (back.outcome, back.message, back.comparisons) == (plain[(r.task, r.model)].outcome,
                                                                    plain[(r.task, r.model)].message, [])
         assert r.outcome == "regressed"  # a copy: the loaded result is left as it was
+    # a report written before before_gate existed: the thresholds are judged again (the default gate)
+    old = dataclasses.replace(regressed[0], before_gate=None)
+    back = ungated(old)
+    assert back.outcome == plain[(old.task, old.model)].outcome and back.outcome != "regressed"
+    assert "predates before_gate" in back.notes[-1]

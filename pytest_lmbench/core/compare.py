@@ -300,6 +300,12 @@ def ungated(result: TaskResult) -> TaskResult:
     out = dataclasses.replace(result, comparisons=[], before_gate=None)
     if result.before_gate is not None:
         out.outcome, out.message = result.before_gate["outcome"], result.before_gate["message"]
+    elif result.outcome == "regressed":  # a report written before before_gate: its thresholds judged again
+        from pytest_lmbench.core.gates import judge
+
+        out.outcome, out.message = judge(out, out.threshold, gate="lower")  # the default --lm-gate
+        out.notes = [*out.notes, "outcome before the baseline gate judged again from the thresholds with "
+                     "--lm-gate=lower (the report predates before_gate)"]
     return out
 
 
