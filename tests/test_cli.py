@@ -136,6 +136,12 @@ def test_merge_refuses_what_cannot_be_one_run_and_marks_missing_shards(suite: Pa
     assert main(["merge", str(suite / "random.json"), str(suite / "random.json"), "-o", str(tmp_path / "t.json")]) \
         == _code(suite, "random.json")
     assert _results(tmp_path / "t.json") == _results(suite / "random.json")
+    # ... also when a score is NaN (NaN equals NaN here: it is one report read twice)
+    with_nan = json.loads((suite / "random.json").read_text())
+    with_nan["results"][0]["scores"]["undefined_metric"] = float("nan")
+    (tmp_path / "nan.json").write_text(json.dumps(with_nan))
+    assert main(["merge", str(tmp_path / "nan.json"), str(tmp_path / "nan.json"), "-o", str(tmp_path / "n.json")]) \
+        == _code(suite, "random.json")
     capsys.readouterr()
     # the same item with another score
     changed = json.loads((suite / "random.json").read_text())

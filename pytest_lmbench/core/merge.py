@@ -10,6 +10,7 @@ was, or when shards of a ``--lm-shard`` split are missing.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,20 +28,26 @@ def _item(r: TaskResult) -> str:
     return f"{r.task} [{r.model}, {r.shots}-shot]"
 
 
-def _same(a: TaskResult, b: TaskResult) -> bool:
-    """The same item with the same result (a job run twice, a report given twice)."""
-    return (a.scores == b.scores or (not a.scores and not b.scores)) and a.outcome == b.outcome \
-        and [e.id for e in a.examples] == [e.id for e in b.examples]
+def _score_differs(a: TaskResult, b: TaskResult) -> str | None:
+    """The first metric whose value differs between two results (NaN equals NaN: a report read twice), or None."""
+    for metric in sorted(set(a.scores) | set(b.scores)):
+        x, y = a.scores.get(metric), b.scores.get(metric)
+        if x != y and not (isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y)):
+            return metric
+    return None
 
 
-def _differs(a: TaskResult, b: TaskResult) -> str:
-    """What tells two results of one item apart, in a few words."""
+def _differs(a: TaskResult, b: TaskResult) -> str | None:
+    """What tells two results of one item apart, in a few words; None: the same result (a job run twice, a
+    report given twice)."""
     if a.outcome != b.outcome:
         return f"outcome {a.outcome} vs {b.outcome}"
-    for metric in sorted(set(a.scores) | set(b.scores)):
-        if a.scores.get(metric) != b.scores.get(metric):
-            return f"{metric} {a.scores.get(metric)} vs {b.scores.get(metric)}"
-    return "different examples"
+    metric = _score_differs(a, b)
+    if metric is not None:
+        return f"{metric} {a.scores.get(metric)} vs {b.scores.get(metric)}"
+    if [e.id for e in a.examples] != [e.id for e in b.examples]:
+        return "different examples"
+    return None
 
 
 def merge_reports(reports: Sequence[tuple[str, Report]], *, baseline: BaselineIndex | None = None,
@@ -75,10 +82,10 @@ def merge_reports(reports: Sequence[tuple[str, Report]], *, baseline: BaselineIn
                         "on the same commit")
             if key in items:
                 first_name, first = items[key]
-                if not _same(first, result):
+                differs = _differs(first, result)
+                if differs is not None:
                     raise MergeError(f"{_item(result)} is in {first_name} and in {name} with different results "
-                                     f"({_differs(first, result)}): merge the reports of one split run, or leave "
-                                     "one of them out")
+                                     f"({differs}): merge the reports of one split run, or leave one of them out")
                 notes.append(f"{_item(result)} is in {first_name} and in {name} with the same result: kept once")
                 continue
             items[key] = (name, ungated(result))
