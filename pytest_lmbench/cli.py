@@ -122,7 +122,6 @@ def _regated(results: Sequence[TaskResult], args: argparse.Namespace, baseline: 
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from pytest_lmbench.core.compare import flips
     from pytest_lmbench.report.examples_text import render_flips
     from pytest_lmbench.report.terminal import render_comparisons
 
@@ -135,9 +134,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
     for r in results:
         if r.aggregate or not r.comparisons:
             continue
-        base, _ = index.find(r)
+        base, changed, _ = index.flipped(r)
         if base is not None:
-            flipped.append((r, base, flips(r, base)))
+            flipped.append((r, base, changed))
     text = render_flips(flipped, width=width, color=color, limit=args.limit)
     if text.strip():
         sys.stdout.write("\nflipped examples\n\n" + text)

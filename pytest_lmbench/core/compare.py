@@ -66,7 +66,7 @@ class Comparison:
         return bool(self.only_candidate or self.only_baseline)
 
 
-def _keyed(examples: Iterable[ExampleResult]) -> dict[tuple[str, int], ExampleResult]:
+def keyed(examples: Iterable[ExampleResult]) -> dict[tuple[str, int], ExampleResult]:
     """Examples by (id, occurrence): a task may hold the same example twice."""
     seen: Counter[str] = Counter()
     out = {}
@@ -111,7 +111,7 @@ def compare(candidate: TaskResult, baseline: TaskResult, *, against: str, max_re
         out.message = ("not compared: a BIG-bench programmatic task computes its score itself, with no "
                        "per-example values to pair; gate it with --lm-threshold")
         return out
-    cand, base = _keyed(candidate.examples), _keyed(baseline.examples)
+    cand, base = keyed(candidate.examples), keyed(baseline.examples)
     shared = [k for k in cand if k in base]
     out.n_matched = len(shared)
     out.only_candidate = len(cand) - len(shared)
@@ -137,13 +137,12 @@ def compare(candidate: TaskResult, baseline: TaskResult, *, against: str, max_re
     out.delta, out.stderr = test.delta, test.stderr
     out.ci95 = None if test.ci95 is None else [float(test.ci95[0]), float(test.ci95[1])]
     out.p_two_sided, out.p_worse, out.method = test.p_two_sided, test.p_worse, test.method
-    newly = [(b, c) for b, c in zip(b_ex, c_ex) if example_failed(c, c_res) and not example_failed(b, b_res)]
+    changed = flips(c_res, b_res)
+    newly = [f for f in changed if f.direction == "newly failing"]
     out.n_newly_failing = len(newly)
-    out.n_newly_passing = sum(1 for b, c in zip(b_ex, c_ex) if example_failed(b, b_res)
-                              and not example_failed(c, c_res))
-    out.newly_failing = [{"id": c.id, "index": c.index, "detail": describe_example(c),
-                          "baseline_got": b.chosen if b.choices is not None else b.response}
-                         for b, c in newly[:MAX_LISTED_EXAMPLES]]
+    out.n_newly_passing = len(changed) - len(newly)
+    out.newly_failing = [{"id": f.id, "index": f.index, "detail": describe_example(f.candidate),
+                          "baseline_got": f.baseline.answer} for f in newly[:MAX_LISTED_EXAMPLES]]
     out.verdict = "no regression"
     return out
 
@@ -230,7 +229,13 @@ class BaselineIndex:
             self.by_key.setdefault((r.task, r.shots), {})[r.model] = r
 
     def find(self, candidate: TaskResult) -> tuple[TaskResult | None, str]:
-        """(baseline result, why not) for a candidate result."""
+        """(baseline result, why not) for a candidate result; a baseline item that was an error is none."""
+        base, why = self._find(candidate)
+        if base is not None and base.outcome == "error":
+            return None, "the baseline item was an error"
+        return base, why
+
+    def _find(self, candidate: TaskResult) -> tuple[TaskResult | None, str]:
         options = self.by_key.get((candidate.task, candidate.shots), {})
         if not options:
             return None, f"not in the baseline {self.path} ({candidate.shots}-shot)"
@@ -247,6 +252,11 @@ class BaselineIndex:
     def label(self, result: TaskResult) -> str:
         return f"{self.path} ({result.model})"
 
+    def flipped(self, candidate: TaskResult) -> tuple[TaskResult | None, list[Flip], str]:
+        """(baseline result, the candidate's flipped examples against it, why not compared) of ``find``."""
+        base, why = self.find(candidate)
+        return base, ([] if base is None else flips(candidate, base)), why
+
 
 def compare_with_baseline(results: list[TaskResult], index: BaselineIndex, *, max_regression: float,
                           alpha: float, metric: str | None = None) -> list[Comparison]:
@@ -256,8 +266,6 @@ def compare_with_baseline(results: list[TaskResult], index: BaselineIndex, *, ma
         if r.aggregate or r.outcome in ("error", "skipped"):
             continue
         base, why = index.find(r)
-        if base is not None and base.outcome == "error":
-            base, why = None, "the baseline item was an error"
         if base is None:
             comparisons.append(Comparison(task=r.task, model=r.model, shots=r.shots, against=index.path,
                                           metric=r.preferred_score, candidate=r.scores.get(r.preferred_score),
@@ -329,9 +337,9 @@ def flips(candidate: TaskResult, baseline: TaskResult) -> list[Flip]:
     tasks have no scored examples: none."""
     if candidate.score_data is not None or baseline.score_data is not None:
         return []
-    base = _keyed(baseline.examples)
+    base = keyed(baseline.examples)
     out: dict[str, list[Flip]] = {"newly failing": [], "newly passing": []}
-    for key, ex in _keyed(candidate.examples).items():
+    for key, ex in keyed(candidate.examples).items():
         old = base.get(key)
         if old is None:
             continue

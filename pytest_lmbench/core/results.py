@@ -115,6 +115,11 @@ class ExampleResult:
         return self.choices[hashed_argmax(self.log_probs)]
 
     @property
+    def answer(self) -> str | None:
+        """What the model answered: the option it chose (multiple choice), else its post-processed response."""
+        return self.chosen if self.choices is not None else self.response
+
+    @property
     def picked_best(self) -> bool | None:
         """Multiple choice: whether the pick is a best-scored option (None for other examples)."""
         if self.choices is None or not self.target_scores:
@@ -293,28 +298,32 @@ def aggregate_outcome(results: list[TaskResult]) -> Outcome:
     return "passed" if outcomes == {"passed"} else "scored"
 
 
+def dumps_json(value: Any, *, allow_nan: bool = True, separators: tuple[str, str] | None = None) -> str:
+    """``value`` as JSON text (not ASCII-escaped), whatever builtin or numpy types it holds: what json cannot
+    encode itself is converted as ``_builtin`` converts it. ``allow_nan=False``: a ValueError for NaN/infinity."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=allow_nan, separators=separators,
+                          default=_json_default)
+    except TypeError:  # e.g. a dict key json cannot encode: convert everything first
+        return json.dumps(_builtin(value), ensure_ascii=False, allow_nan=allow_nan, separators=separators)
+
+
 def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
     """Write JSON so that readers never see a half-written file (temp file in the same dir + rename).
 
     Top-level keys one per line and each entry of a top-level list on its own line: readable and diffable,
     and every line is written by json's C encoder (``indent`` switches to the pure-Python one, 10x slower
     on reports with tens of thousands of examples)."""
-    def dump(value: Any) -> str:
-        try:
-            return json.dumps(value, ensure_ascii=False, allow_nan=True, default=_json_default)
-        except TypeError:  # e.g. a dict key json cannot encode: convert everything first
-            return json.dumps(_builtin(value), ensure_ascii=False, allow_nan=True)
-
     if not isinstance(data, dict):
-        write_text_atomic(path, dump(data) + "\n")
+        write_text_atomic(path, dumps_json(data) + "\n")
         return
     lines = []
     for key, value in data.items():
         if isinstance(value, list) and value:
-            body = ",\n  ".join(dump(v) for v in value)
-            lines.append(f"{dump(key)}: [\n  {body}\n]")
+            body = ",\n  ".join(dumps_json(v) for v in value)
+            lines.append(f"{dumps_json(key)}: [\n  {body}\n]")
         else:
-            lines.append(f"{dump(key)}: {dump(value)}")
+            lines.append(f"{dumps_json(key)}: {dumps_json(value)}")
     write_text_atomic(path, "{\n" + ",\n".join(lines) + "\n}\n")
 
 

@@ -29,14 +29,13 @@ The embedded data (short keys: a report may hold tens of thousands of examples; 
 from __future__ import annotations
 
 import html
-import json
 import math
-from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from pytest_lmbench.core.compare import keyed
 from pytest_lmbench.core.gates import example_failed
-from pytest_lmbench.core.results import ExampleResult, TaskResult
+from pytest_lmbench.core.results import ExampleResult, TaskResult, dumps_json
 from pytest_lmbench.report.format import probabilities
 
 if TYPE_CHECKING:
@@ -56,16 +55,10 @@ def embed_json(value: Any) -> str:
     end or change the element, and U+2028/2029 are escaped too (they are line ends to older JavaScript).
     Non-finite floats (which JSON.parse refuses) become strings."""
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_default)
+        text = dumps_json(value, allow_nan=False, separators=(",", ":"))
     except ValueError:
-        text = json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":"), default=_default)
+        text = dumps_json(_finite(value), separators=(",", ":"))
     return text.translate(_JS_ESCAPES)
-
-
-def _default(value: Any) -> Any:
-    if hasattr(value, "tolist"):  # a numpy scalar or array in a task's own record
-        return value.tolist()
-    return str(value)
 
 
 def _finite(value: Any) -> Any:
@@ -83,11 +76,7 @@ def status(ex: ExampleResult, result: TaskResult) -> str:
     right, "-" where nothing says (no pick, no per-example score)."""
     if example_failed(ex, result):
         return "w"
-    return "r" if ex.picked_best is not None or ex.score is not None else "-"
-
-
-def _answer(ex: ExampleResult) -> str | None:
-    return ex.chosen if ex.choices is not None else ex.response
+    return "r" if ex.score is not None or ex.picked_best is not None else "-"
 
 
 def _without_prompts(judge: Any) -> Any:
@@ -136,7 +125,7 @@ def _cell(ex: ExampleResult, result: TaskResult, row: dict[str, Any], flip: _Fli
         cell["p"] = ex.prompt
     if flip is not None:
         was, base = flip
-        cell["f"] = {"d": was.direction, "b": _answer(was.baseline), "bs": status(was.baseline, base)}
+        cell["f"] = {"d": was.direction, "b": was.baseline.answer, "bs": status(was.baseline, base)}
     return cell
 
 
@@ -146,12 +135,10 @@ def _flips(result: TaskResult, baseline: BaselineIndex | None
     it was compared with (``{"against": label}``) or why it was not (``{"why": reason}``)."""
     if baseline is None:
         return {}, None
-    from pytest_lmbench.core.compare import flips
-
-    base, why = baseline.find(result)
+    base, flipped, why = baseline.flipped(result)
     if base is None:
         return {}, {"why": why}
-    return {id(f.candidate): (f, base) for f in flips(result, base)}, {"against": baseline.label(base)}
+    return {id(f.candidate): (f, base) for f in flipped}, {"against": baseline.label(base)}
 
 
 def example_groups(results: Sequence[TaskResult], models: Sequence[str],
@@ -172,11 +159,8 @@ def example_groups(results: Sequence[TaskResult], models: Sequence[str],
         for col, r in enumerate(rs):
             flipped, against = _flips(r, baseline)
             compared.append(against)
-            seen: Counter[str] = Counter()
             tally = {"n": len(r.examples), "wrong": 0, "right": 0, "flipped": len(flipped)}
-            for ex in r.examples:
-                key = (ex.id, seen[ex.id])
-                seen[ex.id] += 1
+            for key, ex in keyed(r.examples).items():  # (id, occurrence): as comparisons pair examples
                 row = rows.get(key)
                 if row is None:
                     row = rows[key] = _row(ex, len(rs))

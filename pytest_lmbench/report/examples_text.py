@@ -141,9 +141,7 @@ def render_flips(flipped: Sequence[tuple[TaskResult, TaskResult, list[Flip]]], *
         for flip in shown:
             for line in example_lines(flip.candidate, candidate, full=full, color=color, label=f" ({flip.direction})"):
                 console.print(line)
-            base = flip.baseline
-            got = base.chosen if base.choices is not None and base.response is None else base.response
-            for line in _field(f"baseline ({baseline.model})", str(got), dim="dim" if color else ""):
+            for line in _field(f"baseline ({baseline.model})", str(flip.baseline.answer), dim="dim" if color else ""):
                 console.print(line)
         if len(shown) < len(flips):
             console.print(Text(f"  ... {len(flips) - len(shown)} more flipped (--limit)"))
