@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -244,6 +245,13 @@ def test_tasks_are_named_by_file_and_task_or_by_package(files: Path, pytester: p
                            ("nopkg/x", "*no installed package 'nopkg'*"), ("answers.py", "*has no top-level @task*")):
         result = pytester.runpytest(f"--lm-inspect-task={wrong}", "--lm-model=dummy:random", "-p", "no:cacheprovider")
         result.stdout.fnmatch_lines([message]) if "@" in wrong else result.stderr.fnmatch_lines([message])
+    # with an lm-eval task named too and no paths, both options' files are what is collected
+    shutil.copytree(Path(__file__).parent.parent / "example_tasks" / "lmeval", pytester.path / "configs")
+    result = pytester.runpytest_subprocess("--lm-inspect-task=evals.py@capitals_choice", "--lm-eval-task=animals",
+                                           "--lm-eval-include=configs", "--lm-model=dummy:random", "--collect-only",
+                                           "-q", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["configs/animals.yaml::animals*", "evals.py::capitals_choice[[]dummy:random[]]",
+                                 "*2 tests collected*"])
 
 
 def _recording(files: Path) -> type:

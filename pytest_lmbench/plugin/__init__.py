@@ -182,10 +182,7 @@ def _add_named_lmeval_configs(config: pytest.Config) -> None:
         paths = find_configs(names, config.getoption("lm_eval_include") or [])
     except LmbenchError as exc:
         raise pytest.UsageError(str(exc)) from None
-    if config.args_source != pytest.Config.ArgsSource.ARGS:
-        config.args[:] = paths
-    else:
-        config.args.extend(p for p in paths if p not in config.args)
+    _collect_named(config, paths)
 
 
 def _add_named_inspect_tasks(config: pytest.Config) -> None:
@@ -210,8 +207,19 @@ def _add_named_inspect_tasks(config: pytest.Config) -> None:
         if task is not None:
             selection.setdefault(path, set()).add(task)
     config.stash[INSPECT_SELECTION] = selection
-    if config.args_source != pytest.Config.ArgsSource.ARGS:
+    _collect_named(config, paths)
+
+
+#: set once the files named by --lm-eval-task/--lm-inspect-task replaced pytest's default paths
+_NAMED_ONLY = pytest.StashKey[bool]()
+
+
+def _collect_named(config: pytest.Config, paths: list[str]) -> None:
+    """Collect ``paths`` too; with no paths on the command line, only the files named by options (both
+    options' files: the second adds to the first's)."""
+    if config.args_source != pytest.Config.ArgsSource.ARGS and not config.stash.get(_NAMED_ONLY, False):
         config.args[:] = paths
+        config.stash[_NAMED_ONLY] = True
     else:
         config.args.extend(p for p in paths if p not in config.args)
 
