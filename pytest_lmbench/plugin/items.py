@@ -32,7 +32,7 @@ from pytest_lmbench.core.scoring.metrics import MetricUnavailable
 from pytest_lmbench.core.tasks.bigbench import is_parent_task_file, load_task, load_task_name, subtask_files
 from pytest_lmbench.core.tasks.model import Task
 from pytest_lmbench.core.usage import Usage
-from pytest_lmbench.plugin.state import WEIGHT_ATTR, attach, get_state
+from pytest_lmbench.plugin.state import INSPECT_SELECTION, WEIGHT_ATTR, attach, get_state
 
 _TASK_CACHE_KEY = pytest.StashKey["OrderedDict[tuple[str, str | None, int, int], Task]"]()
 _TASK_CACHE_SIZE = 4
@@ -501,7 +501,6 @@ class InspectFile(pytest.File):
         except LmbenchError as exc:
             yield invalid_file_item(self, exc, str(self.path))
             return
-        from pytest_lmbench.plugin.state import INSPECT_SELECTION
 
         chosen = self.config.stash.get(INSPECT_SELECTION, {}).get(str(self.path))  # --lm-inspect-task FILE@NAME
         if chosen is not None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import concurrent.futures
 import contextlib
 import contextvars
 import functools
@@ -54,7 +55,7 @@ INSPECT_INSTALL = "pip install 'pytest-lmbench[inspect]'"
 PROVIDER = "lmbench"
 _TASK_LINE = re.compile(r"^\s*@(?:inspect_ai\.)?task\b", re.MULTILINE)
 #: Inspect's metrics that are the mean of the per-sample values: our interval goes on them.
-MEAN_METRICS = frozenset({"accuracy", "mean"})
+MEAN_METRICS = ("accuracy", "mean")
 
 
 def looks_like_inspect(path: str) -> bool:
@@ -85,12 +86,9 @@ def looks_like_inspect(path: str) -> bool:
 
 def _inspect() -> Any:
     """``inspect_ai``, imported on first use, with nothing downloaded at run time (datasets must be local)."""
-    for variable, module in (("HF_DATASETS_OFFLINE", "datasets.config"),
-                             ("HF_HUB_OFFLINE", "huggingface_hub.constants")):
-        os.environ.setdefault(variable, "1")
-        loaded = sys.modules.get(module)  # imported before (by another plugin): it read the variable then
-        if os.environ[variable] == "1" and loaded is not None and hasattr(loaded, variable):
-            setattr(loaded, variable, True)
+    from pytest_lmbench.core.tasks.offline import hf_offline
+
+    hf_offline()
     try:
         import inspect_ai
     except ImportError as exc:
@@ -242,9 +240,10 @@ def _provider() -> type:
                 loop.call_soon(self._flush)  # after every sample that asks in this turn has asked
             self.pending.append((conversation, kwargs, future))
             text, tokens = await future
-            return ModelOutput.from_content(self.model_name, text) if tokens is None else \
-                ModelOutput(model=self.model_name, choices=ModelOutput.from_content(self.model_name, text).choices,
-                            usage=ModelUsage(**tokens))
+            output = ModelOutput.from_content(self.model_name, text)
+            if tokens is not None:
+                output.usage = ModelUsage(**tokens)
+            return output
 
         def _flush(self) -> None:
             """The pending requests, one backend call per kind of request (the same settings)."""
@@ -348,21 +347,8 @@ def _run(fn: Callable[[], Any]) -> Any:
         asyncio.get_running_loop()
     except RuntimeError:
         return fn()
-    context = contextvars.copy_context()
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = context.run(fn)
-        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name="lmbench-inspect")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="lmbench-inspect") as pool:
+        return pool.submit(contextvars.copy_context().run, fn).result()  # its exception raised again here
 
 
 # ----------------------------------------------------------------------------------------- evaluation
@@ -398,16 +384,15 @@ def _evaluate(task: InspectTask, model: Any, opts: EvalOptions, progress: LivePr
     inspect_ai = _inspect()
     started = time.perf_counter()
     _provider()
-    lm = declared(model)
-    label = str(opts.model_name or lm.name)
+    calls = ModelCalls(model, progress, what_for=f"the Inspect task {task.name}")
+    label = str(opts.model_name or calls.model.name)
     before = set(_MODELS)
-    _MODELS[label] = ModelCalls(lm, progress, what_for=f"the Inspect task {task.name}")
+    _MODELS[label] = calls
     roles: dict[str, str] = {}
-    grader = None
     if opts.judges:  # Inspect's grader role; its own name, so a judge that is the candidate is metered as a judge
-        judge = declared(opts.judges[0])
-        grader = f"judge:{judge.name}"
-        _MODELS[grader] = ModelCalls(judge, None, role="judge", what_for=f"the judge {judge.name}")
+        name = declared(opts.judges[0]).name
+        grader = f"judge:{name}"
+        _MODELS[grader] = ModelCalls(opts.judges[0], None, role="judge", what_for=f"the judge {name}")
         roles["grader"] = f"{PROVIDER}/{grader}"
     epochs = opts.repeats.k if opts.repeats is not None and opts.repeats.on else None
     generate = {"max_tokens": opts.max_tokens} if opts.max_tokens is not None else {}
@@ -436,7 +421,7 @@ def _evaluate(task: InspectTask, model: Any, opts: EvalOptions, progress: LivePr
         [log] = logs_found
         if log.status != "success":  # (read while its log file is still there)
             raise ValueError(refused or f"Inspect's eval ended with status {log.status!r}: "
-                             f"{_first_line(_log_error(log))}")
+                             f"{_last_line(_log_error(log))}")
     try:
         result = to_result(task, log, label, started)
     except ValueError as exc:  # no sample scored: all were refused
@@ -460,7 +445,7 @@ def _log_error(log: Any) -> str:
             continue
         found = [e for e in [source.error, *(s.error for s in source.samples or [])] if e is not None]
         messages += [str(getattr(e, "message", "") or e) for e in found]
-        real = [m for m in messages if "event loop" not in m]
+        real = [m for m in messages if not _teardown(m)]
         if real:
             return real[0]
     return (messages or [str(log.status)])[0]
@@ -489,9 +474,9 @@ def _why(exc: BaseException) -> str:
         chain.append(one)
         todo.extend(getattr(one, "exceptions", None) or ())
         todo.extend(e for e in (one.__cause__, one.__context__) if e is not None)
-    leaves = [e for e in chain if not getattr(e, "exceptions", None) and "event loop" not in str(e)]
+    leaves = [e for e in chain if not getattr(e, "exceptions", None) and not _teardown(str(e))]
     exc = leaves[0] if leaves else exc
-    text = f"{type(exc).__name__}: {_first_line(str(exc))}"
+    text = f"{type(exc).__name__}: {_last_line(str(exc))}"
     lowered = text.lower()
     if any(word in lowered for word in ("offline", "on the hub", "huggingface", "hf_hub", "connection")):
         return (f"Inspect could not load the task's dataset ({text}): nothing is downloaded at run time; put the "
@@ -502,7 +487,13 @@ def _why(exc: BaseException) -> str:
     return f"Inspect could not run the task: {text}"
 
 
-def _first_line(text: str, width: int = 400) -> str:
+def _teardown(message: str) -> bool:
+    """A follow-on error of Inspect's teardown after the real one ("no running event loop")."""
+    return "event loop" in message
+
+
+def _last_line(text: str, width: int = 400) -> str:
+    """The last line of a message (an exception's most specific), cut to ``width``."""
     line = str(text).strip().splitlines()[-1] if str(text).strip() else ""
     return line if len(line) <= width else line[:width - 3] + "..."
 
@@ -549,11 +540,14 @@ def to_result(task: InspectTask, log: Any, model: str, started: float) -> TaskRe
     for reduction in log.reductions or []:
         values = {r.sample_id: v for r in reduction.samples if (v := _float(r.value)) is not None}
         reduced[reduction.scorer] = values
-    first = {s.id: s for s in samples if s.epoch == 1} or {s.id: s for s in samples}
+    by_id: dict[Any, list[Any]] = {}
+    for s in samples:
+        by_id.setdefault(s.id, []).append(s)
     examples: list[ExampleResult] = []
     per_example: dict[str, dict[int, float]] = {}
     for i, sample_id in enumerate(ids):
-        sample = first.get(sample_id) or next(s for s in samples if s.id == sample_id)
+        epochs = by_id[sample_id]
+        sample = next((s for s in epochs if s.epoch == 1), epochs[0])  # the first epoch's, as shown
         target = sample.target if isinstance(sample.target, list) else [sample.target]
         ex = ExampleResult(id=str(sample_id), index=i, prompt=_text(sample.input), targets=[str(t) for t in target],
                            response=sample.output.completion if sample.output is not None else None,
@@ -561,7 +555,6 @@ def to_result(task: InspectTask, log: Any, model: str, started: float) -> TaskRe
         verdicts = {}
         for name, score in (sample.scores or {}).items():
             verdicts[name] = {"value": score.value, "answer": score.answer, "explanation": score.explanation}
-        epochs = [s for s in samples if s.id == sample_id]
         if len(epochs) > 1:
             ex.samples = [{"response": s.output.completion if s.output is not None else None,
                            "scores": {n: sc.value for n, sc in (s.scores or {}).items()}} for s in epochs]
@@ -574,7 +567,7 @@ def to_result(task: InspectTask, log: Any, model: str, started: float) -> TaskRe
                 if f"{name}/{metric}" in scores:
                     per_example.setdefault(f"{name}/{metric}", {})[i] = value
         examples.append(ex)
-    preferred = next((f"{s}/{m}" for s in scorers for m in ("accuracy", "mean") if f"{s}/{m}" in scores),
+    preferred = next((f"{s}/{m}" for s in scorers for m in MEAN_METRICS if f"{s}/{m}" in scores),
                      next(iter(scores)))
     notes = [f"run by Inspect {_version()}: {len(ids)} samples"
              + (f" x {log.eval.config.epochs} epochs" if (log.eval.config.epochs or 1) > 1 else "")

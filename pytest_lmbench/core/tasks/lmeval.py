@@ -51,9 +51,9 @@ def looks_like_lmeval(path: str) -> bool:
 
 
 def _lm_eval() -> Any:
-    # nothing is downloaded at run time: a dataset that is not in the local Hugging Face cache is an error
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from pytest_lmbench.core.tasks.offline import hf_offline
+
+    hf_offline()  # a dataset that is not in the local Hugging Face cache is an error
     try:
         import lm_eval
         import lm_eval.evaluator  # noqa: F401
