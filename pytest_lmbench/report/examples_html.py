@@ -444,12 +444,10 @@ SCRIPT = r"""
     return row.__h;
   }
 
-  function matches(st, row) {
-    var q = st.q.value.trim().toLowerCase();
+  function matches(f, row) {  // f: the section's filter settings, read once per pass (apply)
+    var q = f.q, show = f.show, m = f.m;
     if (q && haystack(row).indexOf(q) < 0) return false;
-    var show = st.show.value;
     if (show === "all") return true;
-    var m = st.model ? st.model.selectedIndex - 1 : -1;
     var cells = m < 0 ? row.a : [row.a[m]];
     var present = cells.filter(function (c) { return c; });
     if (show === "wrong") return present.some(function (c) { return c.s === "w"; });
@@ -477,7 +475,9 @@ SCRIPT = r"""
   }
 
   function apply(st) {
-    st.matched = st.data.rows.filter(function (row) { return matches(st, row); });
+    var f = {q: st.q.value.trim().toLowerCase(), show: st.show.value,
+             m: st.model ? st.model.selectedIndex - 1 : -1};
+    st.matched = st.data.rows.filter(function (row) { return matches(f, row); });
     st.tbody.textContent = "";
     st.shown = 0;
     more(st);
@@ -534,16 +534,14 @@ SCRIPT = r"""
     if (st.model) st.model.addEventListener("change", function () { apply(st); });
   }
 
-  function ensure(st) {
-    if (st.data) return;
+  function load(st) {  // the section's data parsed and its controls built, once; its rows drawn by apply
     st.data = JSON.parse(document.getElementById(st.det.getAttribute("data-src")).textContent);
     build(st);
-    apply(st);
   }
 
   var sections = Array.prototype.map.call(document.querySelectorAll("details.lmx"), function (det) {
     var st = {det: det, data: null, matched: [], shown: 0};
-    det.addEventListener("toggle", function () { if (det.open) ensure(st); });
+    det.addEventListener("toggle", function () { if (det.open && !st.data) { load(st); apply(st); } });
     return st;
   });
 
@@ -556,8 +554,8 @@ SCRIPT = r"""
       var task = st.det.getAttribute("data-task");
       var named = open.some(function (o) { return o === task || o === "*" || task.indexOf(o + ":") === 0; });
       if (!named) return;
+      if (!st.data) load(st);
       st.det.open = true;
-      ensure(st);
       if (params.has("q")) st.q.value = params.get("q");
       var show = params.get("show");
       var known = Array.prototype.some.call(st.show.options, function (o) { return o.value === show; });
